@@ -13,6 +13,9 @@ export const sharedConfig = defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // tfjs-core's gradient and chained-op registrations are extensionless ESM that Node
+    // cannot load: let vite transform them (tsup bundles them into @det/core's dist).
+    server: { deps: { inline: [/@tensorflow\/tfjs-core\/dist\/(?!tf-core)/] } },
     benchmark: { include: ['bench/**/*.bench.ts'] },
   },
 });

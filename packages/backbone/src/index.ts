@@ -1,1 +1,42 @@
-export const packageName = '@det/backbone';
+export type { FeatureShape } from './feature-shape';
+export type {
+  FpnInputs,
+  FpnLevelName,
+  FpnLevelNames,
+  FpnLevels,
+  FpnOptions,
+  FpnOutputs,
+} from './fpn';
+export { createFpn, Fpn } from './fpn';
+export type {
+  ResNetDepth,
+  ResNetFeatureName,
+  ResNetOptions,
+  ResNetOutputs,
+  ResNetShapeSpec,
+  ResNetStyle,
+} from './resnet';
+export { createResNet, ResNet } from './resnet';
+export type { ResNetFpnOptions } from './resnet-fpn';
+export { createResNetFpn, ResNetFpn, tinyResNetFpnPreset } from './resnet-fpn';
+export type {
+  SafetensorsDtype,
+  SafetensorsFile,
+  SafetensorsInput,
+  SafetensorsTensor,
+} from './safetensors';
+export { parseSafetensors, serializeSafetensors } from './safetensors';
+export type {
+  LoadWeightsOptions,
+  LoadWeightsReport,
+  ShapeMismatch,
+  WeightSource,
+  WeightTarget,
+} from './weights';
+export {
+  loadTorchvisionWeights,
+  loadWeights,
+  saveWeights,
+  serializeWeights,
+  torchvisionIgnoredKeys,
+} from './weights';

@@ -1,1 +1,85 @@
-export const packageName = '@det/data';
+export { runSynthCli } from './cli-program';
+export type { CocoDataset, DetectionRecord, LoadCocoDatasetOptions } from './coco-dataset';
+export { loadCocoDataset } from './coco-dataset';
+export type { CocoAnnotation, CocoCategory, CocoImage, CocoInstances } from './coco-format';
+export type {
+  DataLoaderOptions,
+  DetectionBatch,
+  HostBatch,
+  LoaderPosition,
+} from './data-loader';
+export {
+  collateSamples,
+  DetectionDataLoader,
+  disposeBatch,
+  hostBatchToTensors,
+  loadSample,
+} from './data-loader';
+export type {
+  DatasetIssue,
+  DatasetIssueKind,
+  ValidationPolicy,
+  ValidationReport,
+} from './dataset-issues';
+export { DatasetValidationError, formatIssue, summarizeReport } from './dataset-issues';
+export type { ImageBuffer } from './decode-image';
+export { decodeImage, decodeImageTensor } from './decode-image';
+export type { ImageMeta } from './image-meta';
+export {
+  boxesToInput,
+  boxesToOriginal,
+  boxesToOriginalTensor,
+  flipBoxes,
+  initialImageMeta,
+  scaleBoxes,
+} from './image-meta';
+export type { Random } from './random';
+export { createRandom, deriveSeed, permutation } from './random';
+export {
+  defaultCacheDir,
+  defaultDatasetName,
+  defaultSyntheticOptions,
+  ensureDefaultDataset,
+} from './synthetic/default-dataset';
+export type {
+  GenerateSyntheticDatasetOptions,
+  SyntheticDatasetPaths,
+  SyntheticManifest,
+  SyntheticSplitPaths,
+} from './synthetic/generate';
+export {
+  generateSyntheticDataset,
+  syntheticCategories,
+  syntheticFormatVersion,
+} from './synthetic/generate';
+export type { RenderedImage, RenderedObject, RenderOptions, SyntheticCategoryName } from './synthetic/render';
+export {
+  defaultRenderOptions,
+  renderSyntheticImage,
+  syntheticCategoryNames,
+} from './synthetic/render';
+export type {
+  BoxRange,
+  NormalizeOptions,
+  RandomResizeOptions,
+  ResizeScale,
+  Sample,
+  Transform,
+} from './transforms';
+export {
+  applyTransforms,
+  boxesInRange,
+  dropBoxesInRange,
+  flipSample,
+  imagenetNormalization,
+  keepRatioSize,
+  metaAnchorDropRange,
+  normalize,
+  padImage,
+  padToDivisor,
+  randomHorizontalFlip,
+  randomResize,
+  resize,
+  resizeSample,
+  resolveNormalization,
+} from './transforms';

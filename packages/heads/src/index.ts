@@ -1,1 +1,41 @@
-export const packageName = '@det/heads';
+export type {
+  AnchorFunction,
+  AnchorFunctionContext,
+  AnchorFunctionFactory,
+  AnchorLevelInput,
+  AnchorLevelOutput,
+  AuxiliaryLossContext,
+} from './anchor-function';
+export type { AnchorHeadOptions } from './anchor-head';
+export { AnchorHead, disposeLevelOutputs } from './anchor-head';
+export type { ConvTowerOptions } from './conv-tower';
+export { ConvTower } from './conv-tower';
+export type { DenseAnchorFunctionOptions } from './dense-anchor-function';
+export { DenseAnchorFunction, denseAnchorFunction } from './dense-anchor-function';
+export {
+  focalClassificationLoss,
+  l1RegressionLoss,
+  sigmoidClassificationLoss,
+  smoothL1RegressionLoss,
+  softmaxClassificationLoss,
+} from './loss-functions';
+export type { DetectionTestConfig, ProposalConfig, Proposals } from './post-process';
+export {
+  denseDetections,
+  denseProposals,
+  detectionTestDefaults,
+  multiclassNms,
+  proposalDefaults,
+} from './post-process';
+export type { RetinaHeadOptions } from './retina-head';
+export { createRetinaHead, retinaAssigner } from './retina-head';
+export type { RpnHeadOptions } from './rpn-head';
+export { createRpnHead, rpnAssigner } from './rpn-head';
+export type {
+  ClassificationLoss,
+  Detections,
+  HeadTargets,
+  ImageShape,
+  LossRecord,
+  RegressionLoss,
+} from './types';

@@ -1,1 +1,13 @@
-export const packageName = '@det/losses';
+export { binaryCrossEntropyWithLogits } from './binary-cross-entropy';
+export type { BoundedIouLossOptions } from './bounded-iou-loss';
+export { boundedIouLoss, boundedIouShapeLoss } from './bounded-iou-loss';
+export type { GiouLossOptions, IouLossOptions } from './iou-loss';
+export { giouLoss, iouLoss } from './iou-loss';
+export type { Reduction, WeightedLossOptions } from './reduction';
+export { FLOAT32_EPS, weightReduceLoss } from './reduction';
+export type { SigmoidFocalLossOptions } from './sigmoid-focal-loss';
+export { sigmoidFocalLoss } from './sigmoid-focal-loss';
+export type { SmoothL1LossOptions } from './smooth-l1-loss';
+export { l1Loss, smoothL1Loss } from './smooth-l1-loss';
+export type { SoftmaxCrossEntropyOptions } from './softmax-cross-entropy';
+export { softmaxCrossEntropy } from './softmax-cross-entropy';

@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { activeBackend, initBackend } from './init-backend';
+
+describe('initBackend', () => {
+  it('rejects an unknown DET_BACKEND value', async () => {
+    await expect(initBackend({ env: { DET_BACKEND: 'tpu' } })).rejects.toThrow(
+      /DET_BACKEND=tpu is not a backend; choose one of webgpu, tensorflow, wasm, cpu/,
+    );
+  });
+
+  it('rejects a malformed DET_WASM_THREADS', async () => {
+    await expect(initBackend({ env: { DET_WASM_THREADS: 'two' } })).rejects.toThrow(
+      /DET_WASM_THREADS=two must be a positive integer/,
+    );
+  });
+
+  it('fails clearly when a forced backend cannot load, naming the others', async () => {
+    const error = await initBackend({ env: { DET_BACKEND: 'tensorflow' } }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    const message = (error as Error).message;
+    expect(message).toMatch(
+      /The backend 'tensorflow' cannot load: tensorflow: neither tfjs-node-gpu nor tfjs-node/,
+    );
+    expect(message).toMatch(/wasm: available/);
+    expect(message).toMatch(/cpu: available/);
+    expect(activeBackend()).toBeUndefined();
+  });
+
+  it('honours DET_BACKEND and picks wasm here, with the gradient overrides wasm needs', async () => {
+    const info = await initBackend({ env: { DET_BACKEND: 'wasm' } });
+    expect(info).toMatchObject({ name: 'wasm', version: '4.22.0', threads: 1 });
+    expect(info.device).toMatch(/wasm/);
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.gradientOverrides).toEqual(['Conv2D', 'Conv2DBackpropInput', 'GatherV2']);
+    // The choice is made once per process.
+    await expect(initBackend()).resolves.toBe(info);
+    await expect(initBackend({ backend: 'cpu' })).rejects.toThrow(
+      /already 'wasm'.*cannot switch to 'cpu'/,
+    );
+  });
+});

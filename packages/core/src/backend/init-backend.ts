@@ -1,0 +1,305 @@
+import './register-stock-gradients';
+import { readdirSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { registerGradientOverrides } from './gradient-overrides';
+
+export type BackendName = 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** The backends in order of preference. */
+export const backendPreference: readonly BackendName[] = ['webgpu', 'tensorflow', 'wasm', 'cpu'];
+
+export interface BackendInfo {
+  /** The det name of the backend (tfjs calls `tensorflow` "tensorflow" too). */
+  name: BackendName;
+  /** Version of the tfjs package that provides it. */
+  version: string;
+  /** Threads the backend computes with (1 for wasm without threads; 0 when unknown). */
+  threads: number;
+  /** What it runs on, e.g. "NVIDIA H100 (vulkan)", "CPU (wasm SIMD)". */
+  device: string;
+  /** Kernels whose gradient det replaced because this backend lacks a kernel they need. */
+  gradientOverrides: string[];
+}
+
+export interface InitBackendOptions {
+  /** Force a backend; defaults to `DET_BACKEND`, then the first available in preference order. */
+  backend?: BackendName;
+  /** Threads for wasm; defaults to `DET_WASM_THREADS`, then 1. */
+  wasmThreads?: number;
+  /** Environment to read `DET_BACKEND` / `DET_WASM_THREADS` from (default `process.env`). */
+  env?: Record<string, string | undefined>;
+}
+
+type Probe =
+  | { ok: true; info: Omit<BackendInfo, 'gradientOverrides'> }
+  | { ok: false; reason: string };
+
+let active: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0] ?? message;
+}
+
+async function importOptional(specifier: string): Promise<Record<string, unknown>> {
+  // A computed specifier keeps bundlers from resolving optional peers at build time.
+  const name = specifier;
+  return (await import(/* @vite-ignore */ name)) as Record<string, unknown>;
+}
+
+/**
+ * Dawn needs a GPU device node on Linux (NVIDIA's /dev/nvidia*, or a DRM render node).
+ * Without one, probing only prints native noise from the Vulkan loader, so skip it.
+ */
+function hasGpuDevice(): boolean {
+  if (process.platform !== 'linux') return true;
+  const listing = (folder: string) => {
+    try {
+      return readdirSync(folder);
+    } catch {
+      return [];
+    }
+  };
+  return (
+    listing('/dev').some((file) => /^nvidia\d+$/.test(file)) ||
+    listing('/dev/dri').some((file) => file.startsWith('renderD'))
+  );
+}
+
+async function probeWebgpu(): Promise<Probe> {
+  if (!hasGpuDevice()) {
+    return { ok: false, reason: 'no GPU device node (/dev/nvidia*, /dev/dri/renderD*)' };
+  }
+  let webgpu: Record<string, unknown>;
+  try {
+    webgpu = await importOptional('webgpu');
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `the optional 'webgpu' package is not installed (${describe(error)})`,
+    };
+  }
+  const create = webgpu.create as ((flags: string[]) => GPU) | undefined;
+  if (typeof create !== 'function')
+    return { ok: false, reason: "the 'webgpu' package exports no create()" };
+  let gpu: GPU;
+  let adapter: GPUAdapter | null;
+  try {
+    gpu = create([]);
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (error) {
+    return { ok: false, reason: `Dawn could not start (${describe(error)})` };
+  }
+  if (adapter === null) {
+    return {
+      ok: false,
+      reason: 'Dawn found no GPU adapter (needs a Vulkan driver: NVIDIA, or Mesa >= 23 lavapipe)',
+    };
+  }
+  const adapterInfo = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  if (
+    adapterInfo &&
+    /llvmpipe|lavapipe|swiftshader/i.test(`${adapterInfo.device} ${adapterInfo.description}`)
+  ) {
+    return {
+      ok: false,
+      reason: `the only adapter is a software rasteriser (${adapterInfo.description})`,
+    };
+  }
+  // tfjs-backend-webgpu reads navigator.gpu and the WebGPU enums from the global scope.
+  const globals = (webgpu.globals ?? {}) as Record<string, unknown>;
+  Object.assign(globalThis, globals);
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { gpu },
+    configurable: true,
+    writable: true,
+  });
+  try {
+    await importOptional('@tensorflow/tfjs-backend-webgpu');
+    if (!(await tf.setBackend('webgpu')))
+      return { ok: false, reason: 'tfjs-backend-webgpu failed to initialise' };
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `@tensorflow/tfjs-backend-webgpu could not load (${describe(error)})`,
+    };
+  }
+  const device = adapterInfo
+    ? `${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim()
+    : 'GPU';
+  return { ok: true, info: { name: 'webgpu', version: tf.version_core, threads: 0, device } };
+}
+
+async function probeTensorflow(): Promise<Probe> {
+  const reasons: string[] = [];
+  for (const specifier of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      const binding = await importOptional(specifier);
+      if (!(await tf.setBackend('tensorflow'))) {
+        reasons.push(`${specifier} loaded but did not register the tensorflow backend`);
+        continue;
+      }
+      const versions = binding.version as Record<string, string> | undefined;
+      return {
+        ok: true,
+        info: {
+          name: 'tensorflow',
+          version: versions?.['tfjs-node'] ?? tf.version_core,
+          threads: 0,
+          device: specifier.endsWith('gpu') ? 'libtensorflow (CUDA)' : 'libtensorflow (CPU)',
+        },
+      };
+    } catch (error) {
+      reasons.push(`${specifier}: ${describe(error)}`);
+    }
+  }
+  return {
+    ok: false,
+    reason: `neither tfjs-node-gpu nor tfjs-node could load (${reasons.join('; ')})`,
+  };
+}
+
+async function probeWasm(threads: number): Promise<Probe> {
+  try {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (threads > 1) {
+      // Node gives the Emscripten pthread build no worker script, so tfjs reports no
+      // multithread support and silently runs one thread; say so instead.
+      const multithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+      if (!multithread) {
+        return {
+          ok: false,
+          reason: `DET_WASM_THREADS=${threads} was asked for, but this runtime gives the wasm backend no threads`,
+        };
+      }
+      wasm.setThreadsCount(threads);
+    }
+    if (!(await tf.setBackend('wasm')))
+      return { ok: false, reason: 'the wasm module failed to initialise' };
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    return {
+      ok: true,
+      info: {
+        name: 'wasm',
+        version: wasm.version_wasm,
+        threads: wasm.getThreadsCount(),
+        device: `CPU (wasm${simd ? ' SIMD' : ''})`,
+      },
+    };
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `@tensorflow/tfjs-backend-wasm could not load (${describe(error)})`,
+    };
+  }
+}
+
+async function probeCpu(): Promise<Probe> {
+  try {
+    const cpu = await import('@tensorflow/tfjs-backend-cpu');
+    if (!(await tf.setBackend('cpu')))
+      return { ok: false, reason: 'the cpu backend failed to initialise' };
+    return {
+      ok: true,
+      info: { name: 'cpu', version: cpu.version_cpu, threads: 1, device: 'CPU (JavaScript)' },
+    };
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `@tensorflow/tfjs-backend-cpu could not load (${describe(error)})`,
+    };
+  }
+}
+
+function parseBackend(value: string | undefined): BackendName | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((backendPreference as readonly string[]).includes(value)) return value as BackendName;
+  throw new Error(
+    `DET_BACKEND=${value} is not a backend; choose one of ${backendPreference.join(', ')}`,
+  );
+}
+
+function parseThreads(value: string | number | undefined): number {
+  if (value === undefined || value === '') return 1;
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new Error(`DET_WASM_THREADS=${value} must be a positive integer`);
+  }
+  return threads;
+}
+
+async function probe(name: BackendName, wasmThreads: number): Promise<Probe> {
+  switch (name) {
+    case 'webgpu':
+      return probeWebgpu();
+    case 'tensorflow':
+      return probeTensorflow();
+    case 'wasm':
+      return probeWasm(wasmThreads);
+    case 'cpu':
+      return probeCpu();
+  }
+}
+
+async function choose(options: InitBackendOptions): Promise<BackendInfo> {
+  const env = options.env ?? process.env;
+  const forced = options.backend ?? parseBackend(env.DET_BACKEND);
+  const wasmThreads = parseThreads(options.wasmThreads ?? env.DET_WASM_THREADS);
+  const candidates = forced ? [forced] : backendPreference;
+  const reasons: string[] = [];
+  for (const name of candidates) {
+    const result = await probe(name, wasmThreads);
+    if (result.ok) {
+      const gradientOverrides = registerGradientOverrides(tf.getBackend());
+      return { ...result.info, gradientOverrides };
+    }
+    reasons.push(`${name}: ${result.reason}`);
+  }
+  if (forced) {
+    // Say what else would have worked, so the user can pick it.
+    const others: string[] = [];
+    for (const name of backendPreference.filter((b) => b !== forced)) {
+      const result = await probe(name, 1);
+      others.push(result.ok ? `${name}: available` : `${name}: ${result.reason}`);
+    }
+    throw new Error(
+      `The backend '${forced}' cannot load: ${reasons[0]}.\nOther backends:\n  ${others.join('\n  ')}`,
+    );
+  }
+  throw new Error(`No tfjs backend could load:\n  ${reasons.join('\n  ')}`);
+}
+
+/**
+ * Chooses and initialises ONE tfjs backend for the process: `webgpu` when the `webgpu`
+ * package finds a GPU adapter, then `tensorflow` (tfjs-node-gpu, tfjs-node), `wasm`, `cpu`.
+ * `DET_BACKEND` (or `options.backend`) forces one. Later calls return the same choice;
+ * asking for a different backend after one was chosen is an error.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const requested = options.backend ?? parseBackend((options.env ?? process.env).DET_BACKEND);
+  if (active) {
+    if (requested && requested !== active.name) {
+      throw new Error(
+        `The backend is already '${active.name}' for this process; cannot switch to '${requested}'`,
+      );
+    }
+    return active;
+  }
+  pending ??= choose(options).then(
+    (info) => {
+      active = info;
+      return info;
+    },
+    (error: unknown) => {
+      pending = undefined;
+      throw error;
+    },
+  );
+  return pending;
+}
+
+/** The backend chosen by `initBackend`, or undefined before it ran. */
+export function activeBackend(): BackendInfo | undefined {
+  return active;
+}

@@ -1,0 +1,5 @@
+// tfjs-core's Node bundle registers no gradients and no chained ops (`x.sum()`); the files
+// that do are extensionless ESM that Node cannot import, so tsup bundles them into
+// @det/core. They register into tfjs' global registries, shared by every copy of tfjs-core.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';

@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../index';
+import { deformConv2d } from './deform-conv2d';
+import { expectClose, type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
+
+interface DeformCase {
+  name: string;
+  options: {
+    strides: [number, number];
+    pad: [number, number];
+    dilations: [number, number];
+    deformGroups: number;
+  };
+  input: FixtureTensor;
+  offset: FixtureTensor;
+  filter: FixtureTensor;
+  upstream: FixtureTensor;
+  output: FixtureTensor;
+  gradInput: FixtureTensor;
+  gradOffset: FixtureTensor;
+  gradFilter: FixtureTensor;
+  bias?: FixtureTensor;
+  gradBias?: FixtureTensor;
+  mask?: FixtureTensor;
+  gradMask?: FixtureTensor;
+}
+
+const fixture = loadFixture<{ cases: DeformCase[] }>('deform-conv2d.json');
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
+  for (const testCase of fixture.cases) {
+    it(`${testCase.name}: forward and gradients`, () => {
+      const before = tf.memory().numTensors;
+      const input = tensorOf(testCase.input) as tf.Tensor4D;
+      const offset = tensorOf(testCase.offset) as tf.Tensor4D;
+      const filter = tensorOf(testCase.filter) as tf.Tensor4D;
+      const upstream = tensorOf(testCase.upstream);
+      const bias = testCase.bias ? (tensorOf(testCase.bias) as tf.Tensor1D) : undefined;
+      const mask = testCase.mask ? (tensorOf(testCase.mask) as tf.Tensor4D) : undefined;
+      const optional = [bias, mask].filter((t) => t !== undefined);
+      const run = (x: tf.Tensor, o: tf.Tensor, w: tf.Tensor, ...rest: tf.Tensor[]) =>
+        deformConv2d(x as tf.Tensor4D, o as tf.Tensor4D, w as tf.Tensor4D, {
+          ...testCase.options,
+          bias: bias ? (rest[0] as tf.Tensor1D) : undefined,
+          mask: mask ? (rest[bias ? 1 : 0] as tf.Tensor4D) : undefined,
+        });
+      const output = run(input, offset, filter, ...optional);
+      expectClose(output, testCase.output);
+      const gradients = tf.grads((x, o, w, ...rest) =>
+        tf.sum(tf.mul(run(x, o, w, ...rest), upstream)),
+      );
+      const grads = gradients([input, offset, filter, ...optional]);
+      const [gInput, gOffset, gFilter, ...gRest] = grads;
+      expectClose(gInput as tf.Tensor, testCase.gradInput);
+      expectClose(gOffset as tf.Tensor, testCase.gradOffset, 1e-3, 1e-3);
+      expectClose(gFilter as tf.Tensor, testCase.gradFilter);
+      if (testCase.gradBias) expectClose(gRest[0] as tf.Tensor, testCase.gradBias);
+      if (testCase.gradMask) expectClose(gRest[bias ? 1 : 0] as tf.Tensor, testCase.gradMask);
+      tf.dispose([input, offset, filter, upstream, ...optional, output, ...grads]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('zero offsets give the ordinary convolution', () => {
+    const input = tf.randomNormal([2, 7, 6, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const filter = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const offset = tf.zeros([2, 4, 3, 18]) as tf.Tensor4D;
+    const out = deformConv2d(input, offset, filter, { strides: 2, pad: 1, dilations: 1 });
+    const dense = tf.conv2d(input, filter, 2, [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
+    expect(tf.max(tf.abs(tf.sub(out, dense))).dataSync()[0]).toBeLessThan(1e-4);
+    tf.dispose([input, filter, offset, out, dense]);
+  });
+
+  it('handles an empty batch', () => {
+    const out = deformConv2d(
+      tf.zeros([0, 5, 5, 2]),
+      tf.zeros([0, 5, 5, 18]),
+      tf.ones([3, 3, 2, 4]),
+      { pad: 1 },
+    );
+    expect(out.shape).toEqual([0, 5, 5, 4]);
+    out.dispose();
+  });
+
+  it('names the bad field', () => {
+    const input = tf.zeros([1, 5, 5, 2]) as tf.Tensor4D;
+    const filter = tf.zeros([3, 3, 2, 4]) as tf.Tensor4D;
+    expect(() => deformConv2d(input, tf.zeros([1, 5, 5, 9]), filter, { pad: 1 })).toThrow(
+      /offset must be/,
+    );
+    expect(() =>
+      deformConv2d(input, tf.zeros([1, 5, 5, 18]), filter, { pad: 1, deformGroups: 3 }),
+    ).toThrow(/deformGroups/);
+    tf.dispose([input, filter]);
+  });
+});

@@ -1,0 +1,342 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assertRank, type ConvPadding, convGeometry, type SpatialPair } from './conv-geometry';
+
+export interface DeformConv2dOptions {
+  /** Conv strides (default 1). */
+  strides?: SpatialPair;
+  /** Zero padding (default 0, as torchvision's `padding`). */
+  pad?: ConvPadding;
+  /** Filter dilation (default 1). */
+  dilations?: SpatialPair;
+  /** Channel groups sharing one offset field (torchvision's `offset_groups`, default 1). */
+  deformGroups?: number;
+  /** Per-output-channel bias [O]. */
+  bias?: tf.Tensor1D;
+  /** DCNv2 modulation [B, Ho, Wo, deformGroups·kh·kw] multiplying every sampled value. */
+  mask?: tf.Tensor4D;
+}
+
+const where = 'deformConv2d';
+
+/**
+ * Bilinear taps of the sampling points (y, x) [B, Ho, Wo, G] into the input flattened to
+ * [B·H·W·G, C/G]. torchvision's `bilinear_interpolate` (deform_conv2d_kernel.cpp): a point
+ * with y ≤ -1, y ≥ H, x ≤ -1 or x ≥ W samples zero, and corners outside the map count as
+ * zero. `dWeightDy`/`dWeightDx` are the weights' derivatives (torchvision's
+ * `get_coordinate_weight`), so offsets outside the map get zero gradient, as there.
+ */
+function bilinearTaps(y: tf.Tensor4D, x: tf.Tensor4D, height: number, width: number) {
+  const [batch, outHeight, outWidth, groups] = y.shape;
+  const inside = tf.cast(
+    tf.logicalAnd(
+      tf.logicalAnd(tf.greater(y, -1), tf.less(y, height)),
+      tf.logicalAnd(tf.greater(x, -1), tf.less(x, width)),
+    ),
+    'float32',
+  );
+  const y0 = tf.floor(y);
+  const x0 = tf.floor(x);
+  const ly = tf.sub(y, y0);
+  const lx = tf.sub(x, x0);
+  const hy = tf.sub(1, ly);
+  const hx = tf.sub(1, lx);
+  const asFloat = (condition: tf.Tensor) => tf.cast(condition, 'float32');
+  const validY0 = tf.mul(inside, asFloat(tf.greaterEqual(y0, 0)));
+  const validY1 = tf.mul(inside, asFloat(tf.lessEqual(y0, height - 2)));
+  const validX0 = asFloat(tf.greaterEqual(x0, 0));
+  const validX1 = asFloat(tf.lessEqual(x0, width - 2));
+  // Corners in the order (y0,x0), (y0,x1), (y1,x0), (y1,x1).
+  const masks = [
+    tf.mul(validY0, validX0),
+    tf.mul(validY0, validX1),
+    tf.mul(validY1, validX0),
+    tf.mul(validY1, validX1),
+  ];
+  const weights = tf.stack(
+    [tf.mul(hy, hx), tf.mul(hy, lx), tf.mul(ly, hx), tf.mul(ly, lx)].map((w, c) =>
+      tf.mul(w, masks[c] as tf.Tensor),
+    ),
+  );
+  const dWeightDy = tf.stack(
+    [tf.neg(hx), tf.neg(lx), hx, lx].map((w, c) => tf.mul(w, masks[c] as tf.Tensor)),
+  );
+  const dWeightDx = tf.stack(
+    [tf.neg(hy), hy, tf.neg(ly), ly].map((w, c) => tf.mul(w, masks[c] as tf.Tensor)),
+  );
+
+  const rowIndex = (rows: tf.Tensor) => tf.cast(tf.clipByValue(rows, 0, height - 1), 'int32');
+  const colIndex = (cols: tf.Tensor) => tf.cast(tf.clipByValue(cols, 0, width - 1), 'int32');
+  const rows = [rowIndex(y0), rowIndex(tf.add(y0, 1))];
+  const cols = [colIndex(x0), colIndex(tf.add(x0, 1))];
+  // Index arithmetic stays int32 (a float32 index is exact only below 2^24).
+  const int = (value: number) => tf.scalar(value, 'int32');
+  const batchBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(height)), [
+    batch,
+    1,
+    1,
+    1,
+  ]);
+  const group = tf.reshape(tf.range(0, groups, 1, 'int32'), [1, 1, 1, groups]);
+  const flatIndex = (r: tf.Tensor, c: tf.Tensor) =>
+    tf.add(tf.mul(tf.add(tf.mul(tf.add(batchBase, r), int(width)), c), int(groups)), group);
+  const indices = tf.stack([
+    flatIndex(rows[0] as tf.Tensor, cols[0] as tf.Tensor),
+    flatIndex(rows[0] as tf.Tensor, cols[1] as tf.Tensor),
+    flatIndex(rows[1] as tf.Tensor, cols[0] as tf.Tensor),
+    flatIndex(rows[1] as tf.Tensor, cols[1] as tf.Tensor),
+  ]);
+  const points = batch * outHeight * outWidth * groups;
+  return {
+    /** [4·B·Ho·Wo·G] int32 rows of the flattened input. */
+    indices: tf.reshape(indices, [4 * points]) as tf.Tensor1D,
+    /** [4, B·Ho·Wo·G, 1] */
+    weights: tf.reshape(weights, [4, points, 1]) as tf.Tensor3D,
+    dWeightDy: tf.reshape(dWeightDy, [4, points]) as tf.Tensor2D,
+    dWeightDx: tf.reshape(dWeightDx, [4, points]) as tf.Tensor2D,
+  };
+}
+
+/**
+ * Deformable convolution (Dai et al. 2017; DCNv2 modulation, Zhu et al. 2019), equal to
+ * `torchvision.ops.deform_conv2d` in NHWC / HWIO: input [B, H, W, C], offset
+ * [B, Ho, Wo, 2·G·kh·kw] with torchvision's channel order (g·2·kh·kw + 2·(i·kw + j) + {0: dy,
+ * 1: dx}), filter [kh, kw, C, O]. Differentiable w.r.t. input, offset, filter, bias and
+ * mask on every backend. Works tap by tap (like torchvision's im2col, one [B·Ho·Wo, C]
+ * column per tap), and recomputes the bilinear taps in the backward pass instead of
+ * keeping four gathered corners per tap alive.
+ */
+export function deformConv2d(
+  input: tf.Tensor4D,
+  offset: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  options: DeformConv2dOptions = {},
+): tf.Tensor4D {
+  assertRank(input, 4, `${where} input`);
+  assertRank(offset, 4, `${where} offset`);
+  assertRank(filter, 4, `${where} filter`);
+  const [batch, height, width, channels] = input.shape;
+  const [kh, kw, filterChannels, outChannels] = filter.shape;
+  const groups = options.deformGroups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
+    throw new Error(
+      `${where}: deformGroups must be a positive divisor of the ${channels} input channels, got ${groups}`,
+    );
+  }
+  if (filterChannels !== channels) {
+    throw new Error(
+      `${where}: filter [kh, kw, C, O] has C=${filterChannels}, input has ${channels} channels`,
+    );
+  }
+  const geometry = convGeometry(
+    input.shape,
+    filter.shape,
+    { strides: options.strides ?? 1, pad: options.pad ?? 0, dilations: options.dilations ?? 1 },
+    where,
+  );
+  const { outHeight, outWidth } = geometry;
+  const taps = kh * kw;
+  const expectOffset = [batch, outHeight, outWidth, 2 * groups * taps];
+  if (offset.shape.join() !== expectOffset.join()) {
+    throw new Error(
+      `${where}: offset must be [B, Ho, Wo, 2·deformGroups·kh·kw] = [${expectOffset.join(', ')}], got [${offset.shape.join(', ')}]`,
+    );
+  }
+  const mask = options.mask;
+  if (
+    mask !== undefined &&
+    mask.shape.join() !== [batch, outHeight, outWidth, groups * taps].join()
+  ) {
+    throw new Error(
+      `${where}: mask must be [B, Ho, Wo, deformGroups·kh·kw] = [${[batch, outHeight, outWidth, groups * taps].join(', ')}], got [${mask.shape.join(', ')}]`,
+    );
+  }
+  if (options.bias !== undefined && options.bias.shape.join() !== String(outChannels)) {
+    throw new Error(
+      `${where}: bias must be [${outChannels}], got [${options.bias.shape.join(', ')}]`,
+    );
+  }
+  if (input.dtype !== 'float32' || offset.dtype !== 'float32' || filter.dtype !== 'float32') {
+    throw new Error(`${where}: input, offset and filter must be float32`);
+  }
+
+  const points = batch * outHeight * outWidth;
+  const groupChannels = channels / groups;
+  const modulated = mask !== undefined;
+
+  /** Sampling coordinates of tap (i, j) for every output position and group: [B, Ho, Wo, G] each. */
+  const coordinates = (offsets: tf.Tensor, i: number, j: number) => {
+    const k = i * kw + j;
+    const rowBase = tf.reshape(
+      tf.add(
+        tf.mul(tf.range(0, outHeight), geometry.strideHeight),
+        i * geometry.dilationHeight - geometry.top,
+      ),
+      [1, outHeight, 1, 1],
+    );
+    const colBase = tf.reshape(
+      tf.add(
+        tf.mul(tf.range(0, outWidth), geometry.strideWidth),
+        j * geometry.dilationWidth - geometry.left,
+      ),
+      [1, 1, outWidth, 1],
+    );
+    const shape = [batch, outHeight, outWidth, groups];
+    const dy = tf.reshape(tf.slice(offsets, [k, 0, 0, 0, 0, 0], [1, 1, ...shape]), shape);
+    const dx = tf.reshape(tf.slice(offsets, [k, 1, 0, 0, 0, 0], [1, 1, ...shape]), shape);
+    return { y: tf.add(rowBase, dy) as tf.Tensor4D, x: tf.add(colBase, dx) as tf.Tensor4D };
+  };
+  /** [K, 2, B, Ho, Wo, G]: taps first, so each tap's offsets are one contiguous slice. */
+  const tapMajorOffsets = (o: tf.Tensor) =>
+    tf.transpose(tf.reshape(o, [batch, outHeight, outWidth, groups, taps, 2]), [4, 5, 0, 1, 2, 3]);
+  const tapMajorMask = (m: tf.Tensor) =>
+    tf.transpose(tf.reshape(m, [batch, outHeight, outWidth, groups, taps]), [4, 0, 1, 2, 3]);
+  const tapMask = (masks: tf.Tensor, k: number) =>
+    tf.reshape(tf.slice(masks, [k, 0, 0, 0, 0], [1, batch, outHeight, outWidth, groups]), [
+      points * groups,
+      1,
+    ]);
+  const tapFilter = (w: tf.Tensor, i: number, j: number) =>
+    tf.reshape(tf.slice(w, [i, j, 0, 0], [1, 1, channels, outChannels]), [
+      channels,
+      outChannels,
+    ]) as tf.Tensor2D;
+
+  const convolve = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, o, w, m, save] = args as [
+      tf.Tensor4D,
+      tf.Tensor4D,
+      tf.Tensor4D,
+      tf.Tensor4D,
+      tf.GradSaveFunc,
+    ];
+    save([x, o, w, m]);
+    const flat = tf.reshape(x, [batch * height * width * groups, groupChannels]);
+    const offsets = tapMajorOffsets(o);
+    const masks = modulated ? tapMajorMask(m) : undefined;
+    let out: tf.Tensor2D = tf.zeros([points, outChannels]);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const next = tf.tidy(() => {
+          const { y, x: xs } = coordinates(offsets, i, j);
+          const tap = bilinearTaps(y, xs, height, width);
+          const gathered = tf.reshape(tf.gather(flat, tap.indices), [
+            4,
+            points * groups,
+            groupChannels,
+          ]);
+          let column = tf.sum(tf.mul(gathered, tap.weights), 0);
+          if (masks) column = tf.mul(column, tapMask(masks, i * kw + j));
+          return tf.add(
+            out,
+            tf.matMul(tf.reshape(column, [points, channels]), tapFilter(w, i, j)),
+          ) as tf.Tensor2D;
+        });
+        out.dispose();
+        out = next;
+      }
+    }
+    const value = tf.reshape(out, [batch, outHeight, outWidth, outChannels]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, os, ws, ms] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        return tf.tidy(() => backward(dy as tf.Tensor4D, xs, os, ws, ms));
+      },
+    };
+  });
+
+  const backward = (
+    dy: tf.Tensor4D,
+    x: tf.Tensor4D,
+    o: tf.Tensor4D,
+    w: tf.Tensor4D,
+    m: tf.Tensor4D,
+  ): tf.Tensor[] => {
+    const flat = tf.reshape(x, [batch * height * width * groups, groupChannels]);
+    const offsets = tapMajorOffsets(o);
+    const masks = modulated ? tapMajorMask(m) : undefined;
+    const dyMatrix = tf.reshape(dy, [points, outChannels]);
+    let dInput = tf.zerosLike(flat) as tf.Tensor2D;
+    const dFilter: tf.Tensor[] = [];
+    const dOffset: tf.Tensor[] = [];
+    const dMask: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const [nextInput, ...grads] = tf.tidy(() => {
+          const { y, x: xs } = coordinates(offsets, i, j);
+          const tap = bilinearTaps(y, xs, height, width);
+          const gathered = tf.reshape(tf.gather(flat, tap.indices), [
+            4,
+            points * groups,
+            groupChannels,
+          ]);
+          const sampled = tf.sum(tf.mul(gathered, tap.weights), 0);
+          const modulation = masks ? tapMask(masks, i * kw + j) : undefined;
+          const column = modulation ? tf.mul(sampled, modulation) : sampled;
+          const filterGrad = tf.matMul(
+            tf.reshape(column, [points, channels]),
+            dyMatrix,
+            true,
+            false,
+          );
+          const dColumn = tf.reshape(tf.matMul(dyMatrix, tapFilter(w, i, j), false, true), [
+            points * groups,
+            groupChannels,
+          ]);
+          const dSampled = modulation ? tf.mul(dColumn, modulation) : dColumn;
+          // d(sampled)/d(y or x) is Σ_corner dWeight·value: reduce channels once per corner.
+          const perCorner = tf.sum(tf.mul(gathered, dSampled), 2);
+          const dy_ = tf.sum(tf.mul(tap.dWeightDy, perCorner), 0);
+          const dx_ = tf.sum(tf.mul(tap.dWeightDx, perCorner), 0);
+          const updates = tf.reshape(tf.mul(tap.weights, dSampled), [
+            4 * points * groups,
+            groupChannels,
+          ]);
+          const scattered = tf.scatterND(tf.reshape(tap.indices, [-1, 1]), updates, flat.shape);
+          const maskGrad = modulation
+            ? tf.sum(tf.mul(sampled, dColumn), 1)
+            : tf.zeros([points * groups]);
+          return [
+            tf.add(dInput, scattered),
+            filterGrad,
+            tf.stack([dy_, dx_]),
+            maskGrad,
+          ] as tf.Tensor[];
+        });
+        dInput.dispose();
+        dInput = nextInput as tf.Tensor2D;
+        dFilter.push(grads[0] as tf.Tensor);
+        dOffset.push(grads[1] as tf.Tensor);
+        dMask.push(grads[2] as tf.Tensor);
+      }
+    }
+    // [K, 2, B·Ho·Wo·G] back to torchvision's channel order (g, k, {dy, dx}).
+    const offsetGrad = tf.reshape(
+      tf.transpose(tf.reshape(tf.stack(dOffset), [taps, 2, points, groups]), [2, 3, 0, 1]),
+      o.shape,
+    );
+    const maskGrad = modulated
+      ? tf.reshape(
+          tf.transpose(tf.reshape(tf.stack(dMask), [taps, points, groups]), [1, 2, 0]),
+          m.shape,
+        )
+      : tf.zerosLike(m);
+    return [
+      tf.reshape(dInput, x.shape),
+      offsetGrad,
+      tf.reshape(tf.stack(dFilter), w.shape),
+      maskGrad,
+    ];
+  };
+
+  return tf.tidy(() => {
+    if (points === 0 || outChannels === 0) {
+      // Empty batch or output: keep the result a function of the inputs so gradients exist.
+      const empty = tf.mul(tf.sum(filter), tf.zeros([batch, outHeight, outWidth, outChannels]));
+      return (options.bias ? tf.add(empty, options.bias) : empty) as tf.Tensor4D;
+    }
+    const modulation = mask ?? tf.zeros([1, 1, 1, 1]);
+    const out = convolve(input, offset, filter, modulation) as tf.Tensor4D;
+    return options.bias ? tf.add(out, options.bias) : out;
+  });
+}

@@ -1,0 +1,134 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../index';
+import { multiLevelRoiAlign, roiLevels } from './multi-level-roi-align';
+import { type RoiAlignOptions, roiAlign } from './roi-align';
+import { expectClose, type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
+
+interface RoiCase {
+  name: string;
+  options: RoiAlignOptions;
+  features: FixtureTensor;
+  rois: FixtureTensor;
+  batchIndices: number[];
+  upstream: FixtureTensor;
+  output: FixtureTensor;
+  gradFeatures: FixtureTensor;
+}
+
+interface MultiLevelFixture {
+  options: {
+    outputSize: [number, number];
+    samplingRatio: number;
+    aligned: boolean;
+    spatialScales: number[];
+  };
+  levels: FixtureTensor[];
+  rois: FixtureTensor;
+  batchIndices: number[];
+  upstream: FixtureTensor;
+  output: FixtureTensor;
+  gradLevels: FixtureTensor[];
+}
+
+const single = loadFixture<{ cases: RoiCase[] }>('roi-align.json');
+const multi = loadFixture<MultiLevelFixture>('multi-level-roi-align.json');
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+describe('roiAlign equals torchvision.ops.roi_align', () => {
+  for (const testCase of single.cases) {
+    it(`${testCase.name}: forward and feature gradient`, () => {
+      const before = tf.memory().numTensors;
+      const features = tensorOf(testCase.features) as tf.Tensor4D;
+      const rois = tensorOf(testCase.rois) as tf.Tensor2D;
+      const upstream = tensorOf(testCase.upstream);
+      const output = roiAlign(features, rois, testCase.batchIndices, testCase.options);
+      expectClose(output, testCase.output);
+      const grad = tf.grad((x) =>
+        tf.sum(
+          tf.mul(
+            roiAlign(x as tf.Tensor4D, rois, testCase.batchIndices, testCase.options),
+            upstream,
+          ),
+        ),
+      )(features);
+      expectClose(grad, testCase.gradFeatures);
+      tf.dispose([features, rois, upstream, output, grad]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('accepts batch indices as a tensor', () => {
+    const testCase = single.cases[0] as RoiCase;
+    const features = tensorOf(testCase.features) as tf.Tensor4D;
+    const rois = tensorOf(testCase.rois) as tf.Tensor2D;
+    const indices = tf.tensor1d(testCase.batchIndices, 'int32');
+    const output = roiAlign(features, rois, indices, testCase.options);
+    expectClose(output, testCase.output);
+    tf.dispose([features, rois, indices, output]);
+  });
+
+  it('returns [0, oh, ow, C] for no RoIs, with a gradient', () => {
+    const features = tf.ones([1, 4, 4, 3]) as tf.Tensor4D;
+    const rois = tf.zeros([0, 4]) as tf.Tensor2D;
+    const output = roiAlign(features, rois, [], { outputSize: [2, 3] });
+    expect(output.shape).toEqual([0, 2, 3, 3]);
+    const grad = tf.grad((x) => tf.sum(roiAlign(x as tf.Tensor4D, rois, [], { outputSize: 2 })))(
+      features,
+    );
+    expect(Array.from(grad.dataSync())).toEqual(new Array(48).fill(0));
+    tf.dispose([features, rois, output, grad]);
+  });
+
+  it('names the bad field', () => {
+    const features = tf.ones([1, 4, 4, 3]) as tf.Tensor4D;
+    const rois = tf.zeros([2, 4]) as tf.Tensor2D;
+    expect(() => roiAlign(features, rois, [0], { outputSize: 2 })).toThrow(
+      /batchIndices has 1 entries for 2 rois/,
+    );
+    expect(() => roiAlign(features, rois, [0, 3], { outputSize: 2 })).toThrow(
+      /batchIndices must be integers/,
+    );
+    expect(() => roiAlign(features, rois, [0, 0], { outputSize: 0 })).toThrow(/outputSize/);
+    tf.dispose([features, rois]);
+  });
+});
+
+describe('multiLevelRoiAlign equals torchvision MultiScaleRoIAlign', () => {
+  it('P2–P5: forward and every level gradient', () => {
+    const before = tf.memory().numTensors;
+    const levels = multi.levels.map((level) => tensorOf(level) as tf.Tensor4D);
+    const rois = tensorOf(multi.rois) as tf.Tensor2D;
+    const upstream = tensorOf(multi.upstream);
+    const assigned = roiLevels(rois, multi.options);
+    // The fixture's RoIs are chosen to land on every level.
+    expect(new Set(assigned.dataSync()).size).toBe(4);
+    const output = multiLevelRoiAlign(levels, rois, multi.batchIndices, multi.options);
+    expectClose(output, multi.output);
+    const grads = tf.grads((...xs: tf.Tensor[]) =>
+      tf.sum(
+        tf.mul(
+          multiLevelRoiAlign(xs as tf.Tensor4D[], rois, multi.batchIndices, multi.options),
+          upstream,
+        ),
+      ),
+    )(levels);
+    grads.forEach((grad, i) => {
+      expectClose(grad, multi.gradLevels[i] as FixtureTensor);
+    });
+    tf.dispose([...levels, rois, upstream, assigned, output, ...grads]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('names a level/scale mismatch', () => {
+    const level = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
+    const rois = tf.zeros([1, 4]) as tf.Tensor2D;
+    expect(() =>
+      multiLevelRoiAlign([level], rois, [0], { outputSize: 2, spatialScales: [0.25, 0.125] }),
+    ).toThrow(/1 levels but 2 spatialScales/);
+    tf.dispose([level, rois]);
+  });
+});

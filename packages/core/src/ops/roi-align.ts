@@ -1,0 +1,232 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assertRank } from './conv-geometry';
+
+export interface RoiAlignOptions {
+  /** Output bins per RoI, `oh` or `[oh, ow]`. */
+  outputSize: number | [number, number];
+  /** Feature-map pixels per image pixel, e.g. 1/4 for P2 (default 1). */
+  spatialScale?: number;
+  /** Samples per bin along each axis; ≤ 0 samples ceil(roiSize / outputSize) (torchvision's default -1). */
+  samplingRatio?: number;
+  /** Shift the RoI by -0.5 pixel (Detectron2's ROIAlignV2); torchvision's default false. */
+  aligned?: boolean;
+}
+
+const where = 'roiAlign';
+
+export function outputPair(outputSize: number | [number, number], field: string): [number, number] {
+  const pair: [number, number] =
+    typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+  if (pair.length !== 2 || !pair.every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new Error(
+      `${field}: expected a positive integer or [height, width], got ${JSON.stringify(outputSize)}`,
+    );
+  }
+  return pair;
+}
+
+/**
+ * Sample positions along one axis for every RoI and bin, as torchvision's
+ * `roi_align_forward_kernel_impl` / `bilinear_interpolate` place them: sample s of bin p at
+ * start + p·bin + (s + 0.5)·bin/grid; a sample beyond [-1, extent] counts zero, one past the
+ * last pixel clamps to it. Returns the two neighbouring pixels and their weights (already
+ * divided by the grid size, so summing all samples averages them), each [2, K, out, gridMax].
+ */
+function axisSamples(
+  start: tf.Tensor1D,
+  binSize: tf.Tensor1D,
+  grid: tf.Tensor1D,
+  gridMax: number,
+  outSize: number,
+  extent: number,
+) {
+  const k = start.shape[0];
+  const bins = tf.reshape(tf.range(0, outSize), [1, outSize, 1]);
+  const samples = tf.reshape(tf.range(0, gridMax), [1, 1, gridMax]);
+  const gridSafe = tf.reshape(tf.maximum(grid, 1), [k, 1, 1]);
+  const bin = tf.reshape(binSize, [k, 1, 1]);
+  const coordinate = tf.add(
+    tf.add(tf.reshape(start, [k, 1, 1]), tf.mul(bins, bin)),
+    tf.div(tf.mul(tf.add(samples, 0.5), bin), gridSafe),
+  );
+  const valid = tf.cast(
+    tf.logicalAnd(
+      tf.logicalAnd(tf.greaterEqual(coordinate, -1), tf.lessEqual(coordinate, extent)),
+      tf.less(samples, tf.reshape(grid, [k, 1, 1])),
+    ),
+    'float32',
+  );
+  const clamped = tf.maximum(coordinate, 0);
+  const floor = tf.floor(clamped);
+  const atEdge = tf.greaterEqual(floor, extent - 1);
+  const last = tf.fill(floor.shape, extent - 1);
+  const low = tf.where(atEdge, last, floor);
+  const high = tf.where(atEdge, last, tf.add(floor, 1));
+  const fraction = tf.sub(tf.where(atEdge, low, clamped), low);
+  const scale = tf.div(valid, gridSafe);
+  return {
+    pixels: tf.cast(tf.stack([low, high]), 'int32') as tf.Tensor4D,
+    weights: tf.stack([tf.mul(tf.sub(1, fraction), scale), tf.mul(fraction, scale)]) as tf.Tensor4D,
+  };
+}
+
+/**
+ * RoIAlign (He et al. 2017, Mask R-CNN §3), equal to `torchvision.ops.roi_align` in NHWC:
+ * features [B, H, W, C], rois [K, 4] (x1, y1, x2, y2 in image pixels), batchIndices [K]
+ * → [K, oh, ow, C]. Differentiable w.r.t. the features on every backend (tfjs has no
+ * gradient for cropAndResize). The bilinear weights do not depend on the features, so they
+ * are computed once, outside the gradient; the op then accumulates one sample position of
+ * every bin at a time (one gather of 4 corners, [4·K·oh·ow, C]) instead of materialising all
+ * samples, and its gradient scatters the same way. Adaptive sampling reads back the largest
+ * grid (one scalar) to size the sample loop.
+ */
+export function roiAlign(
+  features: tf.Tensor4D,
+  rois: tf.Tensor2D,
+  batchIndices: tf.Tensor1D | number[],
+  options: RoiAlignOptions,
+): tf.Tensor4D {
+  assertRank(features, 4, `${where} features`);
+  if (rois.rank !== 2 || rois.shape[1] !== 4) {
+    throw new Error(
+      `${where}: rois must be [K, 4] (x1, y1, x2, y2), got [${rois.shape.join(', ')}]`,
+    );
+  }
+  const [outHeight, outWidth] = outputPair(options.outputSize, `${where} outputSize`);
+  const spatialScale = options.spatialScale ?? 1;
+  if (!(spatialScale > 0))
+    throw new Error(`${where}: spatialScale must be > 0, got ${spatialScale}`);
+  const samplingRatio = Math.floor(options.samplingRatio ?? -1);
+  const aligned = options.aligned ?? false;
+  const [batch, height, width, channels] = features.shape;
+  const count = rois.shape[0];
+  const indexLength = Array.isArray(batchIndices) ? batchIndices.length : batchIndices.size;
+  if (indexLength !== count) {
+    throw new Error(`${where}: batchIndices has ${indexLength} entries for ${count} rois`);
+  }
+  if (
+    Array.isArray(batchIndices) &&
+    batchIndices.some((b) => !Number.isInteger(b) || b < 0 || b >= batch)
+  ) {
+    throw new Error(
+      `${where}: batchIndices must be integers in [0, ${batch}), got ${JSON.stringify(batchIndices)}`,
+    );
+  }
+
+  return tf.tidy(() => {
+    const flat = tf.reshape(features, [batch * height * width, channels]);
+    if (count === 0) {
+      return tf.reshape(tf.slice(flat, [0, 0], [0, channels]), [
+        0,
+        outHeight,
+        outWidth,
+        channels,
+      ]) as tf.Tensor4D;
+    }
+    // torchvision: aligned shifts by half a pixel; unaligned RoIs are at least 1×1.
+    const boxes = tf.sub(tf.mul(rois, spatialScale), aligned ? 0.5 : 0);
+    const [x1, y1, x2, y2] = tf.unstack(boxes, 1) as [
+      tf.Tensor1D,
+      tf.Tensor1D,
+      tf.Tensor1D,
+      tf.Tensor1D,
+    ];
+    let roiWidth = tf.sub(x2, x1);
+    let roiHeight = tf.sub(y2, y1);
+    if (!aligned) {
+      roiWidth = tf.maximum(roiWidth, 1);
+      roiHeight = tf.maximum(roiHeight, 1);
+    }
+    const binHeight = tf.div(roiHeight, outHeight) as tf.Tensor1D;
+    const binWidth = tf.div(roiWidth, outWidth) as tf.Tensor1D;
+    const gridHeight = samplingRatio > 0 ? tf.fill([count], samplingRatio) : tf.ceil(binHeight);
+    const gridWidth = samplingRatio > 0 ? tf.fill([count], samplingRatio) : tf.ceil(binWidth);
+    const gridMax = (grid: tf.Tensor) =>
+      samplingRatio > 0 ? samplingRatio : Math.max(1, tf.max(grid).dataSync()[0] ?? 1);
+    const gridMaxHeight = gridMax(gridHeight);
+    const gridMaxWidth = gridMax(gridWidth);
+    const ys = axisSamples(
+      y1,
+      binHeight,
+      gridHeight as tf.Tensor1D,
+      gridMaxHeight,
+      outHeight,
+      height,
+    );
+    const xs = axisSamples(x1, binWidth, gridWidth as tf.Tensor1D, gridMaxWidth, outWidth, width);
+
+    // Rows [gh·2, 1, K, oh, 1] × columns [1, gw·2, K, 1, ow] → [gh, 2, gw, 2, K·oh·ow] →
+    // [samples, 4·K·oh·ow]. (Wasm's XNNPACK silently miscomputes broadcasts beyond rank 6.)
+    const samples = gridMaxHeight * gridMaxWidth;
+    const positions = count * outHeight * outWidth;
+    const rowsFirst = (t: tf.Tensor4D) =>
+      tf.reshape(tf.transpose(t, [3, 0, 1, 2]), [gridMaxHeight * 2, 1, count, outHeight, 1]);
+    const colsFirst = (t: tf.Tensor4D) =>
+      tf.reshape(tf.transpose(t, [3, 0, 1, 2]), [1, gridMaxWidth * 2, count, 1, outWidth]);
+    const sampleMajor = (t: tf.Tensor) =>
+      tf.transpose(tf.reshape(t, [gridMaxHeight, 2, gridMaxWidth, 2, positions]), [0, 2, 1, 3, 4]);
+    const batchTensor = Array.isArray(batchIndices)
+      ? tf.tensor1d(batchIndices, 'int32')
+      : tf.cast(batchIndices, 'int32');
+    const base = tf.reshape(tf.mul(batchTensor, tf.scalar(height * width, 'int32')), [
+      1,
+      1,
+      count,
+      1,
+      1,
+    ]);
+    const rowOffsets = tf.add(base, tf.mul(rowsFirst(ys.pixels), tf.scalar(width, 'int32')));
+    const indices = tf.reshape(sampleMajor(tf.add(rowOffsets, colsFirst(xs.pixels))), [
+      samples,
+      4 * positions,
+    ]);
+    const weights = tf.reshape(sampleMajor(tf.mul(rowsFirst(ys.weights), colsFirst(xs.weights))), [
+      samples,
+      4,
+      positions,
+      1,
+    ]);
+
+    const pool = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+      save([indices, weights]);
+      let out: tf.Tensor2D = tf.zeros([positions, channels]);
+      for (let s = 0; s < samples; s++) {
+        const next = tf.tidy(() => {
+          const sampleIndices = tf.reshape(tf.slice(indices, [s, 0], [1, -1]), [-1]);
+          const corners = tf.reshape(tf.gather(x, sampleIndices), [4, positions, channels]);
+          const sampleWeights = tf.reshape(tf.slice(weights, [s, 0, 0, 0], [1, -1, -1, -1]), [
+            4,
+            positions,
+            1,
+          ]);
+          return tf.add(out, tf.sum(tf.mul(corners, sampleWeights), 0)) as tf.Tensor2D;
+        });
+        out.dispose();
+        out = next;
+      }
+      return {
+        value: out,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [savedIndices, savedWeights] = saved as [tf.Tensor2D, tf.Tensor4D];
+          let grad: tf.Tensor2D = tf.zeros([batch * height * width, channels]);
+          for (let s = 0; s < samples; s++) {
+            const next = tf.tidy(() => {
+              const sampleIndices = tf.reshape(tf.slice(savedIndices, [s, 0], [1, -1]), [-1, 1]);
+              const sampleWeights = tf.reshape(
+                tf.slice(savedWeights, [s, 0, 0, 0], [1, -1, -1, -1]),
+                [4, positions, 1],
+              );
+              const updates = tf.reshape(tf.mul(sampleWeights, dy), [4 * positions, channels]);
+              return tf.add(grad, tf.scatterND(sampleIndices, updates, grad.shape)) as tf.Tensor2D;
+            });
+            grad.dispose();
+            grad = next;
+          }
+          return grad;
+        },
+      };
+    });
+    return tf.reshape(pool(flat), [count, outHeight, outWidth, channels]) as tf.Tensor4D;
+  });
+}

@@ -1,0 +1,243 @@
+import {
+  type Assigner,
+  type BoxCoder,
+  disposeAssignResult,
+  disposeSamplingResult,
+  type ParameterStore,
+  type Sampler,
+} from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { AnchorFunction, AnchorFunctionFactory, AnchorLevelOutput } from './anchor-function';
+import { ConvTower } from './conv-tower';
+import {
+  type DetectionTestConfig,
+  denseDetections,
+  denseProposals,
+  type ProposalConfig,
+  type Proposals,
+} from './post-process';
+import type {
+  ClassificationLoss,
+  Detections,
+  HeadTargets,
+  ImageShape,
+  LossRecord,
+  RegressionLoss,
+} from './types';
+
+export interface AnchorHeadOptions {
+  store: ParameterStore;
+  /** Channels of every input level (the FPN's `outChannels`). */
+  inChannels: number;
+  /** Channels of the towers. */
+  featChannels: number;
+  /** 3×3 conv + ReLU layers per tower (RetinaNet 4, RPN 1). */
+  stackedConvs: number;
+  /** One tower feeds both outputs (RPN's `rpn_conv`) instead of separate cls / reg towers. */
+  sharedTower?: boolean;
+  numClasses: number;
+  /** Builds the last layer (the anchor-function seam), e.g. `denseAnchorFunction({ priorGenerator })`. */
+  anchorFunction: AnchorFunctionFactory;
+  assigner: Assigner;
+  sampler: Sampler;
+  coder: BoxCoder;
+  clsLoss: ClassificationLoss;
+  regLoss: RegressionLoss;
+  /**
+   * Denominator of both losses: `'positives'` (RetinaNet, all anchors weighted) or
+   * `'samples'` (positives + sampled negatives: RPN with a random sampler).
+   */
+  averageOver: 'positives' | 'samples';
+  /** Every gt counts as foreground class 0 (RPN). */
+  classAgnostic?: boolean;
+  /** Prefix of the loss names, e.g. `'rpn_'` gives `loss_rpn_cls`. */
+  lossPrefix?: string;
+  /** Parameter names: mmdetection's `cls_convs`/`reg_convs`/`retina_cls`/`retina_reg` by default. */
+  names?: { clsTower?: string; regTower?: string; cls?: string; reg?: string };
+}
+
+/**
+ * A dense anchor-based head (mmdetection's `AnchorHead`): towers shared by all levels, an
+ * anchor function, and targets built by the injected assigner, sampler and coder. The head
+ * never computes IoU or encodes boxes itself.
+ */
+export class AnchorHead {
+  readonly numClasses: number;
+  readonly anchorFunction: AnchorFunction;
+  readonly coder: BoxCoder;
+  private readonly clsTower: ConvTower;
+  private readonly regTower: ConvTower | undefined;
+  private readonly options: AnchorHeadOptions;
+
+  constructor(options: AnchorHeadOptions) {
+    this.options = options;
+    this.numClasses = options.numClasses;
+    this.coder = options.coder;
+    const names = {
+      clsTower: options.sharedTower ? 'rpn_conv' : 'cls_convs',
+      regTower: 'reg_convs',
+      cls: options.sharedTower ? 'rpn_cls' : 'retina_cls',
+      reg: options.sharedTower ? 'rpn_reg' : 'retina_reg',
+      ...options.names,
+    };
+    const tower = (name: string) =>
+      new ConvTower({
+        store: options.store.scope(name),
+        inChannels: options.inChannels,
+        channels: options.featChannels,
+        numConvs: options.stackedConvs,
+      });
+    this.clsTower = tower(names.clsTower);
+    this.regTower = options.sharedTower ? undefined : tower(names.regTower);
+    this.anchorFunction = options.anchorFunction({
+      store: options.store,
+      inChannels: this.clsTower.outChannels,
+      numClasses: options.numClasses,
+      clsName: names.cls,
+      regName: names.reg,
+    });
+  }
+
+  /** Per level, the anchor function's predictions; the caller disposes them (`disposeLevelOutputs`). */
+  forward(features: readonly tf.Tensor4D[], options: { training?: boolean } = {}): AnchorLevelOutput[] {
+    const training = options.training ?? false;
+    if (features.length !== this.anchorFunction.numLevels) {
+      throw new Error(
+        `AnchorHead.forward: got ${features.length} feature levels, the anchor function serves ${this.anchorFunction.numLevels}`,
+      );
+    }
+    this.anchorFunction.beginForward?.({ training, batchSize: features[0]?.shape[0] ?? 0 });
+    return features.map((feature, level) =>
+      tf.tidy(() => {
+        const clsFeature = this.clsTower.apply(feature);
+        const regFeature = this.regTower ? this.regTower.apply(feature) : clsFeature;
+        return this.anchorFunction.apply({ level, clsFeature, regFeature, training }) as unknown as tf.TensorContainer;
+      }) as unknown as AnchorLevelOutput,
+    );
+  }
+
+  /**
+   * `loss_cls` and `loss_bbox` (with the head's prefix), plus the anchor scheme's own losses.
+   * Reads back only the sampler's counts.
+   */
+  loss(outputs: readonly AnchorLevelOutput[], targets: HeadTargets, imageShapes: readonly ImageShape[]): LossRecord {
+    const { assigner, sampler, coder } = this.options;
+    const batch = targets.gtBoxes.length;
+    if (targets.gtLabels.length !== batch || outputs.some((o) => o.clsScores.shape[0] !== batch)) {
+      throw new Error(
+        `AnchorHead.loss: ${batch} images of gtBoxes, ${targets.gtLabels.length} of gtLabels, predictions for ${outputs[0]?.clsScores.shape[0]}`,
+      );
+    }
+    const prefix = this.options.lossPrefix ?? '';
+    return tf.tidy(() => {
+      const cls = tf.concat(outputs.map((o) => o.clsScores), 1) as tf.Tensor3D;
+      const deltas = tf.concat(outputs.map((o) => o.boxDeltas), 1) as tf.Tensor3D;
+      const shared = outputs.every((o) => o.priors.rank === 2);
+      const sharedPriors = shared ? (tf.concat(outputs.map((o) => o.priors as tf.Tensor2D), 0) as tf.Tensor2D) : null;
+      const perImagePriors = shared ? null : tf.concat(outputs.map((o) => o.priors.rank === 3 ? o.priors : tf.tile(tf.expandDims(o.priors, 0), [batch, 1, 1])), 1);
+      const [, count, classes] = cls.shape;
+      const labels: tf.Tensor1D[] = [];
+      const weights: tf.Tensor1D[] = [];
+      const posDeltas: tf.Tensor2D[] = [];
+      const posTargets: tf.Tensor2D[] = [];
+      let numPos = 0;
+      let numNeg = 0;
+      for (let image = 0; image < batch; image++) {
+        const priors =
+          sharedPriors ??
+          (tf.reshape(tf.slice(perImagePriors!, [image, 0, 0], [1, count, 4]), [count, 4]) as tf.Tensor2D);
+        const gtBoxes = targets.gtBoxes[image]!;
+        const gtLabels = this.options.classAgnostic
+          ? (tf.zeros([gtBoxes.shape[0]], 'int32') as tf.Tensor1D)
+          : (tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D);
+        const ignore = targets.gtIgnoreBoxes?.[image];
+        const assignment = assigner.assign(priors, gtBoxes, {
+          gtLabels,
+          ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
+        });
+        const sampling = sampler.sample(assignment, priors, gtBoxes);
+        disposeAssignResult(assignment);
+        if (sampling.numGtCandidates !== 0) {
+          disposeSamplingResult(sampling);
+          throw new Error('AnchorHead.loss: a dense head cannot add ground truth as candidates (addGtAsProposals)');
+        }
+        const { posIndices, negIndices, posGtIndices } = sampling;
+        const positives = posIndices.shape[0];
+        numPos += positives;
+        numNeg += negIndices.shape[0];
+        // Labels: K (background) everywhere, the assigned gt's class at positives.
+        const posLabels = tf.gather(gtLabels, posGtIndices);
+        labels.push(
+          tf.add(
+            tf.scatterND(tf.reshape(posIndices, [positives, 1]), tf.sub(posLabels, classes), [count]),
+            classes,
+          ) as tf.Tensor1D,
+        );
+        const sampled = tf.concat([posIndices, negIndices]);
+        weights.push(
+          tf.scatterND(tf.reshape(sampled, [sampled.shape[0], 1]), tf.ones([sampled.shape[0]]), [count]) as tf.Tensor1D,
+        );
+        const imageDeltas = tf.reshape(tf.slice(deltas, [image, 0, 0], [1, count, 4]), [count, 4]);
+        posDeltas.push(tf.gather(imageDeltas, posIndices) as tf.Tensor2D);
+        posTargets.push(
+          coder.encode(tf.gather(priors, posIndices), tf.gather(gtBoxes, posGtIndices)) as tf.Tensor2D,
+        );
+        disposeSamplingResult(sampling);
+      }
+      const averageFactor = Math.max(
+        this.options.averageOver === 'samples' ? numPos + numNeg : numPos,
+        1,
+      );
+      const clsLoss = this.options.clsLoss(
+        tf.reshape(cls, [batch * count, classes]) as tf.Tensor2D,
+        tf.concat(labels) as tf.Tensor1D,
+        tf.concat(weights) as tf.Tensor1D,
+      );
+      const regLoss = this.options.regLoss(
+        tf.concat(posDeltas) as tf.Tensor2D,
+        tf.concat(posTargets) as tf.Tensor2D,
+      );
+      const record: LossRecord = {
+        [`loss_${prefix}cls`]: tf.div(clsLoss, averageFactor) as tf.Scalar,
+        [`loss_${prefix}bbox`]: tf.div(regLoss, averageFactor) as tf.Scalar,
+      };
+      const auxiliary = this.anchorFunction.auxiliaryLosses?.(outputs, { targets, imageShapes }) ?? {};
+      return { ...record, ...auxiliary };
+    });
+  }
+
+  /** Detections per image (sigmoid scores, multiclass NMS), boxes in input pixels. */
+  predict(
+    outputs: readonly AnchorLevelOutput[],
+    imageShapes: readonly ImageShape[],
+    config: DetectionTestConfig = {},
+  ): Promise<Detections[]> {
+    return denseDetections(outputs, this.coder, imageShapes, config);
+  }
+
+  /** Class-agnostic proposals per image (RPN), boxes in input pixels. */
+  proposals(
+    outputs: readonly AnchorLevelOutput[],
+    imageShapes: readonly ImageShape[],
+    config: ProposalConfig = {},
+  ): Promise<Proposals[]> {
+    return denseProposals(outputs, this.coder, imageShapes, config);
+  }
+
+  dispose(): void {
+    this.anchorFunction.dispose?.();
+  }
+}
+
+/** Disposes every tensor of a forward pass. */
+export function disposeLevelOutputs(outputs: readonly AnchorLevelOutput[]): void {
+  for (const output of outputs) {
+    tf.dispose([
+      output.clsScores,
+      output.boxDeltas,
+      output.priors,
+      ...(output.evaluated ? [output.evaluated] : []),
+      ...Object.values(output.extras ?? {}),
+    ]);
+  }
+}

@@ -1,0 +1,208 @@
+import { type BoxCoder, batchedNms } from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { AnchorLevelOutput } from './anchor-function';
+import type { Detections, ImageShape } from './types';
+
+/** mmdetection's `test_cfg` of a dense or RoI head (RetinaNet / Faster R-CNN 1× defaults). */
+export interface DetectionTestConfig {
+  /** Candidates kept per level before NMS, by best class score (`nms_pre`). Default 1000. */
+  nmsPre?: number;
+  /** Only (box, class) pairs scoring above this enter NMS (`score_thr`). Default 0.05. */
+  scoreThreshold?: number;
+  /** IoU of the per-class NMS (`nms.iou_threshold`). Default 0.5. */
+  iouThreshold?: number;
+  /** Detections kept per image (`max_per_img`). Default 100. */
+  maxPerImage?: number;
+}
+
+/** mmdetection's RPN `test_cfg` (v2: per-level NMS through `batched_nms` over level ids). */
+export interface ProposalConfig {
+  /** Candidates per level before NMS (`nms_pre`). Default 1000. */
+  nmsPre?: number;
+  /** IoU of the per-level NMS. Default 0.7. */
+  iouThreshold?: number;
+  /** Proposals kept per image (`max_per_img`). Default 1000. */
+  maxPerImage?: number;
+  /** Boxes with a side ≤ this are dropped (`min_bbox_size`). Default 0. */
+  minBoxSize?: number;
+}
+
+export const detectionTestDefaults: Required<DetectionTestConfig> = {
+  nmsPre: 1000,
+  scoreThreshold: 0.05,
+  iouThreshold: 0.5,
+  maxPerImage: 100,
+};
+
+export const proposalDefaults: Required<ProposalConfig> = {
+  nmsPre: 1000,
+  iouThreshold: 0.7,
+  maxPerImage: 1000,
+  minBoxSize: 0,
+};
+
+/** One image's proposals on the host, xyxy in input pixels, scores decreasing. */
+export interface Proposals {
+  boxes: Float32Array;
+  scores: Float32Array;
+}
+
+function imageRows(tensor: tf.Tensor, image: number): tf.Tensor {
+  if (tensor.rank === 2) return tensor;
+  const [, rows, width] = tensor.shape as [number, number, number];
+  return tf.reshape(tf.slice(tensor, [image, 0, 0], [1, rows, width]), [rows, width]);
+}
+
+/**
+ * The per-level candidates of one image: the `nmsPre` anchors with the best (sigmoid) class
+ * score, decoded and clipped to the image, read back to the host.
+ */
+async function levelCandidates(
+  output: AnchorLevelOutput,
+  image: number,
+  coder: BoxCoder,
+  imageShape: ImageShape,
+  nmsPre: number,
+): Promise<{ boxes: Float32Array; scores: Float32Array; count: number; classes: number }> {
+  const [boxes, scores] = tf.tidy(() => {
+    let probabilities = tf.sigmoid(imageRows(output.clsScores, image)) as tf.Tensor2D;
+    if (output.evaluated) {
+      const mask = tf.reshape(imageRows(tf.cast(output.evaluated, 'float32'), image), [-1, 1]);
+      probabilities = tf.mul(probabilities, mask);
+    }
+    const deltas = imageRows(output.boxDeltas, image) as tf.Tensor2D;
+    const priors = imageRows(output.priors, image) as tf.Tensor2D;
+    const rows = probabilities.shape[0];
+    if (rows > nmsPre) {
+      const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
+      return [
+        coder.decode(tf.gather(priors, indices), tf.gather(deltas, indices), { maxShape: imageShape }),
+        tf.gather(probabilities, indices),
+      ];
+    }
+    return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
+  });
+  const [boxData, scoreData] = await Promise.all([boxes.data(), scores.data()]);
+  const result = {
+    boxes: boxData as Float32Array,
+    scores: scoreData as Float32Array,
+    count: scores.shape[0] as number,
+    classes: scores.shape[1] as number,
+  };
+  tf.dispose([boxes, scores]);
+  return result;
+}
+
+/**
+ * mmdetection's `multiclass_nms` on host arrays: every (box, class) pair scoring above
+ * `scoreThreshold` enters a per-class NMS; the `maxPerImage` best survivors are kept.
+ * `boxes` is `[N·4]` (one box per row, shared by its classes) or `[N·K·4]` (class-specific).
+ */
+export function multiclassNms(
+  boxes: Float32Array,
+  scores: Float32Array,
+  numClasses: number,
+  config: DetectionTestConfig = {},
+): Detections {
+  const { scoreThreshold, iouThreshold, maxPerImage } = { ...detectionTestDefaults, ...config };
+  const rows = scores.length / numClasses;
+  const classSpecific = boxes.length === rows * numClasses * 4;
+  const keptBoxes: number[] = [];
+  const keptScores: number[] = [];
+  const keptLabels: number[] = [];
+  for (let row = 0; row < rows; row++) {
+    for (let k = 0; k < numClasses; k++) {
+      const score = scores[row * numClasses + k]!;
+      if (!(score > scoreThreshold)) continue;
+      const offset = classSpecific ? (row * numClasses + k) * 4 : row * 4;
+      keptBoxes.push(boxes[offset]!, boxes[offset + 1]!, boxes[offset + 2]!, boxes[offset + 3]!);
+      keptScores.push(score);
+      keptLabels.push(k);
+    }
+  }
+  const keep = batchedNms(keptBoxes, keptScores, keptLabels, { iouThreshold, maxOutputSize: maxPerImage });
+  const out: Detections = {
+    boxes: new Float32Array(keep.length * 4),
+    scores: new Float32Array(keep.length),
+    labels: new Int32Array(keep.length),
+  };
+  keep.forEach((index, position) => {
+    out.boxes.set(keptBoxes.slice(index * 4, index * 4 + 4), position * 4);
+    out.scores[position] = keptScores[index]!;
+    out.labels[position] = keptLabels[index]!;
+  });
+  return out;
+}
+
+/** RetinaNet's inference (mmdetection `AnchorHead.get_bboxes` with sigmoid scores). */
+export async function denseDetections(
+  outputs: readonly AnchorLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: DetectionTestConfig = {},
+): Promise<Detections[]> {
+  const options = { ...detectionTestDefaults, ...config };
+  const results: Detections[] = [];
+  for (let image = 0; image < imageShapes.length; image++) {
+    const levels = [];
+    for (const output of outputs) {
+      levels.push(await levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre));
+    }
+    const classes = levels[0]?.classes ?? 0;
+    const total = levels.reduce((sum, level) => sum + level.count, 0);
+    const boxes = new Float32Array(total * 4);
+    const scores = new Float32Array(total * classes);
+    let row = 0;
+    for (const level of levels) {
+      boxes.set(level.boxes, row * 4);
+      scores.set(level.scores, row * classes);
+      row += level.count;
+    }
+    results.push(multiclassNms(boxes, scores, classes, options));
+  }
+  return results;
+}
+
+/**
+ * RPN proposals (mmdetection v2 `RPNHead._get_bboxes_single`): per level the `nmsPre` best
+ * anchors by objectness, decoded and clipped; boxes with a side ≤ `minBoxSize` dropped; NMS
+ * within each level (batched over level ids); the `maxPerImage` best kept.
+ */
+export async function denseProposals(
+  outputs: readonly AnchorLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: ProposalConfig = {},
+): Promise<Proposals[]> {
+  const options = { ...proposalDefaults, ...config };
+  const results: Proposals[] = [];
+  for (let image = 0; image < imageShapes.length; image++) {
+    const boxes: number[] = [];
+    const scores: number[] = [];
+    const levelIds: number[] = [];
+    for (let level = 0; level < outputs.length; level++) {
+      const candidates = await levelCandidates(outputs[level]!, image, coder, imageShapes[image]!, options.nmsPre);
+      if (candidates.classes !== 1) {
+        throw new Error(`denseProposals: RPN outputs must have 1 class, got ${candidates.classes}`);
+      }
+      for (let row = 0; row < candidates.count; row++) {
+        const [x1, y1, x2, y2] = candidates.boxes.subarray(row * 4, row * 4 + 4) as unknown as number[];
+        if (!(x2! - x1! > options.minBoxSize && y2! - y1! > options.minBoxSize)) continue;
+        boxes.push(x1!, y1!, x2!, y2!);
+        scores.push(candidates.scores[row]!);
+        levelIds.push(level);
+      }
+    }
+    const keep = batchedNms(boxes, scores, levelIds, {
+      iouThreshold: options.iouThreshold,
+      maxOutputSize: options.maxPerImage,
+    });
+    const out: Proposals = { boxes: new Float32Array(keep.length * 4), scores: new Float32Array(keep.length) };
+    keep.forEach((index, position) => {
+      out.boxes.set(boxes.slice(index * 4, index * 4 + 4), position * 4);
+      out.scores[position] = scores[index]!;
+    });
+    results.push(out);
+  }
+  return results;
+}
