@@ -1,1 +1,33 @@
-export const packageName = '@det/anchors-meta';
+export type {
+  AnchorCode,
+  AnchorCodeOptions,
+  AnchorSize,
+  AnchorSpec,
+  ScaleRatio,
+  StandardBox,
+} from './anchor-encoding';
+export {
+  anchorCodes,
+  decodeAnchorCode,
+  encodeAnchorBox,
+  scaleRatioToSize,
+  standardBoxAtLevel,
+} from './anchor-encoding';
+export type {
+  AnchorFunctionGeneratorOptions,
+  GeneratedFilters,
+} from './anchor-function-generator';
+export { AnchorFunctionGenerator } from './anchor-function-generator';
+export type { AnchorSetInput } from './anchor-set';
+export { jitterAnchorCodes, resolveAnchorSet } from './anchor-set';
+export type {
+  AnchorSetScorer,
+  GreedyAnchorSearchOptions,
+  GreedySearchResult,
+  GreedySearchStep,
+} from './greedy-anchor-search';
+export { greedyAnchorSearch, uniformCodeCandidates } from './greedy-anchor-search';
+export type { MetaAnchorFunctionOptions, MetaAnchorOptions } from './meta-anchor-function';
+export { MetaAnchorFunction, metaAnchorFunction } from './meta-anchor-function';
+export type { MetaAnchorPreset, MetaAnchorPresetName } from './presets';
+export { metaAnchorPreset, metaAnchorPresets, presetAnchors } from './presets';

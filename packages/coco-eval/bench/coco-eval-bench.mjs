@@ -1,7 +1,11 @@
 // End-to-end benchmark: generate (once, into a cache dir) the 5000-image / 500k-detection
 // case, then time the CLI as a user runs it (load + evaluate + accumulate + summarize) and
-// the library phases in-process. Prints a table. Run with `pnpm --filter @det/coco-eval bench`.
-import { execFileSync } from 'node:child_process';
+// the library phases in-process, with wall and CPU time (the CI box is shared, so CPU time
+// is the steadier number). Prints a markdown table.
+// Run: pnpm --filter @det/coco-eval bench   (COCO_EVAL_BENCH_DIR overrides the cache dir;
+// COCO_EVAL_REFERENCE=stats.json compares with reference stats, e.g. from
+// scripts/fixtures/coco-eval-cases.py GT DT).
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,49 +19,66 @@ const { gtFile, dtFile } = ensureLargeCase(cacheDir);
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const rows = [];
 
-// 1. The CLI, in a fresh process: wall time and that process's peak RSS.
+// 1. The CLI in a fresh process, as a user runs it.
 const cli = path.join(here, '..', 'bin', 'det-coco-eval.js');
-for (let run = 0; run < 3; run++) {
+let cliStats;
+for (let run = 1; run <= 3; run++) {
   const started = performance.now();
-  const output = execFileSync(process.execPath, [cli, '--gt', gtFile, '--dt', dtFile, '--json', '--verbose'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 1 << 26,
-  });
+  const child = spawnSync(
+    process.execPath,
+    [cli, '--gt', gtFile, '--dt', dtFile, '--json', '--verbose'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    },
+  );
   const wall = performance.now() - started;
-  rows.push({ what: `CLI end to end, run ${run + 1}`, ms: wall.toFixed(0), note: '' });
-  if (run === 0) rows.stats = JSON.parse(output).stats;
+  if (child.status !== 0) throw new Error(`CLI failed: ${child.stderr}`);
+  cliStats = JSON.parse(child.stdout).stats;
+  rows.push([`CLI end to end, run ${run}`, wall.toFixed(0), '', child.stderr.trim()]);
 }
-let verbose = '';
-try {
-  execFileSync(process.execPath, [cli, '--gt', gtFile, '--dt', dtFile, '--verbose'], { stdio: ['ignore', 'ignore', 'pipe'] });
-} catch {}
-verbose = execFileSync(process.execPath, [cli, '--gt', gtFile, '--dt', dtFile, '--verbose'], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'ignore', 'pipe'],
+
+// 2. In-process phases, wall and CPU.
+const phase = (name, work) => {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const value = work();
+  const used = process.cpuUsage(cpu);
+  rows.push([
+    name,
+    (performance.now() - started).toFixed(0),
+    ((used.user + used.system) / 1000).toFixed(0),
+    '',
+  ]);
+  return value;
+};
+const { groundTruth, detections } = phase('in-process: read + parse + load', () => {
+  const groundTruth = CocoGroundTruth.fromJson(readFileSync(gtFile, 'utf8'), gtFile);
+  return {
+    groundTruth,
+    detections: loadResultsJson(groundTruth, readFileSync(dtFile, 'utf8'), dtFile),
+  };
 });
-
-// 2. In-process phases.
-const t0 = performance.now();
-const groundTruth = CocoGroundTruth.fromJson(readFileSync(gtFile, 'utf8'), gtFile);
-const detections = loadResultsJson(groundTruth, readFileSync(dtFile, 'utf8'), dtFile);
-const t1 = performance.now();
 const evaluator = new CocoEvaluator({ groundTruth, detections });
-evaluator.evaluate();
-const t2 = performance.now();
-evaluator.accumulate();
-const t3 = performance.now();
-const summary = evaluator.summarize();
-const t4 = performance.now();
-rows.push({ what: 'in-process: parse + load', ms: (t1 - t0).toFixed(0), note: `${detections.count} dets, ${groundTruth.annotations.length} GT` });
-rows.push({ what: 'in-process: evaluate', ms: (t2 - t1).toFixed(0), note: '' });
-rows.push({ what: 'in-process: accumulate', ms: (t3 - t2).toFixed(0), note: '' });
-rows.push({ what: 'in-process: summarize', ms: (t4 - t3).toFixed(0), note: '' });
+phase('in-process: evaluate', () => evaluator.evaluate());
+phase('in-process: accumulate', () => evaluator.accumulate());
+const summary = phase('in-process: summarize', () => evaluator.summarize());
 
-console.log(`case: ${cacheDir} (gt ${mib(statSync(gtFile).size)}, dt ${mib(statSync(dtFile).size)}); node ${process.version}, ${os.cpus().length} cpus`);
-console.log('| what | ms | note |\n| --- | ---: | --- |');
-for (const row of rows) console.log(`| ${row.what} | ${row.ms} | ${row.note} |`);
-console.log(`\nCLI --verbose: ${verbose.trim()}`);
+console.log(
+  `case: ${cacheDir} (${groundTruth.imageIds.length} images, ${groundTruth.annotations.length} GT, ${detections.count} detections; ` +
+    `gt ${mib(statSync(gtFile).size)}, dt ${mib(statSync(dtFile).size)}); node ${process.version}, ${os.cpus().length} cpus, load average ${os.loadavg()[0].toFixed(1)}`,
+);
+console.log('| what | wall ms | cpu ms | note |\n| --- | ---: | ---: | --- |');
+for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 console.log(`in-process peak RSS: ${mib(process.resourceUsage().maxRSS * 1024)}`);
 console.log(`stats: ${JSON.stringify(summary.stats)}`);
-if (JSON.stringify(rows.stats) !== JSON.stringify(summary.stats)) throw new Error('CLI and library stats differ');
+if (JSON.stringify(cliStats) !== JSON.stringify(summary.stats))
+  throw new Error('CLI and library stats differ');
+if (process.env.COCO_EVAL_REFERENCE) {
+  const reference = JSON.parse(readFileSync(process.env.COCO_EVAL_REFERENCE, 'utf8')).stats;
+  const same = JSON.stringify(reference) === JSON.stringify(summary.stats);
+  console.log(
+    `reference stats (${process.env.COCO_EVAL_REFERENCE}): ${same ? 'identical' : `DIFFERENT: ${JSON.stringify(reference)}`}`,
+  );
+  if (!same) process.exitCode = 1;
+}

@@ -5,9 +5,10 @@ import path from 'node:path';
 
 /** COCO 2017's 80 category ids (1..90 with gaps). */
 const COCO_CATEGORY_IDS = [
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32,
-  33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
-  60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90,
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,
+  32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56,
+  57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85,
+  86, 87, 88, 89, 90,
 ];
 
 /** mulberry32: a small deterministic PRNG. */
@@ -24,15 +25,31 @@ function random(seed) {
 
 const round2 = (value) => Math.round(value * 100) / 100;
 
-export function generateLargeCase({ images = 5000, gtPerImage = 7, detsPerImage = 100, seed = 2024 } = {}) {
+export function generateLargeCase({
+  images = 5000,
+  gtPerImage = 7,
+  detsPerImage = 100,
+  seed = 2024,
+} = {}) {
   const rand = random(seed);
   const pick = (list) => list[Math.floor(rand() * list.length)];
-  const gt = { info: { description: 'det coco-eval benchmark' }, images: [], annotations: [], categories: [] };
-  for (const id of COCO_CATEGORY_IDS) gt.categories.push({ id, name: `category-${id}`, supercategory: 'thing' });
+  const gt = {
+    info: { description: 'det coco-eval benchmark' },
+    images: [],
+    annotations: [],
+    categories: [],
+  };
+  for (const id of COCO_CATEGORY_IDS)
+    gt.categories.push({ id, name: `category-${id}`, supercategory: 'thing' });
   const dt = [];
   let annotationId = 1;
   for (let imageId = 1; imageId <= images; imageId++) {
-    gt.images.push({ id: imageId, width: 640, height: 480, file_name: `${String(imageId).padStart(12, '0')}.jpg` });
+    gt.images.push({
+      id: imageId,
+      width: 640,
+      height: 480,
+      file_name: `${String(imageId).padStart(12, '0')}.jpg`,
+    });
     const count = Math.max(0, Math.round(gtPerImage + (rand() + rand() + rand() - 1.5) * 5));
     const objects = [];
     for (let g = 0; g < count; g++) {
@@ -52,7 +69,8 @@ export function generateLargeCase({ images = 5000, gtPerImage = 7, detsPerImage 
       objects.push({ box, categoryId });
     }
     for (let d = 0; d < detsPerImage; d++) {
-      const object = objects.length > 0 && d < objects.length * 5 ? objects[d % objects.length] : undefined;
+      const object =
+        objects.length > 0 && d < objects.length * 5 ? objects[d % objects.length] : undefined;
       if (object) {
         const [x, y, w, h] = object.box;
         const jitter = 0.25 * rand();

@@ -25,7 +25,9 @@ function numberList(option: string): (value: string) => number[] {
     value.split(',').map((item) => {
       const number = Number(item.trim());
       if (item.trim() === '' || !Number.isFinite(number)) {
-        throw new CocoInputError(`${option}: "${item}" is not a number (expected a comma-separated list)`);
+        throw new CocoInputError(
+          `${option}: "${item}" is not a number (expected a comma-separated list)`,
+        );
       }
       return number;
     });
@@ -51,8 +53,15 @@ export async function runCli(argv: readonly string[], io: CliIo = nodeIo): Promi
     .name('det-coco-eval')
     .description('COCO bbox evaluation with the same numbers as pycocotools')
     .requiredOption('--gt <file>', 'COCO ground-truth JSON')
-    .requiredOption('--dt <file>', 'COCO results JSON (a list of {image_id, category_id, bbox, score})')
-    .option('--use-cats <0|1>', 'evaluate per category (1) or pool categories as for proposals (0)', '1')
+    .requiredOption(
+      '--dt <file>',
+      'COCO results JSON (a list of {image_id, category_id, bbox, score})',
+    )
+    .option(
+      '--use-cats <0|1>',
+      'evaluate per category (1) or pool categories as for proposals (0)',
+      '1',
+    )
     .option('--max-dets <list>', 'comma-separated maxDets, e.g. 1,10,100', numberList('--max-dets'))
     .option('--img-ids <list>', 'comma-separated image ids to evaluate', numberList('--img-ids'))
     .option('--cat-ids <list>', 'comma-separated category ids to evaluate', numberList('--cat-ids'))
@@ -108,7 +117,8 @@ export async function runCli(argv: readonly string[], io: CliIo = nodeIo): Promi
     const done = performance.now();
 
     if (options.json) {
-      const perCategory: Record<string, { ap: number; ap50: number; ap75: number; ar: number }> = {};
+      const perCategory: Record<string, { ap: number; ap50: number; ap75: number; ar: number }> =
+        {};
       for (const metrics of evaluator.perCategory()) {
         perCategory[String(metrics.categoryId)] = {
           ap: metrics.ap,

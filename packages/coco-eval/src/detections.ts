@@ -73,12 +73,24 @@ export class CocoDetections {
     }
     this.reserve(n);
     for (let i = 0; i < n; i++) {
-      this.add(imageId, arrays.categoryIds[i] as number, arrays.boxes, 4 * i, arrays.scores[i] as number);
+      this.add(
+        imageId,
+        arrays.categoryIds[i] as number,
+        arrays.boxes,
+        4 * i,
+        arrays.scores[i] as number,
+      );
     }
   }
 
   /** Append one detection whose box is `box[offset .. offset + 3]`. */
-  add(imageId: number, categoryId: number, box: ArrayLike<number>, offset: number, score: number): void {
+  add(
+    imageId: number,
+    categoryId: number,
+    box: ArrayLike<number>,
+    offset: number,
+    score: number,
+  ): void {
     this.reserve(1);
     const i = this.count;
     const w = box[offset + 2] as number;
@@ -96,14 +108,22 @@ export class CocoDetections {
 }
 
 /** Raise pycocotools' loadRes assertion, but naming the offending image ids. */
-export function checkImageIds(groundTruth: CocoGroundTruth, imageIds: Iterable<number>, source?: string): void {
+export function checkImageIds(
+  groundTruth: CocoGroundTruth,
+  imageIds: Iterable<number>,
+  source?: string,
+): void {
   const unknown = new Set<number>();
   for (const id of imageIds) if (!groundTruth.hasImage(id)) unknown.add(id);
   if (unknown.size === 0) return;
   const list = [...unknown].sort((a, b) => a - b);
-  const shown = list.slice(0, 20).join(', ') + (list.length > 20 ? `, ... (${list.length} in all)` : '');
+  const shown =
+    list.slice(0, 20).join(', ') + (list.length > 20 ? `, ... (${list.length} in all)` : '');
   throw new CocoInputError(
-    inSource(source, `detections refer to image ids that are not in the ground truth images: ${shown}`),
+    inSource(
+      source,
+      `detections refer to image ids that are not in the ground truth images: ${shown}`,
+    ),
   );
 }
 
@@ -134,7 +154,10 @@ export function loadResults(
     const imageId = requireNumber(record, 'image_id', where);
     const categoryId = requireNumber(record, 'category_id', where);
     if (record.bbox === undefined && index === 0) {
-      fail(where, 'missing field "bbox" (only bbox results are supported; pycocotools decides the type by results[0])');
+      fail(
+        where,
+        'missing field "bbox" (only bbox results are supported; pycocotools decides the type by results[0])',
+      );
     }
     const bbox = requireBox(record, where);
     const score = requireNumber(record, 'score', where);
@@ -149,7 +172,11 @@ export function loadResults(
  * Load a results JSON text (see `loadResults`). The common flat layout is scanned
  * straight into columns; anything else goes through JSON.parse and full validation.
  */
-export function loadResultsJson(groundTruth: CocoGroundTruth, text: string, source?: string): CocoDetections {
+export function loadResultsJson(
+  groundTruth: CocoGroundTruth,
+  text: string,
+  source?: string,
+): CocoDetections {
   const scanned = scanResults(text);
   if (scanned) {
     checkImageIds(groundTruth, scanned.imageId.subarray(0, scanned.count), source);

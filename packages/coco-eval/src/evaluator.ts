@@ -95,7 +95,10 @@ function sortByScoreDescending(list: readonly number[], score: Float64Array): nu
   const positions = list.map((_, position) => position);
   positions.sort(
     (a, b) =>
-      compareScoresDescending(score[list[a] as number] as number, score[list[b] as number] as number) || a - b,
+      compareScoresDescending(
+        score[list[a] as number] as number,
+        score[list[b] as number] as number,
+      ) || a - b,
   );
   return positions.map((position) => list[position] as number);
 }
@@ -188,11 +191,9 @@ export class CocoEvaluator {
     const gt = this.groundTruth;
     const dets = this.detections;
     const imageCount = params.imgIds.length;
-    const imageIndex = new Map<number, number>();
-    params.imgIds.forEach((id, index) => imageIndex.set(id, index));
+    const imageIndex = new Map(params.imgIds.map((id, index) => [id, index]));
     const categorySlots = uniqueSorted(params.catIds);
-    const categoryIndex = new Map<number, number>();
-    categorySlots.forEach((id, index) => categoryIndex.set(id, index));
+    const categoryIndex = new Map(categorySlots.map((id, index) => [id, index]));
 
     // COCOeval._prepare: GT and detections by (category, image); buckets keep file order.
     const gtBuckets: (number[] | undefined)[] = new Array(categorySlots.length * imageCount);
@@ -234,10 +235,20 @@ export class CocoEvaluator {
     };
 
     const gtBoxes = new Float64Array(gt.annotations.length * 4);
-    gt.annotations.forEach((annotation, index) => gtBoxes.set(annotation.bbox, 4 * index));
+    gt.annotations.forEach((annotation, index) => {
+      gtBoxes.set(annotation.bbox, 4 * index);
+    });
     const evaluations: CategoryEvaluation[] = [];
     for (let k = 0; k < evaluatedCategories; k++) {
-      const evaluation = this.evaluateCategory(k, imageCount, params, gtBuckets, dtBuckets, pooled, gtBoxes);
+      const evaluation = this.evaluateCategory(
+        k,
+        imageCount,
+        params,
+        gtBuckets,
+        dtBuckets,
+        pooled,
+        gtBoxes,
+      );
       evaluations.push(evaluation);
     }
     this.evaluations = evaluations;
@@ -280,12 +291,14 @@ export class CocoEvaluator {
       for (let g = 0; g < G; g++) {
         const annotationIndex = gtList[g] as number;
         const annotation = gt.annotations[annotationIndex] as (typeof gt.annotations)[number];
-        for (let c = 0; c < 4; c++) localBoxes[4 * g + c] = gtBoxes[4 * annotationIndex + c] as number;
+        for (let c = 0; c < 4; c++)
+          localBoxes[4 * g + c] = gtBoxes[4 * annotationIndex + c] as number;
         crowd[g] = annotation.iscrowd ? 1 : 0;
         gtArea[g] = annotation.area;
         gtId[g] = annotation.id;
       }
-      if (D > 0 && G > 0) boxIou(dets.box, detIndices.subarray(0, D), localBoxes, crowd.subarray(0, G), ious);
+      if (D > 0 && G > 0)
+        boxIou(dets.box, detIndices.subarray(0, D), localBoxes, crowd.subarray(0, G), ious);
 
       const base = score.length;
       for (let d = 0; d < D; d++) {
@@ -381,7 +394,9 @@ export class CocoEvaluator {
       // Images concatenated in ascending id, then a stable sort by score: image id breaks ties.
       const order = Array.from({ length: n }, (_, j) => j);
       order.sort(
-        (a, b) => compareScoresDescending(evaluation.score[a] as number, evaluation.score[b] as number) || a - b,
+        (a, b) =>
+          compareScoresDescending(evaluation.score[a] as number, evaluation.score[b] as number) ||
+          a - b,
       );
       const selected = new Int32Array(n);
       // Curves for every threshold at once, [t][i], so the state is read in memory order.
@@ -403,7 +418,8 @@ export class CocoEvaluator {
             for (let t = 0; t < T; t++) {
               const outcome = evaluation.state[stateBase + t];
               if (outcome === TRUE_POSITIVE) truePositives[t] = (truePositives[t] as number) + 1;
-              else if (outcome === FALSE_POSITIVE) falsePositives[t] = (falsePositives[t] as number) + 1;
+              else if (outcome === FALSE_POSITIVE)
+                falsePositives[t] = (falsePositives[t] as number) + 1;
               const tp = truePositives[t] as number;
               recallCurves[t * n + i] = tp / npig;
               precisionCurves[t * n + i] = tp / ((falsePositives[t] as number) + tp + EPSILON);
@@ -411,7 +427,8 @@ export class CocoEvaluator {
           }
           for (let t = 0; t < T; t++) {
             const offset = t * n;
-            recall[((t * K + k) * A + a) * M + m] = nd > 0 ? (recallCurves[offset + nd - 1] as number) : 0;
+            recall[((t * K + k) * A + a) * M + m] =
+              nd > 0 ? (recallCurves[offset + nd - 1] as number) : 0;
             // Precision envelope: non-increasing from the right.
             for (let i = offset + nd - 1; i > offset; i--) {
               if ((precisionCurves[i] as number) > (precisionCurves[i - 1] as number)) {

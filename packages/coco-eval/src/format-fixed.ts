@@ -8,7 +8,11 @@ export function formatFixed(value: number, digits: number): string {
   const magnitude = Math.abs(value);
   const scaled = magnitude * 2 ** (digits + 1);
   let text = magnitude.toFixed(digits);
-  if (Number.isInteger(scaled) && scaled % 2 === 1 && Number.isInteger(magnitude * 10 ** digits * 2)) {
+  if (
+    Number.isInteger(scaled) &&
+    scaled % 2 === 1 &&
+    Number.isInteger(magnitude * 10 ** digits * 2)
+  ) {
     // Exact tie: toFixed rounded away from zero; step back when that made the last digit odd.
     const lastDigit = Number(text[text.length - 1]);
     if (lastDigit % 2 === 1) text = (magnitude - 0.5 * 10 ** -digits).toFixed(digits);

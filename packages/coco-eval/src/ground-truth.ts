@@ -1,4 +1,11 @@
-import { asRecord, parseJson, requireArray, requireBox, requireFlag, requireNumber } from './validate';
+import {
+  asRecord,
+  parseJson,
+  requireArray,
+  requireBox,
+  requireFlag,
+  requireNumber,
+} from './validate';
 
 /** One GT annotation as the evaluator reads it. */
 export interface GroundTruthAnnotation {

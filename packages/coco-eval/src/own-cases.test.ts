@@ -21,7 +21,17 @@ interface OwnCase {
   expected: {
     stats: number[];
     summary_lines: string[];
-    per_category: Record<string, { ap: number; ap50: number; ap75: number; ar: number; ap_grid: number[][]; ar_grid: number[][] }>;
+    per_category: Record<
+      string,
+      {
+        ap: number;
+        ap50: number;
+        ap75: number;
+        ar: number;
+        ap_grid: number[][];
+        ar_grid: number[][];
+      }
+    >;
     recall: number[][][][];
     precision_sum: number;
     scores_sum: number;
@@ -34,8 +44,13 @@ const fixture = JSON.parse(
 ) as { cases: OwnCase[] };
 
 function evaluatorFor(testCase: OwnCase): CocoEvaluator {
-  const groundTruth = new CocoGroundTruth({ dataset: structuredClone(testCase.gt), source: `${testCase.name}/gt` });
-  const detections = loadResults(groundTruth, structuredClone(testCase.dt), { source: `${testCase.name}/dt` });
+  const groundTruth = new CocoGroundTruth({
+    dataset: structuredClone(testCase.gt),
+    source: `${testCase.name}/gt`,
+  });
+  const detections = loadResults(groundTruth, structuredClone(testCase.dt), {
+    source: `${testCase.name}/dt`,
+  });
   const { useCats, ...rest } = testCase.params;
   const params: Partial<CocoEvalParams> = { ...rest };
   if (useCats !== undefined) params.useCats = useCats === 1;
@@ -63,7 +78,14 @@ describe('own checklist cases (expected from the pycocotools transcription)', ()
       const perCategory = Object.fromEntries(
         evaluator.perCategory().map((m) => [
           String(m.categoryId),
-          { ap: m.ap, ap50: m.ap50, ap75: m.ap75, ar: m.ar, ap_grid: m.apGrid, ar_grid: m.arGrid },
+          {
+            ap: m.ap,
+            ap50: m.ap50,
+            ap75: m.ap75,
+            ar: m.ar,
+            ap_grid: m.apGrid,
+            ar_grid: m.arGrid,
+          },
         ]),
       );
       expect(perCategory).toEqual(expected.per_category);

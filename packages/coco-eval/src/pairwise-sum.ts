@@ -41,7 +41,9 @@ function pairwiseBlockSum(values: ArrayLike<number>, start: number, count: numbe
   }
   let half = Math.floor(count / 2);
   half -= half % 8;
-  return pairwiseBlockSum(values, start, half) + pairwiseBlockSum(values, start + half, count - half);
+  return (
+    pairwiseBlockSum(values, start, half) + pairwiseBlockSum(values, start + half, count - half)
+  );
 }
 
 /** `np.add.reduce(values)` for a 1-D float64 array. */

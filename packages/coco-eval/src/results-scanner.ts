@@ -27,7 +27,8 @@ export function scanResults(text: string): CocoDetections | undefined {
     if (text.charCodeAt(pos) === 45) pos++; // -
     const intStart = pos;
     while (pos < length && isDigit(text.charCodeAt(pos))) pos++;
-    if (pos === intStart || (text.charCodeAt(intStart) === 48 && pos - intStart > 1)) return Number.NaN;
+    if (pos === intStart || (text.charCodeAt(intStart) === 48 && pos - intStart > 1))
+      return Number.NaN;
     if (text.charCodeAt(pos) === 46) {
       pos++;
       const fracStart = pos;
@@ -146,7 +147,8 @@ export function scanResults(text: string): CocoDetections | undefined {
         skipSpace();
       }
     } else pos++;
-    if (Number.isNaN(imageId) || Number.isNaN(categoryId) || Number.isNaN(score) || !hasBox) return undefined;
+    if (Number.isNaN(imageId) || Number.isNaN(categoryId) || Number.isNaN(score) || !hasBox)
+      return undefined;
     detections.add(imageId, categoryId, box, 0, score);
     skipSpace();
     const next = text.charCodeAt(pos);

@@ -16,7 +16,13 @@ interface ExpectedCase {
     { ap: number; ap50: number; ap75: number; ar: number; ap_grid: number[][]; ar_grid: number[][] }
   >;
   recall?: number[][][][];
-  params?: { imgIds: number[]; catIds: number[]; maxDets: number[]; iouThrs: number[]; recThrs: number[] };
+  params?: {
+    imgIds: number[];
+    catIds: number[];
+    maxDets: number[];
+    iouThrs: number[];
+    recThrs: number[];
+  };
   summary_lines?: string[];
   error?: { stage: string; type: string; message: string };
 }
@@ -24,7 +30,10 @@ interface ExpectedCase {
 const fixturesDir = sharedFixturesDir();
 const cases = readdirSync(path.join(fixturesDir, 'expected'))
   .filter((name) => name.endsWith('.json'))
-  .map((name) => JSON.parse(readFileSync(path.join(fixturesDir, 'expected', name), 'utf8')) as ExpectedCase);
+  .map(
+    (name) =>
+      JSON.parse(readFileSync(path.join(fixturesDir, 'expected', name), 'utf8')) as ExpectedCase,
+  );
 
 function runCase(name: string, input: ExpectedCase['input_params']): CocoEvaluator {
   const dir = path.join(fixturesDir, 'cases', name);
@@ -57,7 +66,12 @@ describe('pycocotools reference cases (../shared/fixtures/coco-eval)', () => {
       const accumulation = evaluator.getAccumulation();
       const [T, , K, A, M] = accumulation.counts;
       const recall = expected.recall as number[][][][];
-      expect([recall.length, recall[0]?.length, recall[0]?.[0]?.length, recall[0]?.[0]?.[0]?.length]).toEqual([T, K, A, M]);
+      expect([
+        recall.length,
+        recall[0]?.length,
+        recall[0]?.[0]?.length,
+        recall[0]?.[0]?.[0]?.length,
+      ]).toEqual([T, K, A, M]);
       expect(Array.from(accumulation.recall)).toEqual(recall.flat(3));
 
       const perCategory = Object.fromEntries(

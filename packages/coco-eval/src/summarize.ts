@@ -1,8 +1,8 @@
 import { CocoInputError } from './errors';
 import type { CocoAccumulation } from './evaluator';
 import { formatFixed } from './format-fixed';
-import type { CocoEvalParams } from './params';
 import { pairwiseMean } from './pairwise-sum';
+import type { CocoEvalParams } from './params';
 
 /** The 12 COCO numbers and pycocotools' printed lines for them. */
 export interface CocoSummary {
@@ -41,8 +41,13 @@ function indicesWhere<T>(values: readonly T[], predicate: (value: T) => boolean)
 function pairIndices(areas: number[], maxDets: number[]): [number, number][] {
   if (areas.length === 0 || maxDets.length === 0) return [];
   const length = Math.max(areas.length, maxDets.length);
-  if ((areas.length !== 1 && areas.length !== length) || (maxDets.length !== 1 && maxDets.length !== length)) {
-    throw new CocoInputError('summarize: areaRngLbl and maxDets matches cannot be broadcast together');
+  if (
+    (areas.length !== 1 && areas.length !== length) ||
+    (maxDets.length !== 1 && maxDets.length !== length)
+  ) {
+    throw new CocoInputError(
+      'summarize: areaRngLbl and maxDets matches cannot be broadcast together',
+    );
   }
   return Array.from({ length }, (_, i) => [
     areas[areas.length === 1 ? 0 : i] as number,
@@ -51,7 +56,11 @@ function pairIndices(areas: number[], maxDets: number[]): [number, number][] {
 }
 
 /** pycocotools `_summarize`: one stat from the accumulated arrays. */
-export function summarizeStat(accumulation: CocoAccumulation, params: CocoEvalParams, query: SummarizeQuery): number {
+export function summarizeStat(
+  accumulation: CocoAccumulation,
+  params: CocoEvalParams,
+  query: SummarizeQuery,
+): number {
   const [T, R, K, A, M] = accumulation.counts;
   const areaLabel = query.areaRngLbl ?? 'all';
   const maxDets = query.maxDets ?? 100;
@@ -69,12 +78,16 @@ export function summarizeStat(accumulation: CocoAccumulation, params: CocoEvalPa
     if (query.ap) {
       for (let r = 0; r < R; r++) {
         for (let k = 0; k < K; k++) {
-          for (const [a, m] of pairs) selected.push(accumulation.precision[(((t * R + r) * K + k) * A + a) * M + m] as number);
+          for (const [a, m] of pairs)
+            selected.push(
+              accumulation.precision[(((t * R + r) * K + k) * A + a) * M + m] as number,
+            );
         }
       }
     } else {
       for (let k = 0; k < K; k++) {
-        for (const [a, m] of pairs) selected.push(accumulation.recall[((t * K + k) * A + a) * M + m] as number);
+        for (const [a, m] of pairs)
+          selected.push(accumulation.recall[((t * K + k) * A + a) * M + m] as number);
       }
     }
   }
@@ -148,14 +161,19 @@ export interface CategoryMetrics {
  * 0.5 / 0.75 row) and of recall[:, k, a, m]; -1 when a category has no valid entry.
  * With useCats=false there is one entry, category id -1.
  */
-export function perCategoryMetrics(accumulation: CocoAccumulation, params: CocoEvalParams): CategoryMetrics[] {
+export function perCategoryMetrics(
+  accumulation: CocoAccumulation,
+  params: CocoEvalParams,
+): CategoryMetrics[] {
   const [T, R, K, A, M] = accumulation.counts;
   const categoryIds = params.useCats ? params.catIds : [-1];
   const allIndex = Math.max(0, params.areaRngLbl.indexOf('all'));
   const at = (a: number, m: number, k: number, tList: number[], ap: boolean) => {
     const values: number[] = [];
     for (const t of tList) {
-      if (ap) for (let r = 0; r < R; r++) values.push(accumulation.precision[(((t * R + r) * K + k) * A + a) * M + m] as number);
+      if (ap)
+        for (let r = 0; r < R; r++)
+          values.push(accumulation.precision[(((t * R + r) * K + k) * A + a) * M + m] as number);
       else values.push(accumulation.recall[((t * K + k) * A + a) * M + m] as number);
     }
     return meanOfValid(values);
@@ -170,7 +188,11 @@ export function perCategoryMetrics(accumulation: CocoAccumulation, params: CocoE
     ap50: at(allIndex, lastM, k, t50, true),
     ap75: at(allIndex, lastM, k, t75, true),
     ar: at(allIndex, lastM, k, allT, false),
-    apGrid: Array.from({ length: A }, (_, a) => Array.from({ length: M }, (_, m) => at(a, m, k, allT, true))),
-    arGrid: Array.from({ length: A }, (_, a) => Array.from({ length: M }, (_, m) => at(a, m, k, allT, false))),
+    apGrid: Array.from({ length: A }, (_, a) =>
+      Array.from({ length: M }, (_, m) => at(a, m, k, allT, true)),
+    ),
+    arGrid: Array.from({ length: A }, (_, a) =>
+      Array.from({ length: M }, (_, m) => at(a, m, k, allT, false)),
+    ),
   }));
 }

@@ -23,23 +23,36 @@ export function asRecord(value: unknown, where: RecordLocation): Record<string, 
   return value as Record<string, unknown>;
 }
 
-export function requireNumber(record: Record<string, unknown>, field: string, where: RecordLocation): number {
+export function requireNumber(
+  record: Record<string, unknown>,
+  field: string,
+  where: RecordLocation,
+): number {
   const value = record[field];
   if (value === undefined) fail(where, `missing required field "${field}"`);
-  if (typeof value !== 'number') fail(where, `field "${field}" must be a number, got ${describe(value)}`);
+  if (typeof value !== 'number')
+    fail(where, `field "${field}" must be a number, got ${describe(value)}`);
   return value;
 }
 
 /** `iscrowd` may be 0/1 or a boolean; pycocotools only tests its truthiness. */
-export function requireFlag(record: Record<string, unknown>, field: string, where: RecordLocation): boolean {
+export function requireFlag(
+  record: Record<string, unknown>,
+  field: string,
+  where: RecordLocation,
+): boolean {
   const value = record[field];
   if (value === undefined) fail(where, `missing required field "${field}"`);
   if (typeof value === 'boolean') return value;
-  if (typeof value !== 'number') fail(where, `field "${field}" must be 0/1, got ${describe(value)}`);
+  if (typeof value !== 'number')
+    fail(where, `field "${field}" must be 0/1, got ${describe(value)}`);
   return value !== 0;
 }
 
-export function requireBox(record: Record<string, unknown>, where: RecordLocation): [number, number, number, number] {
+export function requireBox(
+  record: Record<string, unknown>,
+  where: RecordLocation,
+): [number, number, number, number] {
   const value = record.bbox;
   if (value === undefined) fail(where, 'missing required field "bbox"');
   if (!Array.isArray(value) || value.length !== 4 || !value.every((v) => typeof v === 'number')) {
@@ -48,10 +61,15 @@ export function requireBox(record: Record<string, unknown>, where: RecordLocatio
   return value as [number, number, number, number];
 }
 
-export function requireArray(record: Record<string, unknown>, field: string, where: RecordLocation): unknown[] {
+export function requireArray(
+  record: Record<string, unknown>,
+  field: string,
+  where: RecordLocation,
+): unknown[] {
   const value = record[field];
   if (value === undefined) fail(where, `missing required field "${field}"`);
-  if (!Array.isArray(value)) fail(where, `field "${field}" must be an array, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    fail(where, `field "${field}" must be an array, got ${describe(value)}`);
   return value;
 }
 

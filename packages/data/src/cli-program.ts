@@ -27,7 +27,14 @@ export async function runSynthCli(
     .option('--height <px>', 'image height', integer('--height', 16), 320)
     .exitOverride();
   program.parse([...argv]);
-  const options = program.opts<{ out: string; seed: number; train: number; val: number; width: number; height: number }>();
+  const options = program.opts<{
+    out: string;
+    seed: number;
+    train: number;
+    val: number;
+    width: number;
+    height: number;
+  }>();
   const started = performance.now();
   const paths = await generateSyntheticDataset({
     outDir: options.out,
@@ -39,6 +46,10 @@ export async function runSynthCli(
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   output.log(`det-synth: wrote ${paths.root} in ${seconds} s`);
-  output.log(`  train: ${paths.train.images} images, ${paths.train.annotations} annotations → ${paths.train.annotationFile}`);
-  output.log(`  val:   ${paths.val.images} images, ${paths.val.annotations} annotations → ${paths.val.annotationFile}`);
+  output.log(
+    `  train: ${paths.train.images} images, ${paths.train.annotations} annotations → ${paths.train.annotationFile}`,
+  );
+  output.log(
+    `  val:   ${paths.val.images} images, ${paths.val.annotations} annotations → ${paths.val.annotationFile}`,
+  );
 }

@@ -39,7 +39,9 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'det-data-coco-'));
   const blank = { create: { width: 40, height: 30, channels: 3 as const, background: '#808080' } };
   for (const name of ['a.png', 'b.png', 'c.png']) await sharp(blank).png().toFile(join(root, name));
-  await sharp({ create: { ...blank.create, width: 41 } }).png().toFile(join(root, 'wide.png'));
+  await sharp({ create: { ...blank.create, width: 41 } })
+    .png()
+    .toFile(join(root, 'wide.png'));
   await writeFile(join(root, 'corrupt.png'), 'not a png');
 });
 
@@ -81,7 +83,11 @@ describe('loadCocoDataset', () => {
     const dataset = await loadCocoDataset({ annotationFile, imageRoot: root });
     expect(Array.from(dataset.records[0]!.boxes.subarray(0, 4))).toEqual([0, 20, 40, 30]);
     expect(dataset.report.clipped).toHaveLength(1);
-    expect(dataset.report.clipped[0]).toMatchObject({ annotationId: 10, imageId: 1, field: 'bbox' });
+    expect(dataset.report.clipped[0]).toMatchObject({
+      annotationId: 10,
+      imageId: 1,
+      field: 'bbox',
+    });
   });
 
   type Case = {
@@ -248,7 +254,9 @@ describe('loadCocoDataset', () => {
       const instances = validInstances();
       testCase.break(instances);
       const annotationFile = await writeDataset(`strict-${testCase.kind}.json`, instances);
-      const error = await loadCocoDataset({ annotationFile, imageRoot: root }).catch((caught: unknown) => caught);
+      const error = await loadCocoDataset({ annotationFile, imageRoot: root }).catch(
+        (caught: unknown) => caught,
+      );
       expect(error).toBeInstanceOf(DatasetValidationError);
       const issue = (error as DatasetValidationError).issue;
       expect(issue).toMatchObject({ kind: testCase.kind, field: testCase.field, ...testCase.ids });
@@ -263,38 +271,58 @@ describe('loadCocoDataset', () => {
       testCase.break(instances);
       const annotationFile = await writeDataset(`lenient-${testCase.kind}.json`, instances);
       const dataset = await loadCocoDataset({ annotationFile, imageRoot: root, policy: 'lenient' });
-      expect(dataset.report.issues[0]).toMatchObject({ kind: testCase.kind, field: testCase.field, ...testCase.ids });
-      expect(dataset.report.countsByKind[testCase.kind as 'duplicate-id']).toBeGreaterThanOrEqual(1);
+      expect(dataset.report.issues[0]).toMatchObject({
+        kind: testCase.kind,
+        field: testCase.field,
+        ...testCase.ids,
+      });
+      expect(dataset.report.countsByKind[testCase.kind as 'duplicate-id']).toBeGreaterThanOrEqual(
+        1,
+      );
       expect(dataset.report.skippedImages).toBe(testCase.skipped.images);
       expect(dataset.report.skippedAnnotations).toBe(testCase.skipped.annotations);
       expect(summarizeReport(dataset.report)).toContain(testCase.kind);
-      const kept = dataset.records.reduce((sum, record) => sum + record.labels.length + record.ignoreBoxes.length / 4, 0);
+      const kept = dataset.records.reduce(
+        (sum, record) => sum + record.labels.length + record.ignoreBoxes.length / 4,
+        0,
+      );
       expect(kept).toBe(3 - testCase.skipped.annotations);
     });
   }
 
   it('reports an unreadable (permission-denied) file unless running as root', async () => {
     const file = join(root, 'locked.png');
-    await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } }).png().toFile(file);
+    await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } })
+      .png()
+      .toFile(file);
     await chmod(file, 0);
     const instances = validInstances();
     instances.images[0]!.file_name = 'locked.png';
     const annotationFile = await writeDataset('locked.json', instances);
     const dataset = await loadCocoDataset({ annotationFile, imageRoot: root, policy: 'lenient' });
     if (process.getuid?.() === 0) expect(dataset.report.issues).toEqual([]);
-    else expect(dataset.report.issues[0]).toMatchObject({ kind: 'unreadable-image-file', imageId: 1 });
+    else
+      expect(dataset.report.issues[0]).toMatchObject({ kind: 'unreadable-image-file', imageId: 1 });
   });
 
   it('names the file when the JSON itself is broken', async () => {
     const annotationFile = join(root, 'broken.json');
     await writeFile(annotationFile, '{"images": [');
-    await expect(loadCocoDataset({ annotationFile, imageRoot: root })).rejects.toThrow(annotationFile);
+    await expect(loadCocoDataset({ annotationFile, imageRoot: root })).rejects.toThrow(
+      annotationFile,
+    );
     const noImages = await writeDataset('no-images.json', { categories: [] });
-    await expect(loadCocoDataset({ annotationFile: noImages, imageRoot: root })).rejects.toThrow(/'images'/);
+    await expect(loadCocoDataset({ annotationFile: noImages, imageRoot: root })).rejects.toThrow(
+      /'images'/,
+    );
   });
 
   it('reads an empty dataset', async () => {
-    const annotationFile = await writeDataset('empty.json', { images: [], annotations: [], categories: [] });
+    const annotationFile = await writeDataset('empty.json', {
+      images: [],
+      annotations: [],
+      categories: [],
+    });
     const dataset = await loadCocoDataset({ annotationFile, imageRoot: root });
     expect(dataset.records).toEqual([]);
     expect(dataset.categoryIds).toEqual([]);

@@ -83,7 +83,9 @@ interface Collected {
 
 function fieldOf(issue: z.core.$ZodIssue): string {
   return issue.path
-    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`))
+    .map((part, index) =>
+      typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`,
+    )
     .join('');
 }
 
@@ -127,7 +129,9 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
   const top = cocoInstancesSchema.safeParse(json);
   if (!top.success) {
     const first = top.error.issues[0]!;
-    throw new Error(`${file}: not a COCO instances file: field '${fieldOf(first)}': ${first.message}`);
+    throw new Error(
+      `${file}: not a COCO instances file: field '${fieldOf(first)}': ${first.message}`,
+    );
   }
 
   // Categories.
@@ -136,12 +140,24 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
     const parsed = cocoCategorySchema.safeParse(entry);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
-      problem({ kind: 'malformed-entry', file, categoryId: idOf(entry), field: fieldOf(first), message: first.message });
+      problem({
+        kind: 'malformed-entry',
+        file,
+        categoryId: idOf(entry),
+        field: fieldOf(first),
+        message: first.message,
+      });
       continue;
     }
     const { id, name, supercategory } = parsed.data;
     if (categoriesById.has(id)) {
-      problem({ kind: 'duplicate-id', file, categoryId: id, field: 'id', message: `category id ${id} appears more than once` });
+      problem({
+        kind: 'duplicate-id',
+        file,
+        categoryId: id,
+        field: 'id',
+        message: `category id ${id} appears more than once`,
+      });
       continue;
     }
     categoriesById.set(id, { id, name, supercategory: supercategory ?? '' });
@@ -156,13 +172,25 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
     const parsed = cocoImageSchema.safeParse(entry);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
-      problem({ kind: 'malformed-entry', file, imageId: idOf(entry), field: fieldOf(first), message: first.message });
+      problem({
+        kind: 'malformed-entry',
+        file,
+        imageId: idOf(entry),
+        field: fieldOf(first),
+        message: first.message,
+      });
       report.skippedImages++;
       continue;
     }
     const { id, file_name: fileName, width, height } = parsed.data;
     if (imagesById.has(id)) {
-      problem({ kind: 'duplicate-id', file, imageId: id, field: 'id', message: `image id ${id} appears more than once` });
+      problem({
+        kind: 'duplicate-id',
+        file,
+        imageId: id,
+        field: 'id',
+        message: `image id ${id} appears more than once`,
+      });
       report.skippedImages++;
       continue;
     }
@@ -191,7 +219,13 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
     const parsed = cocoAnnotationSchema.safeParse(entry);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
-      problem({ kind: 'malformed-entry', file, annotationId: idOf(entry), field: fieldOf(first), message: first.message });
+      problem({
+        kind: 'malformed-entry',
+        file,
+        annotationId: idOf(entry),
+        field: fieldOf(first),
+        message: first.message,
+      });
       report.skippedAnnotations++;
       continue;
     }
@@ -202,7 +236,11 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
       report.skippedAnnotations++;
     };
     if (annotationIds.has(id)) {
-      skip({ kind: 'duplicate-id', field: 'id', message: `annotation id ${id} appears more than once` });
+      skip({
+        kind: 'duplicate-id',
+        field: 'id',
+        message: `annotation id ${id} appears more than once`,
+      });
       continue;
     }
     annotationIds.add(id);
@@ -213,21 +251,40 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
     }
     const label = labelById.get(categoryId);
     if (label === undefined) {
-      skip({ kind: 'unknown-category', categoryId, field: 'category_id', message: `no category has id ${categoryId}` });
+      skip({
+        kind: 'unknown-category',
+        categoryId,
+        field: 'category_id',
+        message: `no category has id ${categoryId}`,
+      });
       continue;
     }
-    const badIndex = bbox.findIndex((value) => typeof value !== 'number' || !Number.isFinite(value));
+    const badIndex = bbox.findIndex(
+      (value) => typeof value !== 'number' || !Number.isFinite(value),
+    );
     if (badIndex >= 0) {
-      skip({ kind: 'non-finite-box', field: `bbox[${badIndex}]`, message: `expected a finite number, got ${JSON.stringify(bbox[badIndex]) ?? String(bbox[badIndex])}` });
+      skip({
+        kind: 'non-finite-box',
+        field: `bbox[${badIndex}]`,
+        message: `expected a finite number, got ${JSON.stringify(bbox[badIndex]) ?? String(bbox[badIndex])}`,
+      });
       continue;
     }
     const [x, y, w, h] = bbox as [number, number, number, number];
     if (w < 0 || h < 0) {
-      skip({ kind: 'negative-box', field: w < 0 ? 'bbox[2]' : 'bbox[3]', message: `negative size ${w}×${h}` });
+      skip({
+        kind: 'negative-box',
+        field: w < 0 ? 'bbox[2]' : 'bbox[3]',
+        message: `negative size ${w}×${h}`,
+      });
       continue;
     }
     if (w === 0 || h === 0) {
-      skip({ kind: 'zero-size-box', field: w === 0 ? 'bbox[2]' : 'bbox[3]', message: `zero size ${w}×${h}` });
+      skip({
+        kind: 'zero-size-box',
+        field: w === 0 ? 'bbox[2]' : 'bbox[3]',
+        message: `zero size ${w}×${h}`,
+      });
       continue;
     }
     const x0 = Math.max(0, x);
@@ -290,7 +347,9 @@ export async function loadCocoDataset(options: LoadCocoDatasetOptions): Promise<
     if (fileProblem) {
       problem(fileProblem);
       report.skippedImages++;
-      report.skippedAnnotations += target ? target.labels.length + target.ignoreBoxes.length / 4 : 0;
+      report.skippedAnnotations += target
+        ? target.labels.length + target.ignoreBoxes.length / 4
+        : 0;
       return;
     }
     if ((options.emptyImages ?? 'keep') === 'skip' && (!target || target.labels.length === 0)) {
@@ -333,7 +392,11 @@ async function checkImageFile(
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT'
       ? { ...base, kind: 'missing-image-file', message: `'${image.fileName}' does not exist` }
-      : { ...base, kind: 'unreadable-image-file', message: `'${image.fileName}' cannot be read (${code})` };
+      : {
+          ...base,
+          kind: 'unreadable-image-file',
+          message: `'${image.fileName}' cannot be read (${code})`,
+        };
   }
   if (mode === 'exists') return undefined;
   try {

@@ -54,7 +54,10 @@ function roundUp(value: number, divisor: number): number {
  * Stacks samples into one zero-padded float32 buffer whose height and width are the batch
  * maxima rounded up to `sizeDivisor`; each meta's padded size is set to the batch's.
  */
-export function collateSamples(samples: readonly Sample[], options: { sizeDivisor?: number } = {}): HostBatch {
+export function collateSamples(
+  samples: readonly Sample[],
+  options: { sizeDivisor?: number } = {},
+): HostBatch {
   const divisor = options.sizeDivisor ?? 1;
   if (samples.length === 0) throw new Error('collateSamples: a batch needs at least one sample');
   const height = roundUp(Math.max(...samples.map((sample) => sample.image.height)), divisor);
@@ -84,7 +87,9 @@ export function hostBatchToTensors(
     images: tf.tensor4d(host.images, host.shape, 'float32'),
     gtBoxes: host.gtBoxes.map((boxes) => tf.tensor2d(boxes, [boxes.length / 4, 4], 'float32')),
     gtLabels: host.gtLabels.map((labels) => tf.tensor1d(labels, 'int32')),
-    gtIgnoreBoxes: host.gtIgnoreBoxes.map((boxes) => tf.tensor2d(boxes, [boxes.length / 4, 4], 'float32')),
+    gtIgnoreBoxes: host.gtIgnoreBoxes.map((boxes) =>
+      tf.tensor2d(boxes, [boxes.length / 4, 4], 'float32'),
+    ),
     metas: host.metas,
     position,
     next,
@@ -146,11 +151,15 @@ export class DetectionDataLoader {
 
   constructor(options: DataLoaderOptions) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
-      throw new Error(`DetectionDataLoader: batchSize must be a positive integer, got ${options.batchSize}`);
+      throw new Error(
+        `DetectionDataLoader: batchSize must be a positive integer, got ${options.batchSize}`,
+      );
     }
     const prefetch = options.prefetch ?? 2;
     if (!Number.isInteger(prefetch) || prefetch < 0) {
-      throw new Error(`DetectionDataLoader: prefetch must be a non-negative integer, got ${prefetch}`);
+      throw new Error(
+        `DetectionDataLoader: prefetch must be a non-negative integer, got ${prefetch}`,
+      );
     }
     this.records = options.records;
     this.batchSize = options.batchSize;
@@ -161,7 +170,8 @@ export class DetectionDataLoader {
     this.sizeDivisor = options.sizeDivisor ?? 32;
     this.load = options.load ?? loadSample;
     const full = Math.floor(this.records.length / this.batchSize);
-    this.batchesPerEpoch = options.dropLast || this.records.length % this.batchSize === 0 ? full : full + 1;
+    this.batchesPerEpoch =
+      options.dropLast || this.records.length % this.batchSize === 0 ? full : full + 1;
   }
 
   /** Record indices of an epoch, in the order they are batched. */
@@ -171,14 +181,24 @@ export class DetectionDataLoader {
   }
 
   /** Builds batch `index` of `epoch` on the host. */
-  async hostBatch(epoch: number, index: number, order = this.epochOrder(epoch)): Promise<HostBatch> {
+  async hostBatch(
+    epoch: number,
+    index: number,
+    order = this.epochOrder(epoch),
+  ): Promise<HostBatch> {
     const start = index * this.batchSize;
-    const indices = Array.from(order.subarray(start, Math.min(start + this.batchSize, order.length)));
+    const indices = Array.from(
+      order.subarray(start, Math.min(start + this.batchSize, order.length)),
+    );
     const samples = await Promise.all(
       indices.map(async (recordIndex) => {
         const record = this.records[recordIndex]!;
         const sample = await this.load(record);
-        return applyTransforms(sample, this.transforms, createRandom(deriveSeed(this.seed, epoch, record.imageId)));
+        return applyTransforms(
+          sample,
+          this.transforms,
+          createRandom(deriveSeed(this.seed, epoch, record.imageId)),
+        );
       }),
     );
     return collateSamples(samples, { sizeDivisor: this.sizeDivisor });
@@ -193,13 +213,22 @@ export class DetectionDataLoader {
     options: { from?: LoaderPosition; epochs?: number } = {},
   ): AsyncGenerator<DetectionBatch, void, undefined> {
     const from = options.from ?? { epoch: 0, index: 0 };
-    if (!Number.isInteger(from.epoch) || from.epoch < 0 || !Number.isInteger(from.index) || from.index < 0) {
+    if (
+      !Number.isInteger(from.epoch) ||
+      from.epoch < 0 ||
+      !Number.isInteger(from.index) ||
+      from.index < 0
+    ) {
       throw new Error(`DetectionDataLoader: invalid position ${JSON.stringify(from)}`);
     }
     const lastEpoch = from.epoch + (options.epochs ?? 1) - 1;
     const positions: LoaderPosition[] = [];
     for (let epoch = from.epoch; epoch <= lastEpoch; epoch++) {
-      for (let index = epoch === from.epoch ? from.index : 0; index < this.batchesPerEpoch; index++) {
+      for (
+        let index = epoch === from.epoch ? from.index : 0;
+        index < this.batchesPerEpoch;
+        index++
+      ) {
         positions.push({ epoch, index });
       }
     }
@@ -223,7 +252,8 @@ export class DetectionDataLoader {
     };
     let scheduled = 0;
     for (let cursor = 0; cursor < positions.length; cursor++) {
-      while (scheduled <= cursor + this.prefetch && scheduled < positions.length) enqueue(scheduled++);
+      while (scheduled <= cursor + this.prefetch && scheduled < positions.length)
+        enqueue(scheduled++);
       const host = await queue.shift()!;
       const position = positions[cursor]!;
       const next =

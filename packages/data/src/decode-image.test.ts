@@ -8,14 +8,18 @@ import { decodeImage } from './decode-image';
 let root: string;
 
 /** A 3×2 RGB image with distinct pixels: row 0 = red, green, blue; row 1 = white, black, grey. */
-const pixels = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 128, 128, 128]);
+const pixels = Uint8Array.from([
+  255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 128, 128, 128,
+]);
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'det-data-decode-'));
   const raw = { raw: { width: 3, height: 2, channels: 3 as const } };
   await sharp(pixels, raw).png().toFile(join(root, 'rgb.png'));
   await sharp(pixels, raw).ensureAlpha(0.5).png().toFile(join(root, 'rgba.png'));
-  await sharp(Uint8Array.from([0, 50, 100, 150, 200, 250]), { raw: { width: 3, height: 2, channels: 1 } })
+  await sharp(Uint8Array.from([0, 50, 100, 150, 200, 250]), {
+    raw: { width: 3, height: 2, channels: 1 },
+  })
     .png()
     .toFile(join(root, 'grey.png'));
   // EXIF orientation 6: the stored 3×2 image is shown rotated 90° clockwise (2×3).

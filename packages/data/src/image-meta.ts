@@ -111,7 +111,12 @@ export function boxesToOriginalTensor(
   options: { clip?: boolean } = {},
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    let [x0, y0, x1, y1] = tf.split(boxes, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    let [x0, y0, x1, y1] = tf.split(boxes, 4, 1) as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+    ];
     if (meta.flipped) [x0, x1] = [tf.sub(meta.width, x1), tf.sub(meta.width, x0)];
     x0 = tf.div(x0, meta.scaleX);
     x1 = tf.div(x1, meta.scaleX);

@@ -35,11 +35,13 @@ export {
 } from './image-meta';
 export type { Random } from './random';
 export { createRandom, deriveSeed, permutation } from './random';
+export type { EnsureDatasetOptions } from './synthetic/default-dataset';
 export {
   defaultCacheDir,
   defaultDatasetName,
   defaultSyntheticOptions,
   ensureDefaultDataset,
+  ensureSyntheticDataset,
 } from './synthetic/default-dataset';
 export type {
   GenerateSyntheticDatasetOptions,
@@ -52,7 +54,12 @@ export {
   syntheticCategories,
   syntheticFormatVersion,
 } from './synthetic/generate';
-export type { RenderedImage, RenderedObject, RenderOptions, SyntheticCategoryName } from './synthetic/render';
+export type {
+  RenderedImage,
+  RenderedObject,
+  RenderOptions,
+  SyntheticCategoryName,
+} from './synthetic/render';
 export {
   defaultRenderOptions,
   renderSyntheticImage,

@@ -34,7 +34,8 @@ export function deriveSeed(...parts: number[]): number {
 }
 
 export function createRandom(seed: number): Random {
-  if (!Number.isFinite(seed)) throw new Error(`createRandom: seed must be a finite number, got ${seed}`);
+  if (!Number.isFinite(seed))
+    throw new Error(`createRandom: seed must be a finite number, got ${seed}`);
   let state = deriveSeed(seed);
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;

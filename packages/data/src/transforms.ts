@@ -92,8 +92,16 @@ export async function resizeSample(sample: Sample, width: number, height: number
 }
 
 function checkScale(scale: ResizeScale, where: string): void {
-  if (!(scale.shortSide > 0 && scale.longSide > 0 && Number.isFinite(scale.shortSide + scale.longSide))) {
-    throw new Error(`${where}: shortSide and longSide must be positive, got ${JSON.stringify(scale)}`);
+  if (
+    !(
+      scale.shortSide > 0 &&
+      scale.longSide > 0 &&
+      Number.isFinite(scale.shortSide + scale.longSide)
+    )
+  ) {
+    throw new Error(
+      `${where}: shortSide and longSide must be positive, got ${JSON.stringify(scale)}`,
+    );
   }
 }
 
@@ -136,8 +144,14 @@ export function randomResize(options: RandomResizeOptions): Transform {
       } else {
         const [a, b] = options.scales as [ResizeScale, ResizeScale];
         scale = {
-          shortSide: random.integer(Math.min(a.shortSide, b.shortSide), Math.max(a.shortSide, b.shortSide)),
-          longSide: random.integer(Math.min(a.longSide, b.longSide), Math.max(a.longSide, b.longSide)),
+          shortSide: random.integer(
+            Math.min(a.shortSide, b.shortSide),
+            Math.max(a.shortSide, b.shortSide),
+          ),
+          longSide: random.integer(
+            Math.min(a.longSide, b.longSide),
+            Math.max(a.longSide, b.longSide),
+          ),
         };
       }
       const size = keepRatioSize(sample.image.width, sample.image.height, scale);
@@ -149,7 +163,10 @@ export function randomResize(options: RandomResizeOptions): Transform {
 /** Mirrors a sample left-right (image, boxes, ignore regions) and toggles `meta.flipped`. */
 export function flipSample(sample: Sample): Sample {
   const { image } = sample;
-  const data = image.data instanceof Uint8Array ? new Uint8Array(image.data.length) : new Float32Array(image.data.length);
+  const data =
+    image.data instanceof Uint8Array
+      ? new Uint8Array(image.data.length)
+      : new Float32Array(image.data.length);
   const source = image.data;
   for (let y = 0; y < image.height; y++) {
     const row = y * image.width;
@@ -248,7 +265,10 @@ function roundUp(value: number, divisor: number): number {
 /** Pads an image right/bottom with zeros to `width × height` (≥ its size). */
 export function padImage(image: ImageBuffer, width: number, height: number): ImageBuffer {
   if (width === image.width && height === image.height) return image;
-  const data = image.data instanceof Uint8Array ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3);
+  const data =
+    image.data instanceof Uint8Array
+      ? new Uint8Array(width * height * 3)
+      : new Float32Array(width * height * 3);
   const rowLength = image.width * 3;
   for (let y = 0; y < image.height; y++) {
     data.set(image.data.subarray(y * rowLength, (y + 1) * rowLength), y * width * 3);
@@ -291,7 +311,12 @@ export interface BoxRange {
   maxLogRatio: number;
 }
 
-export const metaAnchorDropRange: BoxRange = { minScale: 50, maxScale: 100, minLogRatio: -1, maxLogRatio: 1 };
+export const metaAnchorDropRange: BoxRange = {
+  minScale: 50,
+  maxScale: 100,
+  minLogRatio: -1,
+  maxLogRatio: 1,
+};
 
 /** Whether each flat xyxy box falls in the range. */
 export function boxesInRange(boxes: Float32Array, range: BoxRange): boolean[] {

@@ -165,23 +165,34 @@ export class AnchorHead {
         const positives = posIndices.shape[0];
         numPos += positives;
         numNeg += negIndices.shape[0];
-        // Labels: K (background) everywhere, the assigned gt's class at positives.
-        const posLabels = tf.gather(gtLabels, posGtIndices);
+        // Labels: K (background) everywhere, the assigned gt's class at positives. Empty
+        // index tensors are special-cased: wasm's gather/scatterND mis-shape them.
+        const background = tf.fill([count], classes, 'int32') as tf.Tensor1D;
         labels.push(
-          tf.add(
-            tf.scatterND(tf.reshape(posIndices, [positives, 1]), tf.sub(posLabels, classes), [count]),
-            classes,
-          ) as tf.Tensor1D,
+          positives === 0
+            ? background
+            : (tf.add(
+                tf.scatterND(
+                  tf.reshape(posIndices, [positives, 1]),
+                  tf.sub(tf.gather(gtLabels, posGtIndices), tf.scalar(classes, 'int32')),
+                  [count],
+                ),
+                background,
+              ) as tf.Tensor1D),
         );
         const sampled = tf.concat([posIndices, negIndices]);
         weights.push(
-          tf.scatterND(tf.reshape(sampled, [sampled.shape[0], 1]), tf.ones([sampled.shape[0]]), [count]) as tf.Tensor1D,
+          sampled.shape[0] === 0
+            ? (tf.zeros([count]) as tf.Tensor1D)
+            : (tf.scatterND(tf.reshape(sampled, [sampled.shape[0], 1]), tf.ones([sampled.shape[0]]), [count]) as tf.Tensor1D),
         );
-        const imageDeltas = tf.reshape(tf.slice(deltas, [image, 0, 0], [1, count, 4]), [count, 4]);
-        posDeltas.push(tf.gather(imageDeltas, posIndices) as tf.Tensor2D);
-        posTargets.push(
-          coder.encode(tf.gather(priors, posIndices), tf.gather(gtBoxes, posGtIndices)) as tf.Tensor2D,
-        );
+        if (positives > 0) {
+          const imageDeltas = tf.reshape(tf.slice(deltas, [image, 0, 0], [1, count, 4]), [count, 4]);
+          posDeltas.push(tf.gather(imageDeltas, posIndices) as tf.Tensor2D);
+          posTargets.push(
+            coder.encode(tf.gather(priors, posIndices), tf.gather(gtBoxes, posGtIndices)) as tf.Tensor2D,
+          );
+        }
         disposeSamplingResult(sampling);
       }
       const averageFactor = Math.max(
@@ -193,10 +204,12 @@ export class AnchorHead {
         tf.concat(labels) as tf.Tensor1D,
         tf.concat(weights) as tf.Tensor1D,
       );
-      const regLoss = this.options.regLoss(
-        tf.concat(posDeltas) as tf.Tensor2D,
-        tf.concat(posTargets) as tf.Tensor2D,
-      );
+      // No positive in the batch: a zero that still depends on the deltas, so every
+      // parameter keeps a (zero) gradient.
+      const regLoss =
+        posDeltas.length === 0
+          ? (tf.mul(tf.sum(deltas), 0) as tf.Scalar)
+          : this.options.regLoss(tf.concat(posDeltas) as tf.Tensor2D, tf.concat(posTargets) as tf.Tensor2D);
       const record: LossRecord = {
         [`loss_${prefix}cls`]: tf.div(clsLoss, averageFactor) as tf.Scalar,
         [`loss_${prefix}bbox`]: tf.div(regLoss, averageFactor) as tf.Scalar,
@@ -211,7 +224,7 @@ export class AnchorHead {
     outputs: readonly AnchorLevelOutput[],
     imageShapes: readonly ImageShape[],
     config: DetectionTestConfig = {},
-  ): Promise<Detections[]> {
+  ): Detections[] {
     return denseDetections(outputs, this.coder, imageShapes, config);
   }
 
@@ -220,7 +233,7 @@ export class AnchorHead {
     outputs: readonly AnchorLevelOutput[],
     imageShapes: readonly ImageShape[],
     config: ProposalConfig = {},
-  ): Promise<Proposals[]> {
+  ): Proposals[] {
     return denseProposals(outputs, this.coder, imageShapes, config);
   }
 

@@ -57,13 +57,13 @@ function imageRows(tensor: tf.Tensor, image: number): tf.Tensor {
  * The per-level candidates of one image: the `nmsPre` anchors with the best (sigmoid) class
  * score, decoded and clipped to the image, read back to the host.
  */
-async function levelCandidates(
+function levelCandidates(
   output: AnchorLevelOutput,
   image: number,
   coder: BoxCoder,
   imageShape: ImageShape,
   nmsPre: number,
-): Promise<{ boxes: Float32Array; scores: Float32Array; count: number; classes: number }> {
+): { boxes: Float32Array; scores: Float32Array; count: number; classes: number } {
   const [boxes, scores] = tf.tidy(() => {
     let probabilities = tf.sigmoid(imageRows(output.clsScores, image)) as tf.Tensor2D;
     if (output.evaluated) {
@@ -82,7 +82,8 @@ async function levelCandidates(
     }
     return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
   });
-  const [boxData, scoreData] = await Promise.all([boxes.data(), scores.data()]);
+  const boxData = boxes.dataSync();
+  const scoreData = scores.dataSync();
   const result = {
     boxes: boxData as Float32Array,
     scores: scoreData as Float32Array,
@@ -135,18 +136,18 @@ export function multiclassNms(
 }
 
 /** RetinaNet's inference (mmdetection `AnchorHead.get_bboxes` with sigmoid scores). */
-export async function denseDetections(
+export function denseDetections(
   outputs: readonly AnchorLevelOutput[],
   coder: BoxCoder,
   imageShapes: readonly ImageShape[],
   config: DetectionTestConfig = {},
-): Promise<Detections[]> {
+): Detections[] {
   const options = { ...detectionTestDefaults, ...config };
   const results: Detections[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
     const levels = [];
     for (const output of outputs) {
-      levels.push(await levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre));
+      levels.push(levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre));
     }
     const classes = levels[0]?.classes ?? 0;
     const total = levels.reduce((sum, level) => sum + level.count, 0);
@@ -168,12 +169,12 @@ export async function denseDetections(
  * anchors by objectness, decoded and clipped; boxes with a side ≤ `minBoxSize` dropped; NMS
  * within each level (batched over level ids); the `maxPerImage` best kept.
  */
-export async function denseProposals(
+export function denseProposals(
   outputs: readonly AnchorLevelOutput[],
   coder: BoxCoder,
   imageShapes: readonly ImageShape[],
   config: ProposalConfig = {},
-): Promise<Proposals[]> {
+): Proposals[] {
   const options = { ...proposalDefaults, ...config };
   const results: Proposals[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
@@ -181,7 +182,7 @@ export async function denseProposals(
     const scores: number[] = [];
     const levelIds: number[] = [];
     for (let level = 0; level < outputs.length; level++) {
-      const candidates = await levelCandidates(outputs[level]!, image, coder, imageShapes[image]!, options.nmsPre);
+      const candidates = levelCandidates(outputs[level]!, image, coder, imageShapes[image]!, options.nmsPre);
       if (candidates.classes !== 1) {
         throw new Error(`denseProposals: RPN outputs must have 1 class, got ${candidates.classes}`);
       }

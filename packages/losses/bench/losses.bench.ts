@@ -39,13 +39,30 @@ const options = { time: 2000, iterations: 5 };
 describe(`forward + backward, wasm, ${anchors} anchors`, () => {
   bench(
     `sigmoidFocalLoss [${anchors},${classes}]`,
-    () => step((x) => sigmoidFocalLoss(x, labels, { weight: anchorWeight, avgFactor: 100 }), logits),
+    () =>
+      step((x) => sigmoidFocalLoss(x, labels, { weight: anchorWeight, avgFactor: 100 }), logits),
     options,
   );
-  bench(`smoothL1Loss [${anchors},4]`, () => step((x) => smoothL1Loss(x, targets, { beta: 1 / 9 }), boxes), options);
+  bench(
+    `smoothL1Loss [${anchors},4]`,
+    () => step((x) => smoothL1Loss(x, targets, { beta: 1 / 9 }), boxes),
+    options,
+  );
   bench(`iouLoss [${anchors},4]`, () => step((x) => iouLoss(x, targets), boxes), options);
   bench(`giouLoss [${anchors},4]`, () => step((x) => giouLoss(x, targets), boxes), options);
-  bench(`boundedIouLoss [${anchors},4]`, () => step((x) => boundedIouLoss(x, targets), boxes), options);
-  bench(`boundedIouShapeLoss [${anchors},2]`, () => step((x) => boundedIouShapeLoss(x, targetWh), wh), options);
-  bench('softmaxCrossEntropy [512,81]', () => step((x) => softmaxCrossEntropy(x, roiLabels), roiLogits), options);
+  bench(
+    `boundedIouLoss [${anchors},4]`,
+    () => step((x) => boundedIouLoss(x, targets), boxes),
+    options,
+  );
+  bench(
+    `boundedIouShapeLoss [${anchors},2]`,
+    () => step((x) => boundedIouShapeLoss(x, targetWh), wh),
+    options,
+  );
+  bench(
+    'softmaxCrossEntropy [512,81]',
+    () => step((x) => softmaxCrossEntropy(x, roiLabels), roiLogits),
+    options,
+  );
 });

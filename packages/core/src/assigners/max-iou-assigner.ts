@@ -123,7 +123,7 @@ export class MaxIoUAssigner implements Assigner {
       );
       assigned = tf.where(negative, tf.zerosLike(assigned), assigned);
       const positive = tf.greaterEqual(maxOverlaps, this.posIouThreshold);
-      assigned = tf.where(positive, tf.add(argmaxOverlaps, 1), assigned);
+      assigned = tf.where(positive, tf.add(argmaxOverlaps, tf.scalar(1, 'int32')), assigned);
 
       if (this.matchLowQuality) {
         const gtMax = tf.max(overlaps, 1, true); // [G, 1]
@@ -143,7 +143,10 @@ export class MaxIoUAssigner implements Assigner {
 
       const gtIndices = assigned as tf.Tensor1D;
       if (!gtLabels) return { gtIndices, maxOverlaps, labels: undefined };
-      const gathered = tf.gather(tf.cast(gtLabels, 'int32'), tf.maximum(tf.sub(assigned, 1), 0));
+      const gathered = tf.gather(
+        tf.cast(gtLabels, 'int32'),
+        tf.maximum(tf.sub(assigned, tf.scalar(1, 'int32')), tf.scalar(0, 'int32')),
+      );
       const labels = tf.where(tf.greater(assigned, 0), gathered, tf.fill([numPriors], -1, 'int32'));
       return { gtIndices, maxOverlaps, labels: labels as tf.Tensor1D };
     });

@@ -6,10 +6,15 @@ import * as tf from '@tensorflow/tfjs-core';
  * ones to a spare last slot that is then dropped. O(N) on the backend, no host loop.
  */
 export function maskIndices(mask: tf.Tensor1D, count: number): tf.Tensor1D {
+  if (count === 0) return tf.zeros([0], 'int32') as tf.Tensor1D;
   return tf.tidy(() => {
     const n = mask.shape[0];
     const asInt = tf.cast(mask, 'int32');
-    const slot = tf.where(mask, tf.sub(tf.cumsum(asInt), 1), tf.fill([n], count, 'int32'));
+    const slot = tf.where(
+      mask,
+      tf.sub(tf.cumsum(asInt), tf.scalar(1, 'int32')),
+      tf.fill([n], count, 'int32'),
+    );
     const scattered = tf.scatterND(tf.reshape(slot, [n, 1]), tf.range(0, n, 1, 'int32'), [
       count + 1,
     ]);
@@ -24,4 +29,12 @@ export function sortIndicesAscending(indices: tf.Tensor1D): tf.Tensor1D {
     const { values } = tf.topk(tf.neg(indices), k, true);
     return tf.neg(values) as tf.Tensor1D;
   });
+}
+
+/** `values[indices] − 1` as int32: the 0-based gt of each positive (empty-safe). */
+export function gtOfPositives(gtIndices: tf.Tensor1D, posIndices: tf.Tensor1D): tf.Tensor1D {
+  if (posIndices.shape[0] === 0) return tf.zeros([0], 'int32') as tf.Tensor1D;
+  return tf.tidy(
+    () => tf.sub(tf.gather(gtIndices, posIndices), tf.scalar(1, 'int32')) as tf.Tensor1D,
+  );
 }

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
-import { maskIndices } from './index-select';
+import { gtOfPositives, maskIndices } from './index-select';
 
 /** Positive and negative masks plus their sizes (one small synchronous readback). */
 export function countAssigned(gtIndices: tf.Tensor1D): { numPos: number; numNeg: number } {
+  // The wasm backend's Sum over an empty tensor returns uninitialised memory.
+  if (gtIndices.shape[0] === 0) return { numPos: 0, numNeg: 0 };
   const counts = tf.tidy(() =>
     tf.stack([
       tf.sum(tf.cast(tf.greater(gtIndices, 0), 'int32')),
@@ -32,7 +34,7 @@ export class PseudoSampler implements Sampler {
     return tf.tidy(() => {
       const posIndices = maskIndices(tf.greater(gtIndices, 0), numPos);
       const negIndices = maskIndices(tf.equal(gtIndices, 0), numNeg);
-      const posGtIndices = tf.sub(tf.gather(gtIndices, posIndices), 1) as tf.Tensor1D;
+      const posGtIndices = gtOfPositives(gtIndices, posIndices);
       return {
         posIndices,
         negIndices,

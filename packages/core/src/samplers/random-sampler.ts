@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
-import { maskIndices, sortIndicesAscending } from './index-select';
+import { gtOfPositives, maskIndices, sortIndicesAscending } from './index-select';
 import { countAssigned } from './pseudo-sampler';
 import { mulberry32 } from './seeded-random';
 
@@ -84,7 +84,7 @@ export class RandomSampler implements Sampler {
     const result = tf.tidy(() => {
       const posIndices = randomSubset(tf.greater(gtIndices, 0), availablePos, numPos, posSeed);
       const negIndices = randomSubset(tf.equal(gtIndices, 0), availableNeg, numNeg, negSeed);
-      const posGtIndices = tf.sub(tf.gather(gtIndices, posIndices), 1) as tf.Tensor1D;
+      const posGtIndices = gtOfPositives(gtIndices, posIndices);
       const candidates = (addGt ? tf.concat([gtBoxes, priors]) : tf.clone(priors)) as tf.Tensor2D;
       return { posIndices, negIndices, posGtIndices, candidates };
     });

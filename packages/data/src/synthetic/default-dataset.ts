@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -44,7 +45,9 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
     here = undefined;
   }
   const root =
-    (here && findUp(here, 'pnpm-workspace.yaml')) ?? findUp(process.cwd(), 'pnpm-workspace.yaml') ?? process.cwd();
+    (here && findUp(here, 'pnpm-workspace.yaml')) ??
+    findUp(process.cwd(), 'pnpm-workspace.yaml') ??
+    process.cwd();
   return join(root, '.cache');
 }
 
@@ -63,15 +66,24 @@ function pathsOf(root: string, manifest: SyntheticManifest): SyntheticDatasetPat
   };
 }
 
-async function readManifest(root: string): Promise<SyntheticManifest | undefined> {
+type DatasetOptions = Omit<GenerateSyntheticDatasetOptions, 'outDir'>;
+
+async function readManifest(
+  root: string,
+  options: DatasetOptions,
+): Promise<SyntheticManifest | undefined> {
   try {
-    const manifest = JSON.parse(await readFile(join(root, 'manifest.json'), 'utf8')) as SyntheticManifest;
+    const manifest = JSON.parse(
+      await readFile(join(root, 'manifest.json'), 'utf8'),
+    ) as SyntheticManifest;
     const complete =
       manifest.format === 'det-synth' &&
       manifest.version === syntheticFormatVersion &&
-      manifest.seed === defaultSyntheticOptions.seed &&
-      manifest.trainImages === defaultSyntheticOptions.trainImages &&
-      manifest.valImages === defaultSyntheticOptions.valImages &&
+      manifest.seed === (options.seed ?? 0) &&
+      manifest.trainImages === (options.trainImages ?? 1000) &&
+      manifest.valImages === (options.valImages ?? 200) &&
+      manifest.render.width === (options.width ?? 320) &&
+      manifest.render.height === (options.height ?? 320) &&
       existsSync(join(root, 'annotations', 'instances_train.json')) &&
       existsSync(join(root, 'annotations', 'instances_val.json'));
     return complete ? manifest : undefined;
@@ -80,43 +92,97 @@ async function readManifest(root: string): Promise<SyntheticManifest | undefined
   }
 }
 
+export interface EnsureDatasetOptions {
+  /** Cache folder; default `defaultCacheDir(env)`. */
+  cacheDir?: string;
+  env?: Record<string, string | undefined>;
+}
+
 /**
  * Returns the embedded default dataset (1000 train + 200 val images at 320×320, seed 0),
- * generating it into `<cacheDir>/det-synth-default` on first use. Generation writes into a
- * temporary folder renamed into place, so a crash or a concurrent process never leaves a
- * half-written dataset behind. `annotations` counts are -1 when the cache was reused.
+ * generating it into `<cacheDir>/det-synth-default` on first use (see `ensureSyntheticDataset`).
  */
-export async function ensureDefaultDataset(
-  options: { cacheDir?: string; env?: Record<string, string | undefined> } = {},
+export function ensureDefaultDataset(
+  options: EnsureDatasetOptions = {},
+): Promise<SyntheticDatasetPaths> {
+  return ensureSyntheticDataset({
+    ...options,
+    name: defaultDatasetName,
+    dataset: defaultSyntheticOptions,
+  });
+}
+
+/**
+ * Returns the synthetic dataset cached as `<cacheDir>/<name>`, generating it when absent or
+ * generated with other options or an older generator. Generation writes into a temporary folder
+ * renamed into place, so a crash or a concurrent process never leaves a half-written dataset
+ * behind. `annotations` counts are -1 when the cache was reused.
+ */
+export function ensureSyntheticDataset(
+  options: EnsureDatasetOptions & { name: string; dataset: DatasetOptions },
 ): Promise<SyntheticDatasetPaths> {
   const cacheDir = options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(options.env);
-  const root = join(cacheDir, defaultDatasetName);
-  const existing = await readManifest(root);
+  // Calls in one process share a generation; other processes are handled by the rename.
+  const key = `${join(cacheDir, options.name)}\n${JSON.stringify(options.dataset)}`;
+  let pending = inFlight.get(key);
+  if (!pending) {
+    pending = ensureInCache(cacheDir, options.name, options.dataset).finally(() =>
+      inFlight.delete(key),
+    );
+    inFlight.set(key, pending);
+  }
+  return pending;
+}
+
+const inFlight = new Map<string, Promise<SyntheticDatasetPaths>>();
+
+async function ensureInCache(
+  cacheDir: string,
+  name: string,
+  dataset: DatasetOptions,
+): Promise<SyntheticDatasetPaths> {
+  const options = { name, dataset };
+  if (!/^[\w.-]+$/.test(options.name) || options.name.startsWith('.')) {
+    throw new Error(
+      `ensureSyntheticDataset: name must be a plain folder name, got '${options.name}'`,
+    );
+  }
+  const root = join(cacheDir, options.name);
+  const readManifestOf = (folder: string) => readManifest(folder, options.dataset);
+  const existing = await readManifestOf(root);
   if (existing) return pathsOf(root, existing);
 
-  const temporary = `${root}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const temporary = `${root}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    const generated = await generateSyntheticDataset({ ...defaultSyntheticOptions, outDir: temporary });
+    const generated = await generateSyntheticDataset({ ...options.dataset, outDir: temporary });
     if (existsSync(root)) {
       // Either stale (wrong version) or written by a concurrent process meanwhile.
-      const raced = await readManifest(root);
+      const raced = await readManifestOf(root);
       if (raced) return pathsOf(root, raced);
-      const stale = `${root}.stale-${process.pid}-${Date.now().toString(36)}`;
+      const stale = `${root}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
       await rename(root, stale);
       await rm(stale, { recursive: true, force: true });
     }
     try {
       await rename(temporary, root);
     } catch (error) {
-      const raced = await readManifest(root);
+      const raced = await readManifestOf(root);
       if (raced) return pathsOf(root, raced);
       throw error;
     }
     const relocate = (path: string) => join(root, path.slice(temporary.length + 1));
     return {
       root,
-      train: { ...generated.train, annotationFile: relocate(generated.train.annotationFile), imageRoot: relocate(generated.train.imageRoot) },
-      val: { ...generated.val, annotationFile: relocate(generated.val.annotationFile), imageRoot: relocate(generated.val.imageRoot) },
+      train: {
+        ...generated.train,
+        annotationFile: relocate(generated.train.annotationFile),
+        imageRoot: relocate(generated.train.imageRoot),
+      },
+      val: {
+        ...generated.val,
+        annotationFile: relocate(generated.val.annotationFile),
+        imageRoot: relocate(generated.val.imageRoot),
+      },
       manifestFile: relocate(generated.manifestFile),
     };
   } finally {

@@ -70,11 +70,14 @@ function resolveRenderOptions(options: GenerateSyntheticDatasetOptions): RenderO
     height: options.height ?? 320,
   };
   for (const key of Object.keys(defaultRenderOptions) as Array<keyof typeof defaultRenderOptions>) {
-    if (options[key] !== undefined) (render as unknown as Record<string, unknown>)[key] = options[key];
+    if (options[key] !== undefined)
+      (render as unknown as Record<string, unknown>)[key] = options[key];
   }
   for (const [field, value] of Object.entries({ width: render.width, height: render.height })) {
     if (!Number.isInteger(value) || value < 16 || value > 8192) {
-      throw new Error(`generateSyntheticDataset: ${field} must be an integer in [16, 8192], got ${value}`);
+      throw new Error(
+        `generateSyntheticDataset: ${field} must be an integer in [16, 8192], got ${value}`,
+      );
     }
   }
   return render;
@@ -151,14 +154,25 @@ export async function generateSyntheticDataset(
   const valImages = options.valImages ?? 200;
   for (const [field, value] of Object.entries({ trainImages, valImages })) {
     if (!Number.isInteger(value) || value < 0) {
-      throw new Error(`generateSyntheticDataset: ${field} must be a non-negative integer, got ${value}`);
+      throw new Error(
+        `generateSyntheticDataset: ${field} must be a non-negative integer, got ${value}`,
+      );
     }
   }
-  if (!Number.isFinite(seed)) throw new Error(`generateSyntheticDataset: seed must be finite, got ${seed}`);
+  if (!Number.isFinite(seed))
+    throw new Error(`generateSyntheticDataset: seed must be finite, got ${seed}`);
   const render = resolveRenderOptions(options);
   const concurrency = Math.max(1, options.concurrency ?? 4);
   await mkdir(options.outDir, { recursive: true });
-  const train = await generateSplit('train', 0, trainImages, seed, render, options.outDir, concurrency);
+  const train = await generateSplit(
+    'train',
+    0,
+    trainImages,
+    seed,
+    render,
+    options.outDir,
+    concurrency,
+  );
   const val = await generateSplit('val', 1, valImages, seed, render, options.outDir, concurrency);
   const manifest: SyntheticManifest = {
     format: 'det-synth',

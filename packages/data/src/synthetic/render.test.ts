@@ -16,7 +16,13 @@ describe('renderSyntheticImage', () => {
     for (let seed = 0; seed < 20; seed++) {
       const image = renderSyntheticImage(options, createRandom(seed));
       // Recompute each owner's pixel extent independently of the renderer's bookkeeping.
-      const extents = image.objects.map(() => ({ x0: Infinity, y0: Infinity, x1: -1, y1: -1, area: 0 }));
+      const extents = image.objects.map(() => ({
+        x0: Infinity,
+        y0: Infinity,
+        x1: -1,
+        y1: -1,
+        area: 0,
+      }));
       for (let y = 0; y < image.height; y++) {
         for (let x = 0; x < image.width; x++) {
           const id = image.owner[y * image.width + x]!;

@@ -211,7 +211,13 @@ interface PlacedShape {
  * Whether the pixel centre at normalised coordinates (u, v) ∈ [-1, 1]² of the shape's box lies
  * inside the shape; `shortSide` (pixels) sizes a ring's thickness.
  */
-function insideShape(shape: PlacedShape, u: number, v: number, width: number, height: number): boolean {
+function insideShape(
+  shape: PlacedShape,
+  u: number,
+  v: number,
+  width: number,
+  height: number,
+): boolean {
   switch (shape.category) {
     case 0:
       return true;
@@ -282,7 +288,8 @@ function paintShape(
       const colour = useAccent ? style.accent : style.colour;
       const pixel = y * imageWidth + x;
       const offset = pixel * 3;
-      const speckle = style.texture === 'speckle' ? noise[(pixel * 7) & (noiseTableSize - 1)]! * 0.6 : 0;
+      const speckle =
+        style.texture === 'speckle' ? noise[(pixel * 7) & (noiseTableSize - 1)]! * 0.6 : 0;
       image[offset] = colour[0] + speckle;
       image[offset + 1] = colour[1] + speckle;
       image[offset + 2] = colour[2] + speckle;

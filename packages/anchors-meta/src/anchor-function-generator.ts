@@ -1,0 +1,246 @@
+import {
+  Conv2d,
+  type Initializer,
+  normal,
+  type ParameterStore,
+  torchDefaultUniform,
+  zeros,
+} from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface AnchorFunctionGeneratorOptions {
+  /** Scope of this generator's parameters, e.g. `store.scope('retina_cls')`. */
+  store: ParameterStore;
+  /** Channels C of the feature the anchor function reads (the tower output). */
+  inChannels: number;
+  /** Filters of ONE anchor function: K for classification (option B), 4 for regression. */
+  outChannels: number;
+  /** Kernel of the anchor function's conv: 3 as RetinaNet. */
+  kernelSize?: number;
+  /** Hidden neurons m of eq. 5. Default 128 (§3.2). */
+  hiddenSize?: number;
+  /** Eq. 6: add `W12 · r(x)` with r = global average pooling of the input feature. */
+  dataDependent?: boolean;
+  /** θ* filter init: RetinaNet's N(0, 0.01²). */
+  weightInit?: Initializer;
+  /** θ* bias init: RetinaNet's prior-probability bias for classification, zeros for regression. */
+  biasInit?: Initializer;
+  /** Init of W1 (and W12). Default PyTorch's Linear default, U(±1/√fanIn). */
+  hiddenInit?: Initializer;
+  /** Init of W2. Default N(0, 0.001²): the residual starts well below θ*'s spread. */
+  residualInit?: Initializer;
+}
+
+/** Generated filters of A anchor functions for one input (or one image, data-dependent). */
+export interface GeneratedFilters {
+  /** `[k, k, C, A·O]`, channel `a·O + o` is anchor a, output o. */
+  filter: tf.Tensor4D;
+  /** `[A·O]`. */
+  bias: tf.Tensor1D;
+}
+
+/**
+ * MetaAnchor's anchor function generator G (eq. 4–6): θ_b = θ* + W2·σ(W1·b) (+ W12·r(x) inside
+ * σ for the data-dependent variant), where θ_b = (filter, bias) of one anchor's k×k conv with O
+ * outputs. W1, W2 (and W12) have no bias and no batch norm (§4); θ* keeps the names of a dense
+ * head's final conv (`weight`, `bias`), the generator lives under `generator.*`.
+ */
+export class AnchorFunctionGenerator {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: number;
+  readonly hiddenSize: number;
+  readonly dataDependent: boolean;
+  /** θ*: `[k, k, C, O]` and `[O]`. */
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+  /** `[2, m]`: W1 of eq. 5 (W11 of eq. 6). */
+  readonly codeWeight: tf.Variable;
+  /** `[C, m]`: W12 of eq. 6, only for the data-dependent variant. */
+  readonly contextWeight: tf.Variable | undefined;
+  /** `[m, k·k·C·O + O]`: W2, columns laid out as the filter (HWIO) then the bias. */
+  readonly residualWeight: tf.Variable;
+
+  constructor(options: AnchorFunctionGeneratorOptions) {
+    const { inChannels, outChannels } = options;
+    const kernelSize = options.kernelSize ?? 3;
+    const hiddenSize = options.hiddenSize ?? 128;
+    for (const [field, value] of Object.entries({
+      inChannels,
+      outChannels,
+      kernelSize,
+      hiddenSize,
+    })) {
+      if (!(Number.isInteger(value) && value >= 1)) {
+        throw new Error(`AnchorFunctionGenerator: ${field} must be an integer ≥ 1, got ${value}`);
+      }
+    }
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = kernelSize;
+    this.hiddenSize = hiddenSize;
+    this.dataDependent = options.dataDependent ?? false;
+    const { store } = options;
+    this.weight = store.create(
+      'weight',
+      (options.weightInit ?? normal({ std: 0.01 }))([
+        kernelSize,
+        kernelSize,
+        inChannels,
+        outChannels,
+      ]),
+    );
+    this.bias = store.create('bias', (options.biasInit ?? zeros)([outChannels]));
+    const generator = store.scope('generator');
+    this.codeWeight = generator.create(
+      'w1',
+      (options.hiddenInit ?? torchDefaultUniform({ fanIn: 2 }))([2, hiddenSize]),
+    );
+    this.contextWeight = this.dataDependent
+      ? generator.create(
+          'w12',
+          (options.hiddenInit ?? torchDefaultUniform({ fanIn: inChannels }))([
+            inChannels,
+            hiddenSize,
+          ]),
+        )
+      : undefined;
+    this.residualWeight = generator.create(
+      'w2',
+      (options.residualInit ?? normal({ std: 0.001 }))([hiddenSize, this.thetaSize]),
+    );
+  }
+
+  /** Size of θ for one anchor: k·k·C·O filter entries plus O biases. */
+  get thetaSize(): number {
+    return this.filterSize + this.outChannels;
+  }
+
+  private get filterSize(): number {
+    return this.kernelSize * this.kernelSize * this.inChannels * this.outChannels;
+  }
+
+  private checkCodes(codes: tf.Tensor2D): void {
+    if (codes.rank !== 2 || codes.shape[1] !== 2) {
+      throw new Error(
+        `AnchorFunctionGenerator: anchor codes must be [A, 2], got [${codes.shape.join(', ')}]`,
+      );
+    }
+  }
+
+  /** σ(W1·b) (eq. 5), or σ(W11·b + W12·r) per image (eq. 6): `[A, m]` or `[B·A, m]`. */
+  hidden(codes: tf.Tensor2D, context?: tf.Tensor2D): tf.Tensor2D {
+    this.checkCodes(codes);
+    return tf.tidy(() => {
+      const fromCodes = tf.matMul(codes, this.codeWeight as tf.Tensor2D);
+      if (!this.contextWeight) return tf.relu(fromCodes) as tf.Tensor2D;
+      if (!context || context.rank !== 2 || context.shape[1] !== this.inChannels) {
+        throw new Error(
+          `AnchorFunctionGenerator: the data-dependent variant needs r(x) as [B, ${this.inChannels}], got ${context ? `[${context.shape.join(', ')}]` : 'none'}`,
+        );
+      }
+      const [batch] = context.shape;
+      const anchors = codes.shape[0];
+      const fromContext = tf.matMul(context, this.contextWeight as tf.Tensor2D);
+      const summed = tf.add(
+        tf.reshape(fromCodes, [1, anchors, this.hiddenSize]),
+        tf.reshape(fromContext, [batch, 1, this.hiddenSize]),
+      );
+      return tf.reshape(tf.relu(summed), [batch * anchors, this.hiddenSize]) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * θ_b for every row of `hidden` (eq. 4), grouped `groups` at a time into concatenated
+   * filters: the A filter sets of one image become ONE conv's `[k, k, C, A·O]` filter.
+   */
+  private assemble(hidden: tf.Tensor2D, groups: number): GeneratedFilters[] {
+    const rows = hidden.shape[0];
+    const anchors = rows / groups;
+    const k = this.kernelSize;
+    const taps = k * k * this.inChannels;
+    const out = this.outChannels;
+    // [rows, θ] = hidden · W2: the matmul is small (rows = A or B·A, m = 128).
+    const residual = tf.matMul(hidden, this.residualWeight as tf.Tensor2D);
+    const thetaFilter = tf.reshape(this.weight, [taps, 1, out]);
+    const result: GeneratedFilters[] = [];
+    for (let group = 0; group < groups; group++) {
+      // Row a's filter part reshaped to [taps, 1, O] and concatenated on axis 1 gives the
+      // (tap, anchor, output) layout of an HWIO filter with A·O outputs without a transpose.
+      const perAnchor = Array.from({ length: anchors }, (_, a) =>
+        tf.reshape(tf.slice(residual, [group * anchors + a, 0], [1, this.filterSize]), [
+          taps,
+          1,
+          out,
+        ]),
+      );
+      const filterResidual = anchors === 1 ? perAnchor[0]! : tf.concat(perAnchor, 1);
+      const filter = tf.reshape(tf.add(thetaFilter, filterResidual), [
+        k,
+        k,
+        this.inChannels,
+        anchors * out,
+      ]);
+      const biasResidual = tf.slice(residual, [group * anchors, this.filterSize], [anchors, out]);
+      const bias = tf.reshape(tf.add(this.bias, biasResidual), [anchors * out]);
+      result.push({ filter: filter as tf.Tensor4D, bias: bias as tf.Tensor1D });
+    }
+    return result;
+  }
+
+  /**
+   * The filters of the anchor functions for `codes` (`[A, 2]`): one set for the
+   * data-independent variant, one per image (from `context` = r(x), `[B, C]`) otherwise.
+   */
+  generate(codes: tf.Tensor2D, context?: tf.Tensor2D): GeneratedFilters[] {
+    return tf.tidy((): tf.TensorContainer => {
+      const hidden = this.hidden(codes, context);
+      const groups = this.dataDependent ? (context as tf.Tensor2D).shape[0] : 1;
+      if (codes.shape[0] === 0) {
+        const k = this.kernelSize;
+        return Array.from(
+          { length: groups },
+          (): tf.TensorContainer => ({
+            filter: tf.zeros([k, k, this.inChannels, 0]) as tf.Tensor4D,
+            bias: tf.zeros([0]) as tf.Tensor1D,
+          }),
+        );
+      }
+      return this.assemble(hidden, groups) as unknown as tf.TensorContainer;
+    }) as unknown as GeneratedFilters[];
+  }
+
+  /**
+   * F(x; θ_b) for all A anchors at once: `[B, H, W, A·O]`, ONE convolution with the generated
+   * filters concatenated (per image for the data-dependent variant, whose filters differ).
+   */
+  apply(feature: tf.Tensor4D, codes: tf.Tensor2D): tf.Tensor4D {
+    if (feature.rank !== 4 || feature.shape[3] !== this.inChannels) {
+      throw new Error(
+        `AnchorFunctionGenerator.apply: feature must be [B, H, W, ${this.inChannels}], got [${feature.shape.join(', ')}]`,
+      );
+    }
+    this.checkCodes(codes);
+    return tf.tidy(() => {
+      const [batch, height, width] = feature.shape;
+      const padding = (this.kernelSize - 1) / 2;
+      if (codes.shape[0] === 0) return tf.zeros([batch, height, width, 0]) as tf.Tensor4D;
+      if (!this.dataDependent) {
+        const [{ filter, bias }] = this.generate(codes) as [GeneratedFilters];
+        return Conv2d.run(feature, filter, bias, { padding });
+      }
+      // r(x): global average pooling of the input feature (eq. 6, §3.1).
+      const context = tf.mean(feature, [1, 2]) as tf.Tensor2D;
+      const perImage = this.generate(codes, context);
+      const outputs = perImage.map(({ filter, bias }, image) =>
+        Conv2d.run(
+          tf.slice(feature, [image, 0, 0, 0], [1, height, width, this.inChannels]),
+          filter,
+          bias,
+          { padding },
+        ),
+      );
+      return (outputs.length === 1 ? outputs[0]! : tf.concat(outputs, 0)) as tf.Tensor4D;
+    });
+  }
+}
