@@ -34,7 +34,13 @@ describe('anchor box encoding (eq. 7)', () => {
     expect(codes[2]).toEqual([0.25, -0.5]);
     expect(anchorCodes([], { standardBox: [44, 44] })).toEqual([]);
     expect(() =>
-      anchorCodes([{ height: 10, width: 10 }, { height: -1, width: 3 }], { standardBox: [44, 44] }),
+      anchorCodes(
+        [
+          { height: 10, width: 10 },
+          { height: -1, width: 3 },
+        ],
+        { standardBox: [44, 44] },
+      ),
     ).toThrow(/anchors\[1\].*anchor height must be a finite number > 0, got -1/);
     expect(() => anchorCodes([{ code: [0, Number.NaN] }], { standardBox: [44, 44] })).toThrow(
       /anchors\[0\]/,

@@ -48,10 +48,7 @@ describe('AnchorFunctionGenerator (eq. 4–6)', () => {
       const expected = tf.tidy(() => {
         const hidden = tf.relu(tf.matMul(single, generator.codeWeight as tf.Tensor2D));
         const theta = tf.matMul(hidden, generator.residualWeight as tf.Tensor2D);
-        return tf.add(
-          tf.reshape(tf.slice(theta, [0, 0], [1, 54]), [3, 3, 3, 2]),
-          generator.weight,
-        );
+        return tf.add(tf.reshape(tf.slice(theta, [0, 0], [1, 54]), [3, 3, 3, 2]), generator.weight);
       });
       expect(maxAbsDiff(alone!.filter, expected)).toBeLessThan(1e-6);
       const biasSlice = tf.slice(all!.bias, [a * 2], [2]);
@@ -133,7 +130,14 @@ describe('AnchorFunctionGenerator (eq. 4–6)', () => {
     const expected = Conv2d.run(image1, perImage[1]!.filter, perImage[1]!.bias, { padding: 1 });
     const got = tf.slice(out, [1, 0, 0, 0], [1, 4, 4, 6]);
     expect(maxAbsDiff(got, expected)).toBeLessThan(1e-6);
-    tf.dispose([out, context, image1, expected, got, ...perImage.flatMap((f) => [f.filter, f.bias])]);
+    tf.dispose([
+      out,
+      context,
+      image1,
+      expected,
+      got,
+      ...perImage.flatMap((f) => [f.filter, f.bias]),
+    ]);
     const { value, grads } = tf.variableGrads(
       () => tf.sum(tf.square(generator.apply(feature, codes))) as tf.Scalar,
       store.trainableVariables(),

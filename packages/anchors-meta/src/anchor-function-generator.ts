@@ -134,7 +134,7 @@ export class AnchorFunctionGenerator {
     return tf.tidy(() => {
       const fromCodes = tf.matMul(codes, this.codeWeight as tf.Tensor2D);
       if (!this.contextWeight) return tf.relu(fromCodes) as tf.Tensor2D;
-      if (!context || context.rank !== 2 || context.shape[1] !== this.inChannels) {
+      if (context?.rank !== 2 || context.shape[1] !== this.inChannels) {
         throw new Error(
           `AnchorFunctionGenerator: the data-dependent variant needs r(x) as [B, ${this.inChannels}], got ${context ? `[${context.shape.join(', ')}]` : 'none'}`,
         );

@@ -66,8 +66,8 @@ describe('greedy anchor search (§4.1.2)', () => {
     await expect(
       greedyAnchorSearch({ score: async () => Number.NaN, candidates: pool, steps: 1 }),
     ).rejects.toThrow(/score returned NaN at step 0/);
-    await expect(greedyAnchorSearch({ score: fakeAp, candidates: pool, steps: -1 })).rejects.toThrow(
-      /steps must be an integer/,
-    );
+    await expect(
+      greedyAnchorSearch({ score: fakeAp, candidates: pool, steps: -1 }),
+    ).rejects.toThrow(/steps must be an integer/);
   });
 });

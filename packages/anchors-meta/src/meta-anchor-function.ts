@@ -210,11 +210,7 @@ export class MetaAnchorFunction implements AnchorFunction {
     const [batch, height, width] = input.clsFeature.shape;
     const count = height * width * codes.length;
     return tf.tidy(() => {
-      const codeTensor = tf.tensor2d(
-        codes.flatMap(([h, w]) => [h, w]),
-        [codes.length, 2],
-        'float32',
-      );
+      const codeTensor = tf.tensor2d(codes.flat(), [codes.length, 2], 'float32');
       return {
         // Channel a·K + k is anchor a, class k: the dense head's layout.
         clsScores: tf.reshape(this.cls.apply(input.clsFeature, codeTensor), [

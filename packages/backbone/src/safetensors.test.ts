@@ -36,7 +36,10 @@ describe('parseSafetensors', () => {
     expect(values('long')).toEqual(values('long_expected'));
     expect(file.tensors.get('int')).toMatchObject({ dtype: 'int32', shape: [2, 3] });
     expect(values('int')).toEqual(values('long_expected'));
-    expect(file.tensors.get('scalar')).toMatchObject({ shape: [], values: new Float32Array([2.5]) });
+    expect(file.tensors.get('scalar')).toMatchObject({
+      shape: [],
+      values: new Float32Array([2.5]),
+    });
     expect(file.tensors.get('empty')).toMatchObject({ shape: [0, 4], values: new Float32Array(0) });
     expect(file.metadata).toEqual({ source: 'scripts/fixtures/backbone_torchvision.py' });
   });
@@ -77,7 +80,9 @@ describe('parseSafetensors', () => {
       ['first', { shape: [4], values: new Float32Array(4) }],
       ['layer1.0.conv1.weight', { shape: [2, 2], values: new Float32Array(4) }],
     ]);
-    expect(() => parseSafetensors(bytes.subarray(0, bytes.byteLength - 1), 'model.safetensors')).toThrow(
+    expect(() =>
+      parseSafetensors(bytes.subarray(0, bytes.byteLength - 1), 'model.safetensors'),
+    ).toThrow(
       "model.safetensors: tensor 'layer1.0.conv1.weight': data_offsets [16, 32] run past the 31 data bytes in the file (truncated?)",
     );
     expect(() => parseSafetensors(bytes.subarray(0, 20), 'cut.safetensors')).toThrow(
@@ -102,7 +107,10 @@ describe('parseSafetensors', () => {
       parseSafetensors(withHeader({ w: { dtype: 'U8', shape: [1], data_offsets: [0, 1] } }), 'f'),
     ).toThrow(`f: tensor 'w': unsupported dtype "U8"`);
     expect(() =>
-      parseSafetensors(withHeader({ w: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 0] } }), 'f'),
+      parseSafetensors(
+        withHeader({ w: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 0] } }),
+        'f',
+      ),
     ).toThrow(`f: tensor 'w': shape [2,-1] is not a list of non-negative integers`);
     expect(() =>
       parseSafetensors(
@@ -110,9 +118,9 @@ describe('parseSafetensors', () => {
         'f',
       ),
     ).toThrow(`f: tensor 'w': data_offsets [0, 8] hold 8 bytes but F32 [3] needs 12`);
-    expect(() =>
-      parseSafetensors(withHeader({ w: { dtype: 'F32', shape: [3] } }), 'f'),
-    ).toThrow(`f: tensor 'w': data_offsets undefined is not a pair of non-negative integers`);
+    expect(() => parseSafetensors(withHeader({ w: { dtype: 'F32', shape: [3] } }), 'f')).toThrow(
+      `f: tensor 'w': data_offsets undefined is not a pair of non-negative integers`,
+    );
   });
 
   it('refuses int64 values that do not fit in int32', () => {

@@ -18,9 +18,10 @@ export function readNchwTensors(path: string): Map<string, tf.Tensor4D> {
     out.set(
       name,
       tf.tidy(() =>
-        tf.transpose(tf.tensor4d(tensor.values, tensor.shape as [number, number, number, number]), [
-          0, 2, 3, 1,
-        ]),
+        tf.transpose(
+          tf.tensor4d(tensor.values, tensor.shape as [number, number, number, number]),
+          [0, 2, 3, 1],
+        ),
       ),
     );
   }

@@ -1,0 +1,24 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { it } from 'vitest';
+import { initBackend } from '../index';
+import { deformConv2d } from './deform-conv2d';
+const cpu = (f: () => void) => { const s = process.cpuUsage(); f(); const u = process.cpuUsage(s); return ((u.user + u.system) / 1000).toFixed(0); };
+it('prof', async () => {
+  await initBackend({ backend: 'wasm' });
+  const n = 4096, c = 256;
+  const a = tf.randomNormal([n, c]); const b = tf.randomNormal([n, c]); const w = tf.randomNormal([c, c]);
+  const run = (f: () => tf.Tensor) => () => tf.tidy(() => { f().dataSync(); });
+  console.log('matMul NN', cpu(run(() => tf.matMul(a, w))));
+  console.log('matMul NN', cpu(run(() => tf.matMul(a, w))));
+  console.log('matMul TN', cpu(run(() => tf.matMul(a, b, true, false))));
+  console.log('transpose + NN', cpu(run(() => tf.matMul(tf.transpose(a), b))));
+  console.log('transpose', cpu(run(() => tf.transpose(a))));
+  console.log('matMul NT', cpu(run(() => tf.matMul(a, w, false, true))));
+  const idx = tf.randomUniform([4 * n], 0, n, 'int32');
+  console.log('gather 4n', cpu(run(() => tf.gather(a, idx))));
+  console.log('scatter 4n', cpu(run(() => tf.scatterND(tf.reshape(idx, [-1, 1]), tf.concat([a, a, a, a]), [n, c]))));
+  const x = tf.randomNormal([1, 64, 64, 256]); const o = tf.randomNormal([1, 64, 64, 18]); const f = tf.mul(tf.randomNormal([3, 3, 256, 256]), 0.02);
+  console.log('deform fwd', cpu(run(() => deformConv2d(x as tf.Tensor4D, o as tf.Tensor4D, f as tf.Tensor4D, { pad: 1 }))));
+  console.log('deform fwd+bwd', cpu(run(() => tf.addN(tf.grads((p, q, r) => tf.sum(deformConv2d(p as tf.Tensor4D, q as tf.Tensor4D, r as tf.Tensor4D, { pad: 1 })))([x, o, f]).map((t) => tf.sum(t))))));
+  console.log('conv', cpu(run(() => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'))));
+});
