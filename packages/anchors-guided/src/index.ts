@@ -1,1 +1,39 @@
-export const packageName = '@det/anchors-guided';
+export type { ApproxMaxIoUAssignerOptions } from './approx-max-iou-assigner';
+export { ApproxMaxIoUAssigner, approxMaxOverlaps } from './approx-max-iou-assigner';
+export { detach } from './detach';
+export type {
+  Histogram,
+  LocationHeatmapOptions,
+  ShapeHistogramOptions,
+  ShapeHistograms,
+} from './diagnostics';
+export {
+  boxShapeStatistics,
+  histogram,
+  shapeHistograms,
+  shapeHistogramsSvg,
+  shapeHistogramsText,
+  writeLocationHeatmaps,
+  writeShapeHistograms,
+} from './diagnostics';
+export type { FeatureAdaptionOptions } from './feature-adaption';
+export { FeatureAdaption } from './feature-adaption';
+export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-branches';
+export { LocationBranch, ShapeBranch } from './guided-anchor-branches';
+export type { GuidedAnchorFunctionOptions } from './guided-anchor-function';
+export { GuidedAnchorFunction, guidedAnchorFunction } from './guided-anchor-function';
+export { guidedAnchors, levelSquares, locationMask } from './guided-anchors';
+export type { LocationLossOptions, LocationNormalizer } from './location-loss';
+export { locationLoss } from './location-loss';
+export type { LocationTargetOptions } from './location-targets';
+export {
+  gtLevels,
+  LOCATION_IGNORE,
+  LOCATION_NEGATIVE,
+  LOCATION_POSITIVE,
+  locationTargets,
+} from './location-targets';
+export type { ShapeDecodeOptions, ShapeLossOptions } from './shape-loss';
+export { decodeShape, shapeLoss } from './shape-loss';
+export type { ShapeTargetOptions, ShapeTargets } from './shape-targets';
+export { disposeShapeTargets, ShapeTargetBuilder } from './shape-targets';

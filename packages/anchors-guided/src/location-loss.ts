@@ -36,7 +36,9 @@ export function locationLoss(
   options: LocationLossOptions = {},
 ): tf.Scalar {
   if (logits.length !== labels.length) {
-    throw new Error(`locationLoss: ${logits.length} logit levels for ${labels.length} label levels`);
+    throw new Error(
+      `locationLoss: ${logits.length} logit levels for ${labels.length} label levels`,
+    );
   }
   const normalizer = options.normalizer ?? { mode: 'positives' };
   const lossWeight = options.lossWeight ?? 1;

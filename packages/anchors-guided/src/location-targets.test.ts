@@ -24,9 +24,13 @@ function referenceLabels(boxes: Box[], level: number): number[][] {
   };
   const inRegion = ([x1, y1, x2, y2]: Box, sigma: number, row: number, col: number) => {
     const r = (1 - sigma) / 2;
-    const end = (a: number, b: number, t: number) => Math.floor(((1 - t) * a + t * b) / stride + 0.5);
+    const end = (a: number, b: number, t: number) =>
+      Math.floor(((1 - t) * a + t * b) / stride + 0.5);
     return (
-      col >= end(x1, x2, r) && col <= end(x1, x2, 1 - r) && row >= end(y1, y2, r) && row <= end(y1, y2, 1 - r)
+      col >= end(x1, x2, r) &&
+      col <= end(x1, x2, 1 - r) &&
+      row >= end(y1, y2, r) &&
+      row <= end(y1, y2, 1 - r)
     );
   };
   const grid: number[][] = [];
@@ -67,7 +71,10 @@ const count = (grids: number[][][][], value: number, level: number) =>
 
 describe('locationTargets', () => {
   it('assigns levels by scale', () => {
-    const boxes = tf.tensor2d([0, 0, 32, 32, 0, 0, 64, 64, 0, 0, 10, 10, 0, 0, 128, 127, 0, 0, 500, 500], [5, 4]);
+    const boxes = tf.tensor2d(
+      [0, 0, 32, 32, 0, 0, 64, 64, 0, 0, 10, 10, 0, 0, 128, 127, 0, 0, 500, 500],
+      [5, 4],
+    );
     const levels = gtLevels(boxes, { strides });
     expect(Array.from(levels.dataSync())).toEqual([0, 1, 0, 2, 4]);
     tf.dispose([boxes, levels]);
@@ -86,13 +93,25 @@ describe('locationTargets', () => {
   });
 
   it('boxes on adjacent levels: each centre wins over the other box’s ignore region', () => {
-    check([[[10, 10, 42, 42], [20, 18, 84, 82], [60, 60, 124, 124]]]);
+    check([
+      [
+        [10, 10, 42, 42],
+        [20, 18, 84, 82],
+        [60, 60, 124, 124],
+      ],
+    ]);
   });
 
   it('overlapping boxes on one level, and a box at the image border', () => {
     const grids = check([
-      [[40, 40, 100, 100], [50, 44, 110, 104]],
-      [[-10, -6, 40, 30], [100, 96, 140, 132]],
+      [
+        [40, 40, 100, 100],
+        [50, 44, 110, 104],
+      ],
+      [
+        [-10, -6, 40, 30],
+        [100, 96, 140, 132],
+      ],
     ]);
     expect(count(grids, 1, 1)).toBeGreaterThan(0);
   });
@@ -108,7 +127,9 @@ describe('locationTargets', () => {
     const bad = tf.zeros([2, 3]) as tf.Tensor2D;
     expect(() => locationTargets([bad], featmapSizes, { strides })).toThrow(/gtBoxes\[0\]/);
     expect(() => locationTargets([], featmapSizes.slice(1), { strides })).toThrow(/featmapSizes/);
-    expect(() => locationTargets([], featmapSizes, { strides, centerRatio: 0.6 })).toThrow(/centerRatio/);
+    expect(() => locationTargets([], featmapSizes, { strides, centerRatio: 0.6 })).toThrow(
+      /centerRatio/,
+    );
     bad.dispose();
   });
 });
@@ -140,7 +161,10 @@ describe('locationLoss', () => {
     const gts = [tf.tensor2d([30, 34, 94, 98], [1, 4])];
     const labels = locationTargets(gts, featmapSizes, { strides });
     const logits = featmapSizes.map(([h, w]) => tf.zeros([1, h, w, 1]));
-    const numPos = labels.reduce((n, l) => n + (l.arraySync() as number[][][]).flat(2).filter((v) => v === 1).length, 0);
+    const numPos = labels.reduce(
+      (n, l) => n + (l.arraySync() as number[][][]).flat(2).filter((v) => v === 1).length,
+      0,
+    );
     const numCells = labels.reduce((n, l) => n + l.size, 0);
     const sum = locationLoss(logits, labels, { normalizer: { mode: 'constant', value: 1 } });
     const byPos = locationLoss(logits, labels);

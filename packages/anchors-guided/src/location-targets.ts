@@ -33,7 +33,9 @@ function resolve(options: LocationTargetOptions): ResolvedLocationOptions {
   const where = 'locationTargets';
   const strides = options?.strides;
   if (!Array.isArray(strides) || strides.length === 0 || !strides.every((s) => s > 0)) {
-    throw new Error(`${where}: options.strides must be a non-empty list of positive numbers, got ${JSON.stringify(strides)}`);
+    throw new Error(
+      `${where}: options.strides must be a non-empty list of positive numbers, got ${JSON.stringify(strides)}`,
+    );
   }
   const octaveBaseScale = options.octaveBaseScale ?? 8;
   const centerRatio = options.centerRatio ?? 0.2;
@@ -58,10 +60,18 @@ export function gtLevels(gtBoxes: tf.Tensor2D, options: LocationTargetOptions): 
   const { strides, octaveBaseScale } = resolve(options);
   const baseScale = octaveBaseScale * (strides[0] as number);
   return tf.tidy(() => {
-    const [x1, y1, x2, y2] = tf.split(gtBoxes, 4, 1) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const [x1, y1, x2, y2] = tf.split(gtBoxes, 4, 1) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
     const side = tf.sqrt(tf.mul(tf.sub(x2, x1), tf.sub(y2, y1)));
     const level = tf.floor(tf.add(tf.div(tf.log(tf.div(side, baseScale)), Math.LN2), 0.5));
-    return tf.cast(tf.clipByValue(tf.reshape(level, [-1]), 0, strides.length - 1), 'int32') as tf.Tensor1D;
+    return tf.cast(
+      tf.clipByValue(tf.reshape(level, [-1]), 0, strides.length - 1),
+      'int32',
+    ) as tf.Tensor1D;
   });
 }
 
@@ -134,9 +144,19 @@ export function locationTargets(
         const levels = tf.reshape(gtLevels(boxes, resolved), [-1, 1, 1]);
         const onLevel = tf.equal(levels, level);
         const nearLevel = tf.lessEqual(tf.abs(tf.sub(levels, level)), 1);
-        const centre = tf.any(tf.logicalAnd(regionMask(boxes, stride, centerRatio, height, width), onLevel), 0);
-        const ignore = tf.any(tf.logicalAnd(regionMask(boxes, stride, ignoreRatio, height, width), nearLevel), 0);
-        const labels = tf.where(ignore, tf.fill([height, width], LOCATION_IGNORE, 'int32'), tf.zeros([height, width], 'int32'));
+        const centre = tf.any(
+          tf.logicalAnd(regionMask(boxes, stride, centerRatio, height, width), onLevel),
+          0,
+        );
+        const ignore = tf.any(
+          tf.logicalAnd(regionMask(boxes, stride, ignoreRatio, height, width), nearLevel),
+          0,
+        );
+        const labels = tf.where(
+          ignore,
+          tf.fill([height, width], LOCATION_IGNORE, 'int32'),
+          tf.zeros([height, width], 'int32'),
+        );
         return tf.where(centre, tf.fill([height, width], LOCATION_POSITIVE, 'int32'), labels);
       });
       return tf.stack(perImage) as tf.Tensor3D;

@@ -15,7 +15,8 @@ export interface ShapeDecodeOptions {
 function resolveDecode(options: ShapeDecodeOptions): Required<ShapeDecodeOptions> {
   const squareScale = options.squareScale ?? 8;
   const deltaStd = options.deltaStd ?? 1;
-  if (!(squareScale > 0)) throw new Error(`decodeShape: squareScale must be > 0, got ${squareScale}`);
+  if (!(squareScale > 0))
+    throw new Error(`decodeShape: squareScale must be > 0, got ${squareScale}`);
   if (!(deltaStd > 0)) throw new Error(`decodeShape: deltaStd must be > 0, got ${deltaStd}`);
   return { squareScale, deltaStd };
 }
@@ -77,7 +78,12 @@ export function shapeLoss(
         `shapeLoss: predictions have ${predWh.shape[1]} locations, targets ${targets.weights.shape[1]}`,
       );
     }
-    const [x1, y1, x2, y2] = tf.split(targets.boxTargets, 4, 2) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const [x1, y1, x2, y2] = tf.split(targets.boxTargets, 4, 2) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
     const targetWh = tf.concat([tf.sub(x2, x1), tf.sub(y2, y1)], 2);
     const loss = boundedIouShapeLoss(tf.reshape(predWh, [-1, 2]), tf.reshape(targetWh, [-1, 2]), {
       beta: options.beta ?? 0.2,

@@ -22,13 +22,21 @@ function iou(a: Box, b: Box): number {
 }
 
 /** mmdetection's ApproxMaxIoUAssigner, loop by loop. */
-function referenceAssign(approxes: Box[], perLocation: number, gts: Box[], pos: number, neg: number, minPos: number): number[] {
+function referenceAssign(
+  approxes: Box[],
+  perLocation: number,
+  gts: Box[],
+  pos: number,
+  neg: number,
+  minPos: number,
+): number[] {
   const n = approxes.length / perLocation;
   if (gts.length === 0) return new Array(n).fill(0);
   const overlaps = gts.map((gt) =>
     Array.from({ length: n }, (_, loc) => {
       let best = 0;
-      for (let a = 0; a < perLocation; a++) best = Math.max(best, iou(gt, approxes[loc * perLocation + a] as Box));
+      for (let a = 0; a < perLocation; a++)
+        best = Math.max(best, iou(gt, approxes[loc * perLocation + a] as Box));
       return best;
     }),
   );
@@ -83,12 +91,18 @@ describe('ApproxMaxIoUAssigner', () => {
     [5, 0.5, 0.4, 0.4],
   ])('matches a brute-force reference with %i gts', (numGts, pos, neg, minPos) => {
     const builder = new ShapeTargetBuilder({ strides });
-    const approxes = tf.concat(builder.approxGenerator.gridPriors(featmapSizes)) as tf.Tensor2D;
+    const approxes = tf.tidy(() =>
+      tf.concat(builder.approxGenerator.gridPriors(featmapSizes)),
+    ) as tf.Tensor2D;
     const squares = builder.squares(featmapSizes);
     const gts = randomBoxes(numGts, 7 + numGts, 128);
     const gtTensor = tf.tensor2d(gts.flat(), [numGts, 4]);
     const before = tf.memory().numTensors;
-    const assigner = new ApproxMaxIoUAssigner({ posIouThreshold: pos, negIouThreshold: neg, minPosIou: minPos });
+    const assigner = new ApproxMaxIoUAssigner({
+      posIouThreshold: pos,
+      negIouThreshold: neg,
+      minPosIou: minPos,
+    });
     const result = assigner.assign(approxes, squares, gtTensor);
     const expected = referenceAssign(approxes.arraySync() as Box[], 9, gts, pos, neg, minPos);
     expect(Array.from(result.gtIndices.dataSync())).toEqual(expected);
@@ -103,7 +117,9 @@ describe('ApproxMaxIoUAssigner', () => {
     const a = tf.zeros([10, 4]) as tf.Tensor2D;
     const s = tf.zeros([2, 4]) as tf.Tensor2D;
     expect(() => assigner.assign(a, s, s)).toThrow(/approxes must be \[2·9, 4\]/);
-    expect(() => new ApproxMaxIoUAssigner({ posIouThreshold: Number.NaN, negIouThreshold: 0.3 })).toThrow(/posIouThreshold/);
+    expect(
+      () => new ApproxMaxIoUAssigner({ posIouThreshold: Number.NaN, negIouThreshold: 0.3 }),
+    ).toThrow(/posIouThreshold/);
     tf.dispose([a, s]);
   });
 });
@@ -124,15 +140,25 @@ describe('ShapeTargetBuilder and shapeLoss', () => {
     const gtTensors = gts.map((g) => tf.tensor2d(g.flat(), [g.length, 4]));
     const before = tf.memory().numTensors;
     const targets = builder.build(gtTensors, featmapSizes);
-    const approxes = tf.concat(builder.approxGenerator.gridPriors(featmapSizes)) as tf.Tensor2D;
-    const expected = referenceAssign(approxes.arraySync() as Box[], 9, gts[0] as Box[], 0.7, 0.3, 0.3);
+    const approxes = tf.tidy(() =>
+      tf.concat(builder.approxGenerator.gridPriors(featmapSizes)),
+    ) as tf.Tensor2D;
+    const expected = referenceAssign(
+      approxes.arraySync() as Box[],
+      9,
+      gts[0] as Box[],
+      0.7,
+      0.3,
+      0.3,
+    );
     approxes.dispose();
     const weights = targets.weights.arraySync();
     const boxes = targets.boxTargets.arraySync();
     expect(weights[0]).toEqual(expected.map((v) => (v > 0 ? 1 : 0)));
     expected.forEach((v, loc) => {
       const target = boxes[0]?.[loc] as number[];
-      if (v > 0) target.forEach((c, k) => expect(c).toBeCloseTo((gts[0]?.[v - 1] as Box)[k] as number, 4));
+      const gt = (gts[0] as Box[])[v - 1] as Box;
+      if (v > 0) expect(target).toEqual(gt.map((c) => expect.closeTo(c, 4)));
       else expect(target).toEqual([0, 0, 0, 0]);
     });
     expect(weights[1]?.every((w) => w === 0)).toBe(true);
@@ -141,14 +167,17 @@ describe('ShapeTargetBuilder and shapeLoss', () => {
     // eq. 6 by hand at zero deltas: w = h = 8·s.
     const preds = featmapSizes.map(([h, w]) => tf.zeros([2, h, w, 2]) as tf.Tensor4D);
     const loss = shapeLoss(preds, targets, { strides, normalizer: 'positives' });
-    const squareSides = featmapSizes.flatMap(([h, w], level) => new Array(h * w).fill(8 * (strides[level] as number)));
+    const squareSides = featmapSizes.flatMap(([h, w], level) =>
+      new Array(h * w).fill(8 * (strides[level] as number)),
+    );
     let sum = 0;
     const smoothL1 = (x: number) => (x < 0.2 ? (0.5 * x * x) / 0.2 : x - 0.1);
     expected.forEach((v, loc) => {
       if (v <= 0) return;
-      const [x1, y1, x2, y2] = gts[0]?.[v - 1] as [number, number, number, number];
+      const [x1, y1, x2, y2] = (gts[0] as Box[])[v - 1] as [number, number, number, number];
       const side = squareSides[loc] as number;
-      for (const g of [x2 - x1, y2 - y1]) sum += smoothL1(1 - Math.min(g / (side + 1e-3), side / (g + 1e-3)));
+      for (const g of [x2 - x1, y2 - y1])
+        sum += smoothL1(1 - Math.min(g / (side + 1e-3), side / (g + 1e-3)));
     });
     expect(loss.dataSync()[0]).toBeCloseTo(sum / targets.numPositives, 4);
     tf.dispose([loss, ...preds]);
@@ -174,9 +203,12 @@ describe('ShapeTargetBuilder and shapeLoss', () => {
     const sizes = tf.tensor2d([20, 8, 5, 50], [2, 2]);
     const target = tf.tensor2d([3, 5, 21, 19, 30, 10, 48, 44], [2, 4]);
     const full = (c: tf.Tensor, s: tf.Tensor) =>
-      boundedIouLoss(tf.concat([tf.sub(c, tf.div(s, 2)), tf.add(c, tf.div(s, 2))], 1), target, { reduction: 'sum' });
+      boundedIouLoss(tf.concat([tf.sub(c, tf.div(s, 2)), tf.add(c, tf.div(s, 2))], 1), target, {
+        reduction: 'sum',
+      });
     const targetWh = tf.sub(tf.slice(target, [0, 2], [2, 2]), tf.slice(target, [0, 0], [2, 2]));
-    const shapeOnly = (_c: tf.Tensor, s: tf.Tensor) => boundedIouShapeLoss(s, targetWh, { reduction: 'sum' });
+    const shapeOnly = (_c: tf.Tensor, s: tf.Tensor) =>
+      boundedIouShapeLoss(s, targetWh, { reduction: 'sum' });
     const [, fullSizeGrad] = tf.grads(full)([centres, sizes]);
     const [shapeSizeGrad] = tf.grads((s: tf.Tensor) => shapeOnly(centres, s))([sizes]);
     expect(Array.from(shapeSizeGrad?.dataSync() ?? [])).toEqual(
@@ -185,9 +217,19 @@ describe('ShapeTargetBuilder and shapeLoss', () => {
     // Through decodeShape the only inputs are (dw, dh): the centres are the squares', fixed.
     const deltas = tf.tensor4d([0.1, -0.2], [1, 1, 1, 2]);
     const [deltaGrad] = tf.grads((d: tf.Tensor) =>
-      boundedIouShapeLoss(tf.reshape(decodeShape(d, 4, { squareScale: 8 }), [1, 2]), tf.tensor2d([[20, 50]]), { reduction: 'sum' }),
+      boundedIouShapeLoss(
+        tf.reshape(decodeShape(d, 4, { squareScale: 8 }), [1, 2]),
+        tf.tensor2d([[20, 50]]),
+        { reduction: 'sum' },
+      ),
     )([deltas]);
-    expect(Array.from(deltaGrad?.dataSync() ?? []).every((v) => v !== 0 && Number.isFinite(v))).toBe(true);
-    tf.dispose([centres, sizes, target, targetWh, fullSizeGrad, shapeSizeGrad, deltas, deltaGrad].filter(Boolean) as tf.Tensor[]);
+    expect(
+      Array.from(deltaGrad?.dataSync() ?? []).every((v) => v !== 0 && Number.isFinite(v)),
+    ).toBe(true);
+    tf.dispose(
+      [centres, sizes, target, targetWh, fullSizeGrad, shapeSizeGrad, deltas, deltaGrad].filter(
+        Boolean,
+      ) as tf.Tensor[],
+    );
   });
 });

@@ -60,7 +60,9 @@ export class ShapeTargetBuilder {
   constructor(options: ShapeTargetOptions) {
     const strides = options?.strides;
     if (!Array.isArray(strides) || strides.length === 0) {
-      throw new Error(`ShapeTargetBuilder: options.strides must be a non-empty list, got ${JSON.stringify(strides)}`);
+      throw new Error(
+        `ShapeTargetBuilder: options.strides must be a non-empty list, got ${JSON.stringify(strides)}`,
+      );
     }
     this.strides = strides;
     this.approxGenerator = new AnchorGenerator({
@@ -94,7 +96,9 @@ export class ShapeTargetBuilder {
     gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
   ): ShapeTargets {
     if (featmapSizes.length !== this.strides.length) {
-      throw new Error(`ShapeTargetBuilder.build: ${featmapSizes.length} featmapSizes for ${this.strides.length} strides`);
+      throw new Error(
+        `ShapeTargetBuilder.build: ${featmapSizes.length} featmapSizes for ${this.strides.length} strides`,
+      );
     }
     const squares = this.squares(featmapSizes);
     const approxLevels = this.approxGenerator.gridPriors(featmapSizes);
@@ -107,10 +111,17 @@ export class ShapeTargetBuilder {
     const weights: tf.Tensor1D[] = [];
     gtBoxes.forEach((boxes, image) => {
       if (boxes.rank !== 2 || boxes.shape[1] !== 4) {
-        throw new Error(`ShapeTargetBuilder.build: gtBoxes[${image}] must be [G, 4], got [${boxes.shape.join(', ')}]`);
+        throw new Error(
+          `ShapeTargetBuilder.build: gtBoxes[${image}] must be [G, 4], got [${boxes.shape.join(', ')}]`,
+        );
       }
       const ignore = gtIgnoreBoxes?.[image];
-      const assignment = this.assigner.assign(approxes, squares, boxes, ignore ? { gtIgnoreBoxes: ignore } : {});
+      const assignment = this.assigner.assign(
+        approxes,
+        squares,
+        boxes,
+        ignore ? { gtIgnoreBoxes: ignore } : {},
+      );
       const sampled = this.sampler.sample(assignment, squares, boxes);
       const numPos = sampled.posIndices.shape[0];
       numPositives += numPos;
@@ -130,7 +141,9 @@ export class ShapeTargetBuilder {
     approxes.dispose();
     const out: ShapeTargets = {
       squares,
-      boxTargets: (gtBoxes.length ? tf.stack(boxTargets) : tf.zeros([0, numLocations, 4])) as tf.Tensor3D,
+      boxTargets: (gtBoxes.length
+        ? tf.stack(boxTargets)
+        : tf.zeros([0, numLocations, 4])) as tf.Tensor3D,
       weights: (gtBoxes.length ? tf.stack(weights) : tf.zeros([0, numLocations])) as tf.Tensor2D,
       numPositives,
       numNegatives,

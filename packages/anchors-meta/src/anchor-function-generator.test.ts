@@ -32,7 +32,8 @@ describe('AnchorFunctionGenerator (eq. 4–6)', () => {
       ['retina_cls.weight', [3, 3, 3, 2]],
       ['retina_cls.bias', [2]],
       ['retina_cls.generator.w1', [2, 8]],
-      ['retina_cls.generator.w2', [8, 3 * 3 * 3 * 2 + 2]],
+      ['retina_cls.generator.w2', [8, 3 * 3 * 3 * 2]],
+      ['retina_cls.generator.w2_bias', [8, 2]],
     ]);
     const before = tf.memory().numTensors;
     const codes = tf.tensor2d(codes3);
@@ -87,7 +88,7 @@ describe('AnchorFunctionGenerator (eq. 4–6)', () => {
       () => tf.sum(tf.square(generator.apply(feature, codes))) as tf.Scalar,
       store.trainableVariables(),
     );
-    expect(Object.keys(grads)).toHaveLength(4);
+    expect(Object.keys(grads)).toHaveLength(5);
     for (const grad of Object.values(grads)) {
       const values = grad.dataSync();
       expect(values.every(Number.isFinite)).toBe(true);
@@ -142,7 +143,7 @@ describe('AnchorFunctionGenerator (eq. 4–6)', () => {
       () => tf.sum(tf.square(generator.apply(feature, codes))) as tf.Scalar,
       store.trainableVariables(),
     );
-    expect(Object.keys(grads)).toHaveLength(5);
+    expect(Object.keys(grads)).toHaveLength(6);
     for (const grad of Object.values(grads)) {
       const values = grad.dataSync();
       expect(values.every(Number.isFinite)).toBe(true);
@@ -151,6 +152,7 @@ describe('AnchorFunctionGenerator (eq. 4–6)', () => {
     tf.dispose([value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
     generator.residualWeight.assign(tf.zerosLike(generator.residualWeight));
+    generator.residualBias.assign(tf.zerosLike(generator.residualBias));
     generator.contextWeight!.assign(tf.zerosLike(generator.contextWeight!));
     const zeroed = generator.apply(feature, codes);
     const theta = tf.tile(generator.weight, [1, 1, 1, 3]) as tf.Tensor4D;

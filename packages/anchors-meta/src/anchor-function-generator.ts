@@ -31,6 +31,29 @@ export interface AnchorFunctionGeneratorOptions {
   residualInit?: Initializer;
 }
 
+/**
+ * `hidden · W` with a gradient that avoids `tf.matMul`'s transpose flags, ~7× slower on wasm
+ * than transposing first: `hidden` is small (A × m) and W's transpose costs one copy.
+ */
+const lowRankProduct = tf.customGrad(
+  (
+    ...args: (tf.Tensor | tf.GradSaveFunc)[]
+  ): {
+    value: tf.Tensor2D;
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.Tensor[];
+  } => {
+    const [hidden, weight, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    save([hidden, weight]);
+    return {
+      value: tf.matMul(hidden, weight),
+      gradFunc: (dy, saved) => {
+        const [h, w] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [tf.matMul(dy, tf.transpose(w)), tf.matMul(tf.transpose(h), dy)];
+      },
+    };
+  },
+) as (hidden: tf.Tensor2D, weight: tf.Tensor2D) => tf.Tensor2D;
+
 /** Generated filters of A anchor functions for one input (or one image, data-dependent). */
 export interface GeneratedFilters {
   /** `[k, k, C, A·O]`, channel `a·O + o` is anchor a, output o. */
@@ -58,8 +81,10 @@ export class AnchorFunctionGenerator {
   readonly codeWeight: tf.Variable;
   /** `[C, m]`: W12 of eq. 6, only for the data-dependent variant. */
   readonly contextWeight: tf.Variable | undefined;
-  /** `[m, k·k·C·O + O]`: W2, columns laid out as the filter (HWIO) then the bias. */
+  /** `[m, k·k·C·O]`: the filter rows of W2, columns laid out as the HWIO filter. */
   readonly residualWeight: tf.Variable;
+  /** `[m, O]`: the bias rows of W2 (kept apart so no column slice is needed). */
+  readonly residualBias: tf.Variable;
 
   constructor(options: AnchorFunctionGeneratorOptions) {
     const { inChannels, outChannels } = options;
@@ -105,10 +130,9 @@ export class AnchorFunctionGenerator {
           ]),
         )
       : undefined;
-    this.residualWeight = generator.create(
-      'w2',
-      (options.residualInit ?? normal({ std: 0.001 }))([hiddenSize, this.thetaSize]),
-    );
+    const residualInit = options.residualInit ?? normal({ std: 0.001 });
+    this.residualWeight = generator.create('w2', residualInit([hiddenSize, this.filterSize]));
+    this.residualBias = generator.create('w2_bias', residualInit([hiddenSize, outChannels]));
   }
 
   /** Size of θ for one anchor: k·k·C·O filter entries plus O biases. */
@@ -155,37 +179,30 @@ export class AnchorFunctionGenerator {
    * filters: the A filter sets of one image become ONE conv's `[k, k, C, A·O]` filter.
    */
   private assemble(hidden: tf.Tensor2D, groups: number): GeneratedFilters[] {
-    const rows = hidden.shape[0];
-    const anchors = rows / groups;
+    const anchors = hidden.shape[0] / groups;
     const k = this.kernelSize;
     const taps = k * k * this.inChannels;
     const out = this.outChannels;
-    // [rows, θ] = hidden · W2: the matmul is small (rows = A or B·A, m = 128).
-    const residual = tf.matMul(hidden, this.residualWeight as tf.Tensor2D);
-    const thetaFilter = tf.reshape(this.weight, [taps, 1, out]);
-    const result: GeneratedFilters[] = [];
-    for (let group = 0; group < groups; group++) {
-      // Row a's filter part reshaped to [taps, 1, O] and concatenated on axis 1 gives the
-      // (tap, anchor, output) layout of an HWIO filter with A·O outputs without a transpose.
-      const perAnchor = Array.from({ length: anchors }, (_, a) =>
-        tf.reshape(tf.slice(residual, [group * anchors + a, 0], [1, this.filterSize]), [
-          taps,
-          1,
-          out,
-        ]),
-      );
-      const filterResidual = anchors === 1 ? perAnchor[0]! : tf.concat(perAnchor, 1);
-      const filter = tf.reshape(tf.add(thetaFilter, filterResidual), [
-        k,
-        k,
-        this.inChannels,
-        anchors * out,
-      ]);
-      const biasResidual = tf.slice(residual, [group * anchors, this.filterSize], [anchors, out]);
-      const bias = tf.reshape(tf.add(this.bias, biasResidual), [anchors * out]);
-      result.push({ filter: filter as tf.Tensor4D, bias: bias as tf.Tensor1D });
-    }
-    return result;
+    const product = lowRankProduct(hidden, this.residualWeight as tf.Tensor2D);
+    const biasResidual = lowRankProduct(hidden, this.residualBias as tf.Tensor2D);
+    // (group, anchor, tap, output) → (group, tap, anchor, output): an HWIO filter whose
+    // output channel a·O + o is anchor a, output o (the dense head's layout). One transpose:
+    // per-anchor split + concat costs ~50× more on wasm.
+    const residual =
+      anchors === 1
+        ? tf.reshape(product, [groups, taps, 1, out])
+        : tf.transpose(tf.reshape(product, [groups, anchors, taps, out]), [0, 2, 1, 3]);
+    const filters = tf.add(tf.reshape(this.weight, [1, taps, 1, out]), residual);
+    const biases = tf.reshape(tf.add(this.bias, biasResidual), [groups, anchors * out]);
+    return Array.from({ length: groups }, (_, group) => {
+      const filter =
+        groups === 1 ? filters : tf.slice(filters, [group, 0, 0, 0], [1, taps, anchors, out]);
+      const bias = groups === 1 ? biases : tf.slice(biases, [group, 0], [1, anchors * out]);
+      return {
+        filter: tf.reshape(filter, [k, k, this.inChannels, anchors * out]) as tf.Tensor4D,
+        bias: tf.reshape(bias, [anchors * out]) as tf.Tensor1D,
+      };
+    });
   }
 
   /**

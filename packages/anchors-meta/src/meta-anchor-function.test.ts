@@ -52,6 +52,7 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
       }
       for (const generator of [fn.cls, fn.reg]) {
         generator.residualWeight.assign(tf.zerosLike(generator.residualWeight));
+        generator.residualBias.assign(tf.zerosLike(generator.residualBias));
         generator.contextWeight?.assign(tf.zerosLike(generator.contextWeight));
       }
       tf.tidy(() => {
@@ -144,6 +145,36 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
     const first = fn.currentAnchorCodes;
     fn.beginForward({ training: true, batchSize: 2 });
     expect(fn.currentAnchorCodes).not.toEqual(first);
+    tf.dispose([...inputs, ...targets.gtBoxes, ...targets.gtLabels]);
+    head.dispose();
+    store.dispose();
+  });
+
+  it('a few optimiser steps on jittered anchors lower the loss (train step of RetinaNet)', () => {
+    const store = new ParameterStore();
+    const { head } = metaHead(store, { seed: 2 });
+    const inputs = features(1, 64, 4);
+    const targets = {
+      gtBoxes: [tf.tensor2d([[8, 4, 24, 52]])],
+      gtLabels: [tf.tensor1d([1], 'int32')],
+    };
+    const optimizer = tf.train.adam(0.01);
+    const losses: number[] = [];
+    for (let step = 0; step < 12; step++) {
+      const loss = optimizer.minimize(
+        () => {
+          const record = head.loss(head.forward(inputs, { training: true }), targets, [[64, 64]]);
+          return tf.add(record.loss_cls!, record.loss_bbox!) as tf.Scalar;
+        },
+        true,
+        store.trainableVariables(),
+      )!;
+      losses.push(loss.dataSync()[0]!);
+      loss.dispose();
+    }
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(Math.min(...losses.slice(-3))).toBeLessThan(0.5 * losses[0]!);
+    optimizer.dispose();
     tf.dispose([...inputs, ...targets.gtBoxes, ...targets.gtLabels]);
     head.dispose();
     store.dispose();

@@ -99,6 +99,7 @@ for (const c of cases) {
     await value.data();
     tf.dispose([value, ...Object.values(grads)]);
   });
+  console.error(`  ${c.name}: forward ${forward.toFixed(0)} ms, fwd+bwd ${train.toFixed(0)} ms`);
   rows.push({
     name: c.name,
     parameters: model.parameters.count(),
@@ -111,6 +112,7 @@ for (const c of cases) {
   model.dispose();
 }
 
+console.error('  PyTorch reference...');
 const reference = torchTimings();
 const format = (ms) =>
   ms === undefined ? '—' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;

@@ -105,7 +105,7 @@ describe('createFpn', () => {
     const { value, grads } = tf.variableGrads(() =>
       Object.values(fpn.apply(inputs))
         .map((level) => tf.sum(tf.square(level)))
-        .reduce((total, term) => tf.add(total, term)),
+        .reduce((total, term) => tf.add(total, term)) as tf.Scalar,
     );
     const variables = fpn.parameters.entries();
     expect(Object.keys(grads).length).toBe(variables.length);

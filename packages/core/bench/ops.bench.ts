@@ -70,7 +70,7 @@ beforeAll(async () => {
     const centre = tf.randomUniform([512, 2], 0, 800, 'float32', 10);
     return tf.concat([tf.sub(centre, tf.div(size, 2)), tf.add(centre, tf.div(size, 2))], 1);
   });
-  for (const density of [0.05, 0.1, 0.3, 0.5, 0.7]) {
+  for (const density of [0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 1]) {
     tensors[`mask${density}`] = tf.less(
       tf.randomUniform([2, 64, 64], 0, 1, 'float32', 20),
       density,
@@ -165,7 +165,7 @@ describe('maskedConv2d [2, 64, 64, 256] → 256, 3×3 (inference)', () => {
     ),
     { ...once, iterations: 4 },
   );
-  for (const density of [0.05, 0.1, 0.3, 0.5, 0.7]) {
+  for (const density of [0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 1]) {
     bench(
       `sparse, density ${density}`,
       measured(`maskedConv2d sparse ${density * 100}%`, () =>

@@ -13,7 +13,7 @@ it('exp', async () => {
   await initBackend({ backend: 'wasm' });
   const size = Number(process.env.SIZE ?? 160);
   const steps = Number(process.env.STEPS ?? 20);
-  const { dataset, groundTruthJson } = await smallSyntheticDataset({ images: 4, size });
+  const { dataset, groundTruthJson } = await smallSyntheticDataset({ images: Number(process.env.IMAGES ?? 4), size, maxObjectsPerImage: Number(process.env.OBJ ?? 3) });
   const config = presets.tinyRetinaNet(5);
   const lr = Number(process.env.LR ?? 0.01);
   const detector = createDetector({ ...config, train: { ...config.train, baseLr: lr, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] } } as never);

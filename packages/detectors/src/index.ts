@@ -27,3 +27,5 @@ export type { SgdOptions } from './sgd';
 export { clipGradientNorm, Sgd } from './sgd';
 export type { TrainStepResult } from './trainer';
 export { Trainer } from './trainer';
+export type { TrainOptions, TrainOutcome } from './train-loop';
+export { trainDetector } from './train-loop';

@@ -6,13 +6,13 @@ import {
   DeltaXYWHBoxCoder,
   MaxIoUAssigner,
   type ParameterStore,
+  PseudoSampler,
   retinanetAnchorOptions,
   type Sampler,
 } from '@det/core';
 import type { AnchorFunctionFactory } from './anchor-function';
 import { AnchorHead } from './anchor-head';
 import { denseAnchorFunction } from './dense-anchor-function';
-import { AllSampler } from './int-index-samplers';
 import { focalClassificationLoss, l1RegressionLoss } from './loss-functions';
 import type { ClassificationLoss, RegressionLoss } from './types';
 
@@ -66,7 +66,7 @@ export function createRetinaHead(options: RetinaHeadOptions): AnchorHead {
         priorProbability: 0.01,
       }),
     assigner: options.assigner ?? retinaAssigner(),
-    sampler: options.sampler ?? new AllSampler(),
+    sampler: options.sampler ?? new PseudoSampler(),
     coder: options.coder ?? new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [1, 1, 1, 1] }),
     clsLoss: options.clsLoss ?? focalClassificationLoss({ alpha: 0.25, gamma: 2 }),
     regLoss: options.regLoss ?? l1RegressionLoss(),

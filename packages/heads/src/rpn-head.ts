@@ -6,13 +6,13 @@ import {
   DeltaXYWHBoxCoder,
   MaxIoUAssigner,
   type ParameterStore,
+  RandomSampler,
   rpnAnchorOptions,
   type Sampler,
 } from '@det/core';
 import type { AnchorFunctionFactory } from './anchor-function';
 import { AnchorHead } from './anchor-head';
 import { denseAnchorFunction } from './dense-anchor-function';
-import { UniformSampler } from './int-index-samplers';
 import { l1RegressionLoss, sigmoidClassificationLoss } from './loss-functions';
 import type { ClassificationLoss, RegressionLoss } from './types';
 
@@ -66,7 +66,7 @@ export function createRpnHead(options: RpnHeadOptions): AnchorHead {
     assigner: options.assigner ?? rpnAssigner(),
     sampler:
       options.sampler ??
-      new UniformSampler({ num: 256, posFraction: 0.5, addGtAsProposals: false, seed: options.seed ?? 0 }),
+      new RandomSampler({ num: 256, posFraction: 0.5, negPosUpperBound: -1, addGtAsProposals: false, seed: options.seed ?? 0 }),
     coder: options.coder ?? new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [1, 1, 1, 1] }),
     clsLoss: options.clsLoss ?? sigmoidClassificationLoss(),
     regLoss: options.regLoss ?? l1RegressionLoss(),

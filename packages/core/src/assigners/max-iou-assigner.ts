@@ -109,7 +109,10 @@ export class MaxIoUAssigner implements Assigner {
         // ignore_wrt_candidates: intersection over the prior's own area.
         const ignoreOverlaps = this.iouCalculator(priors, gtIgnoreBoxes, 'iof');
         const ignored = tf.greater(tf.max(ignoreOverlaps, 1), this.ignoreIofThreshold);
-        overlaps = tf.where(tf.reshape(ignored, [1, numPriors]), tf.fill([1, 1], -1), overlaps);
+        // Ignored columns become −1: overlaps·keep − ignored, exact for 0/1 masks (and a
+        // broadcast Mul/Sub, which the wasm backend does fast, unlike a broadcast Select).
+        const ignoredRow = tf.reshape(tf.cast(ignored, 'float32'), [1, numPriors]);
+        overlaps = tf.sub(tf.mul(overlaps, tf.sub(1, ignoredRow)), ignoredRow);
       }
       const maxOverlaps = tf.max(overlaps, 0) as tf.Tensor1D;
       const argmaxOverlaps = tf.argMax(overlaps, 0) as tf.Tensor1D;
@@ -128,15 +131,18 @@ export class MaxIoUAssigner implements Assigner {
       if (this.matchLowQuality) {
         const gtMax = tf.max(overlaps, 1, true); // [G, 1]
         const eligible = tf.greaterEqual(gtMax, this.minPosIou);
+        const zeros = tf.zerosLike(overlaps);
         const claims = this.gtMaxAssignAll
-          ? tf.equal(overlaps, gtMax)
+          ? tf.equal(overlaps, tf.add(gtMax, zeros))
           : tf.cast(tf.oneHot(tf.argMax(overlaps, 1), numPriors), 'bool');
         // mmdetection loops over gts in order, so the last claiming gt wins: take the
-        // largest (k + 1) over claiming gts, 0 where none claims.
-        const gtNumbers = tf.reshape(tf.range(1, numGts + 1, 1, 'int32'), [numGts, 1]);
-        const claimant = tf.max(
-          tf.where(tf.logicalAnd(claims, eligible), gtNumbers, tf.zeros([1, 1], 'int32')),
-          0,
+        // largest (k + 1) over claiming gts, 0 where none claims. Masks enter as 0/1 factors
+        // (broadcast Mul is fast on wasm; broadcast Select/LogicalAnd are not).
+        const gtNumbers = tf.reshape(tf.range(1, numGts + 1, 1, 'float32'), [numGts, 1]);
+        const eligibleNumbers = tf.mul(gtNumbers, tf.cast(eligible, 'float32'));
+        const claimant = tf.cast(
+          tf.max(tf.mul(tf.cast(claims, 'float32'), eligibleNumbers), 0),
+          'int32',
         ) as tf.Tensor1D;
         assigned = tf.where(tf.greater(claimant, 0), claimant, assigned);
       }

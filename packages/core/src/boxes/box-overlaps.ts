@@ -35,16 +35,28 @@ export function boxOverlaps(
   assertBoxes2D(b, 'boxOverlaps', 'b');
   const m = b.shape[0];
   return tf.tidy(() => {
-    // a's coordinates as [N, 1] columns, b's as [1, M] rows: broadcasting gives [N, M].
+    // a's coordinates as [N, 1] columns, b's as [1, M] rows. The wasm backend broadcasts
+    // Add/Sub/Mul fast but Minimum/Maximum ~50× slower, so both sides are expanded to
+    // [N, M] with an exact `+ 0` before the same-shape minimum/maximum.
     const [ax1, ay1, ax2, ay2] = tf.split(a, 4, 1);
     const [bx1, by1, bx2, by2] = tf.split(b, 4, 1).map((column) => tf.reshape(column, [1, m]));
+    const zeros = tf.zeros([a.shape[0], m]);
+    const full = (t: tf.Tensor) => tf.add(t, zeros);
     const areaA = tf.mul(tf.sub(ax2!, ax1!), tf.sub(ay2!, ay1!));
     const areaB = tf.mul(tf.sub(bx2!, bx1!), tf.sub(by2!, by1!));
-    const width = tf.relu(tf.sub(tf.minimum(ax2!, bx2!), tf.maximum(ax1!, bx1!)));
-    const height = tf.relu(tf.sub(tf.minimum(ay2!, by2!), tf.maximum(ay1!, by1!)));
+    const width = tf.relu(
+      tf.sub(tf.minimum(full(ax2!), full(bx2!)), tf.maximum(full(ax1!), full(bx1!))),
+    );
+    const height = tf.relu(
+      tf.sub(tf.minimum(full(ay2!), full(by2!)), tf.maximum(full(ay1!), full(by1!))),
+    );
     const intersection = tf.mul(width, height);
     const denominator = mode === 'iou' ? tf.sub(tf.add(areaA, areaB), intersection) : areaA;
-    return tf.div(intersection, tf.maximum(denominator, eps)) as tf.Tensor2D;
+    // clipByValue, not maximum with a scalar: same values, far faster on wasm.
+    return tf.div(
+      intersection,
+      tf.clipByValue(denominator, eps, Number.POSITIVE_INFINITY),
+    ) as tf.Tensor2D;
   });
 }
 

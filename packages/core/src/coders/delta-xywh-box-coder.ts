@@ -134,8 +134,12 @@ export class DeltaXYWHBoxCoder implements BoxCoder {
       const ph = tf.sub(py2, py1);
       const pcx = tf.add(px1, tf.mul(0.5, pw));
       const pcy = tf.add(py1, tf.mul(0.5, ph));
-      const dw = Number.isFinite(this.clampLog) ? tf.minimum(d[2]!, this.clampLog) : d[2]!;
-      const dh = Number.isFinite(this.clampLog) ? tf.minimum(d[3]!, this.clampLog) : d[3]!;
+      const dw = Number.isFinite(this.clampLog)
+        ? tf.clipByValue(d[2]!, Number.NEGATIVE_INFINITY, this.clampLog)
+        : d[2]!;
+      const dh = Number.isFinite(this.clampLog)
+        ? tf.clipByValue(d[3]!, Number.NEGATIVE_INFINITY, this.clampLog)
+        : d[3]!;
       const cx = tf.add(tf.mul(d[0]!, pw), pcx);
       const cy = tf.add(tf.mul(d[1]!, ph), pcy);
       const halfW = tf.mul(0.5, tf.mul(tf.exp(dw), pw));

@@ -68,6 +68,19 @@ describe('maskedConv2d equals the dense conv at masked positions, zeros elsewher
     }
   }
 
+  it('leaves no tensors behind on either path', () => {
+    const input = tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const filter = tf.randomNormal([3, 3, 3, 2], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const mask = tf.less(tf.randomUniform([2, 6, 6], 0, 1, 'float32', 3), 0.3);
+    const before = tf.memory().numTensors;
+    for (const denseAbove of [0, 2]) {
+      const out = maskedConv2d(input, filter, mask, { denseAbove });
+      out.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([input, filter, mask]);
+  });
+
   it('handles an empty batch', () => {
     const out = maskedConv2d(tf.zeros([0, 5, 5, 2]), tf.ones([3, 3, 2, 4]), tf.zeros([0, 5, 5]));
     expect(out.shape).toEqual([0, 5, 5, 4]);

@@ -27,7 +27,7 @@ const where = 'maskedConv2d';
  * [B, Ho, Wo, 1]) is non-zero, zeros elsewhere: Guided Anchoring's sparse inference (§3.4,
  * only locations with p > εL are convolved; mmcv's CUDA-only, batch-1 `masked_conv2d`).
  * Any batch size and stride. Sparse path: im2col of the kept positions only (one gather of
- * their kh·kw neighbourhoods), one matMul, scatter back; above `denseAbove` density it
+ * their kh·kw neighbourhoods, gatherND row copies), one matMul, scatter back; above `denseAbove` density it
  * runs the dense conv and masks it. Inference only (reads the kept count back).
  */
 export function maskedConv2d(
@@ -120,7 +120,7 @@ export function maskedConv2d(
       tf.tensor2d(taps, [1, taps.length], 'int32'),
     );
     const flat = tf.reshape(padded, [batch * paddedHeight * paddedWidth, channels]);
-    const columns = tf.reshape(tf.gather(flat, tf.reshape(neighbourhoods, [-1])), [
+    const columns = tf.reshape(tf.gatherND(flat, tf.reshape(neighbourhoods, [-1, 1])), [
       kept,
       kh * kw * channels,
     ]);

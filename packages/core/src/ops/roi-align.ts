@@ -77,7 +77,8 @@ function axisSamples(
  * gradient for cropAndResize). The bilinear weights do not depend on the features, so they
  * are computed once, outside the gradient; the op then accumulates one sample position of
  * every bin at a time (one gather of 4 corners, [4·K·oh·ow, C]) instead of materialising all
- * samples, and its gradient scatters the same way. Adaptive sampling reads back the largest
+ * samples, and its gradient scatters the same way. Corners are read with gatherND (row
+ * copies, ~5× faster than GatherV2 on wasm) since the custom gradient needs no gather gradient. Adaptive sampling reads back the largest
  * grid (one scalar) to size the sample loop.
  */
 export function roiAlign(
@@ -156,7 +157,8 @@ export function roiAlign(
     const xs = axisSamples(x1, binWidth, gridWidth as tf.Tensor1D, gridMaxWidth, outWidth, width);
 
     // Rows [gh·2, 1, K, oh, 1] × columns [1, gw·2, K, 1, ow] → [gh, 2, gw, 2, K·oh·ow] →
-    // [samples, 4·K·oh·ow]. (Wasm's XNNPACK silently miscomputes broadcasts beyond rank 6.)
+    // [samples, K·oh·ow, 4]: corners last, so each bin's weighted sum is a [1, 4] · [4, C]
+    // batched matMul. (Wasm's XNNPACK silently miscomputes broadcasts beyond rank 6.)
     const samples = gridMaxHeight * gridMaxWidth;
     const positions = count * outHeight * outWidth;
     const rowsFirst = (t: tf.Tensor4D) =>
@@ -164,7 +166,7 @@ export function roiAlign(
     const colsFirst = (t: tf.Tensor4D) =>
       tf.reshape(tf.transpose(t, [3, 0, 1, 2]), [1, gridMaxWidth * 2, count, 1, outWidth]);
     const sampleMajor = (t: tf.Tensor) =>
-      tf.transpose(tf.reshape(t, [gridMaxHeight, 2, gridMaxWidth, 2, positions]), [0, 2, 1, 3, 4]);
+      tf.transpose(tf.reshape(t, [gridMaxHeight, 2, gridMaxWidth, 2, positions]), [0, 2, 4, 1, 3]);
     const batchTensor = Array.isArray(batchIndices)
       ? tf.tensor1d(batchIndices, 'int32')
       : tf.cast(batchIndices, 'int32');
@@ -182,9 +184,9 @@ export function roiAlign(
     ]);
     const weights = tf.reshape(sampleMajor(tf.mul(rowsFirst(ys.weights), colsFirst(xs.weights))), [
       samples,
-      4,
       positions,
       1,
+      4,
     ]);
 
     const pool = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -193,14 +195,15 @@ export function roiAlign(
       let out: tf.Tensor2D = tf.zeros([positions, channels]);
       for (let s = 0; s < samples; s++) {
         const next = tf.tidy(() => {
-          const sampleIndices = tf.reshape(tf.slice(indices, [s, 0], [1, -1]), [-1]);
-          const corners = tf.reshape(tf.gather(x, sampleIndices), [4, positions, channels]);
+          const sampleIndices = tf.reshape(tf.slice(indices, [s, 0], [1, -1]), [-1, 1]);
+          const corners = tf.reshape(tf.gatherND(x, sampleIndices), [positions, 4, channels]);
           const sampleWeights = tf.reshape(tf.slice(weights, [s, 0, 0, 0], [1, -1, -1, -1]), [
-            4,
             positions,
             1,
+            4,
           ]);
-          return tf.add(out, tf.sum(tf.mul(corners, sampleWeights), 0)) as tf.Tensor2D;
+          const pooled = tf.reshape(tf.matMul(sampleWeights, corners), [positions, channels]);
+          return tf.add(out, pooled) as tf.Tensor2D;
         });
         out.dispose();
         out = next;
@@ -215,9 +218,12 @@ export function roiAlign(
               const sampleIndices = tf.reshape(tf.slice(savedIndices, [s, 0], [1, -1]), [-1, 1]);
               const sampleWeights = tf.reshape(
                 tf.slice(savedWeights, [s, 0, 0, 0], [1, -1, -1, -1]),
-                [4, positions, 1],
+                [positions, 4, 1],
               );
-              const updates = tf.reshape(tf.mul(sampleWeights, dy), [4 * positions, channels]);
+              const updates = tf.reshape(
+                tf.matMul(sampleWeights, tf.reshape(dy, [positions, 1, channels])),
+                [4 * positions, channels],
+              );
               return tf.add(grad, tf.scatterND(sampleIndices, updates, grad.shape)) as tf.Tensor2D;
             });
             grad.dispose();

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// The README's main command (`pnpm demo`): train a tiny RetinaNet on the embedded synthetic
+// dataset on the CPU (wasm), evaluate it with @det/coco-eval and print pycocotools' summary.
+// Thin on purpose: everything lives in @det/detectors (the full trainer app comes later).
+//   DEMO_TRAIN_SECONDS  training time budget (default 420)
+//   DEMO_VAL_IMAGES     validation images evaluated (default 200, the whole val split)
+import { readFile } from 'node:fs/promises';
+import { initBackend } from '@det/core';
+import { DetectionDataLoader, ensureDefaultDataset, loadCocoDataset, normalize } from '@det/data';
+import { createDetector, evaluateCoco, predictDataset, presets, trainDetector } from '@det/detectors';
+
+const started = performance.now();
+const seconds = () => ((performance.now() - started) / 1000).toFixed(0);
+const trainSeconds = Number(process.env.DEMO_TRAIN_SECONDS ?? 420);
+const valImages = Number(process.env.DEMO_VAL_IMAGES ?? 200);
+
+const backend = await initBackend();
+console.log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);
+const paths = await ensureDefaultDataset();
+console.log(`[${seconds()}s] dataset: ${paths.root}`);
+const train = await loadCocoDataset({ annotationFile: paths.train.annotationFile, imageRoot: paths.train.imageRoot });
+const val = await loadCocoDataset({ annotationFile: paths.val.annotationFile, imageRoot: paths.val.imageRoot });
+
+const config = presets.tinyRetinaNet(train.classNames.length);
+const detector = createDetector(config);
+console.log(
+  `[${seconds()}s] tiny RetinaNet: ResNet-${config.backbone.depth} ×${config.backbone.widthMultiplier}, ` +
+    `${detector.parameters.count()} parameters; training for ${trainSeconds}s on ${train.records.length} images`,
+);
+const loader = new DetectionDataLoader({
+  records: train.records,
+  batchSize: config.train.batchSize,
+  transforms: [normalize()],
+  seed: config.train.seed,
+});
+const outcome = await trainDetector({
+  detector,
+  loader,
+  timeBudgetSeconds: trainSeconds,
+  onStep: (step) => {
+    if (step.iteration < 3 || step.iteration % 20 === 0) {
+      const losses = Object.entries(step.losses)
+        .map(([name, value]) => `${name} ${value.toFixed(4)}`)
+        .join('  ');
+      console.log(`[${seconds()}s] iter ${step.iteration}  lr ${step.learningRate.toExponential(2)}  ${losses}`);
+    }
+  },
+});
+console.log(`[${seconds()}s] trained ${outcome.iterations} iterations (${outcome.stopped})`);
+
+const records = val.records.slice(0, valImages);
+const valLoader = new DetectionDataLoader({ records, batchSize: 4, transforms: [normalize()], shuffle: false });
+const results = await predictDataset(detector, valLoader.batches(), { categoryIds: val.categoryIds });
+const groundTruth = JSON.parse(await readFile(paths.val.annotationFile, 'utf8'));
+const kept = new Set(records.map((record) => record.imageId));
+groundTruth.images = groundTruth.images.filter((image) => kept.has(image.id));
+groundTruth.annotations = groundTruth.annotations.filter((annotation) => kept.has(annotation.image_id));
+const { summary } = evaluateCoco(groundTruth, results);
+console.log(`[${seconds()}s] COCO bbox evaluation on ${records.length} val images (${results.length} detections):`);
+console.log(summary.lines.join('\n'));
+console.log(`total time: ${seconds()}s; checkpoint-free demo (see packages/detectors/README.md for training with checkpoints)`);
+detector.dispose();
