@@ -33,6 +33,7 @@ export {
   LOCATION_POSITIVE,
   locationTargets,
 } from './location-targets';
+export { gaRetinaNetAnchorOptions, gaRpnAnchorOptions } from './presets';
 export type { ShapeDecodeOptions, ShapeLossOptions } from './shape-loss';
 export { decodeShape, shapeLoss } from './shape-loss';
 export type { ShapeTargetOptions, ShapeTargets } from './shape-targets';

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MetaAnchorFunction } from '../dist/index.js';
 
 const { values } = parseArgs({
+  allowPositionals: true,
   options: {
     iterations: { type: 'string', default: '5' },
     channels: { type: 'string', default: '64' },

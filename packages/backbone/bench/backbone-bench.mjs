@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createResNetFpn, tinyResNetFpnPreset } from '../dist/index.js';
 
 const threads = Number(process.env.DET_WASM_THREADS ?? 1);
-const iterations = Number(process.env.BENCH_ITERATIONS ?? 2);
+const iterations = Number(process.env.BENCH_ITERATIONS ?? 1);
 const only = process.env.BENCH_CASES?.split(',');
 
 /** name, options, image size, training batch. FPN: RetinaNet P3–P7, P6 from C5. */
@@ -81,6 +81,7 @@ function torchTimings() {
 
 const info = await initBackend({ backend: 'wasm', wasmThreads: threads });
 const rows = [];
+let torchVersion;
 for (const c of cases) {
   const model = createResNetFpn(c.options);
   const forwardInput = tf.randomNormal([1, c.size, c.size, 3]);
@@ -100,7 +101,10 @@ for (const c of cases) {
     tf.dispose([value, ...Object.values(grads)]);
   });
   console.error(`  ${c.name}: forward ${forward.toFixed(0)} ms, fwd+bwd ${train.toFixed(0)} ms`);
+  const reference = torchTimings(c);
+  if (reference) torchVersion = reference.torch;
   rows.push({
+    theirs: reference?.results[c.name],
     name: c.name,
     parameters: model.parameters.count(),
     size: c.size,
@@ -112,20 +116,18 @@ for (const c of cases) {
   model.dispose();
 }
 
-console.error('  PyTorch reference...');
-const reference = torchTimings();
 const format = (ms) =>
   ms === undefined ? '—' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
 const ratio = (ours, theirs) => (theirs === undefined ? '—' : `${(ours / theirs).toFixed(1)}×`);
 console.log(
-  `\n@det/backbone on tfjs ${info.name} (${info.device}, ${threads} thread) vs ${reference ? `PyTorch ${reference.torch} CPU, torch.set_num_threads(${threads})` : 'no PyTorch'}; median of ${iterations} after a warm-up\n`,
+  `\n@det/backbone on tfjs ${info.name} (${info.device}, ${threads} thread) vs ${torchVersion ? `PyTorch ${torchVersion} CPU, torch.set_num_threads(${threads})` : 'no PyTorch'}; median of ${iterations} run(s) after a warm-up\n`,
 );
 console.log(
   '| backbone | trainable params | forward 1×3×S×S | torch | ratio | fwd+bwd B×3×S×S | torch | ratio |',
 );
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const row of rows) {
-  const theirs = reference?.results[row.name];
+  const theirs = row.theirs;
   console.log(
     `| ${row.name} (S=${row.size}, B=${row.batch}) | ${(row.parameters / 1e6).toFixed(2)} M | ${format(row.forward)} | ${format(theirs?.forward_ms)} | ${ratio(row.forward, theirs?.forward_ms)} | ${format(row.train)} | ${format(theirs?.train_ms)} | ${ratio(row.train, theirs?.train_ms)} |`,
   );

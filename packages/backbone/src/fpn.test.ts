@@ -102,10 +102,11 @@ describe('createFpn', () => {
       c5: tf.randomNormal([2, 3, 2, 16]) as tf.Tensor4D,
     };
     const before = tf.memory().numTensors;
-    const { value, grads } = tf.variableGrads(() =>
-      Object.values(fpn.apply(inputs))
-        .map((level) => tf.sum(tf.square(level)))
-        .reduce((total, term) => tf.add(total, term)) as tf.Scalar,
+    const { value, grads } = tf.variableGrads(
+      () =>
+        Object.values(fpn.apply(inputs))
+          .map((level) => tf.sum(tf.square(level)))
+          .reduce((total, term) => tf.add(total, term)) as tf.Scalar,
     );
     const variables = fpn.parameters.entries();
     expect(Object.keys(grads).length).toBe(variables.length);

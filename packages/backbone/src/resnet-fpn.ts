@@ -61,7 +61,7 @@ export function createResNetFpn<L extends FpnLevels = 'p3-p7'>(
 
 /**
  * A small backbone that trains from scratch at a useful speed on 2 CPU cores (tests, the
- * embedded demo): ResNet-18 at quarter width (16–128 channels, 0.7 M parameters) with a
+ * embedded demo): ResNet-18 at quarter width (16–128 channels; 0.94 M parameters with the FPN) and a
  * 64-channel RetinaNet FPN. Nothing is frozen; BN statistics stay at identity with
  * learnable γ/β, and zero-initialised residual γ makes every block start as an identity
  * (Goyal et al. 2017), which is what lets it train without batch statistics.

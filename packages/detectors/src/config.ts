@@ -120,15 +120,27 @@ export const fasterRcnnConfigSchema = z.object({
   train: trainConfigSchema.default(trainConfigSchema.parse({ baseLr: 0.02 })),
 });
 
+/** Fast R-CNN (Girshick 2015) with FPN on precomputed proposals: the RoI head alone. */
+export const fastRcnnConfigSchema = z.object({
+  kind: z.literal('fast-rcnn'),
+  numClasses: z.number().int().positive(),
+  backbone: backboneConfigSchema.default(backboneConfigSchema.parse({})),
+  roi: roiHeadSchema.default(roiHeadSchema.parse({})),
+  test: detectionTestSchema.default(detectionTestSchema.parse({})),
+  train: trainConfigSchema.default(trainConfigSchema.parse({ baseLr: 0.02 })),
+});
+
 export const detectorConfigSchema = z.discriminatedUnion('kind', [
   retinaNetConfigSchema,
   rpnConfigSchema,
   fasterRcnnConfigSchema,
+  fastRcnnConfigSchema,
 ]);
 
 export type RetinaNetConfig = z.output<typeof retinaNetConfigSchema>;
 export type RpnConfig = z.output<typeof rpnConfigSchema>;
 export type FasterRcnnConfig = z.output<typeof fasterRcnnConfigSchema>;
+export type FastRcnnConfig = z.output<typeof fastRcnnConfigSchema>;
 export type DetectorConfig = z.output<typeof detectorConfigSchema>;
 export type DetectorConfigInput = z.input<typeof detectorConfigSchema>;
 export type TrainConfig = z.output<typeof trainConfigSchema>;
@@ -193,6 +205,15 @@ export const presets = {
         trainProposals: { nmsPre: 1000, maxPerImage: 300 },
         testProposals: { nmsPre: 500, maxPerImage: 300 },
       },
+      roi: { fcChannels: 128, sampleSize: 128 },
+      train: { ...tinyTrain, baseLr: 0.02 },
+    }),
+  fastRcnnR50Fpn1x: (numClasses = 80): DetectorConfig => parseDetectorConfig({ kind: 'fast-rcnn', numClasses }),
+  tinyFastRcnn: (numClasses = 5): DetectorConfig =>
+    parseDetectorConfig({
+      kind: 'fast-rcnn',
+      numClasses,
+      backbone: tinyBackbone,
       roi: { fcChannels: 128, sampleSize: 128 },
       train: { ...tinyTrain, baseLr: 0.02 },
     }),

@@ -2,6 +2,7 @@ import type { AnchorFunctionFactory } from '@det/heads';
 import { type DetectorConfig, type DetectorConfigInput, parseDetectorConfig } from './config';
 import type { Detector } from './detector';
 import { RetinaNet } from './retinanet';
+import { FasterRcnn, FastRcnn, Rpn } from './two-stage';
 
 /** Builds a detector from a (validated) config: the typed `fromConfig` of this package. */
 export function createDetector(
@@ -12,7 +13,11 @@ export function createDetector(
   switch (config.kind) {
     case 'retinanet':
       return new RetinaNet({ config, ...options });
-    default:
-      throw new Error(`createDetector: kind '${config.kind}' is not built yet`);
+    case 'rpn':
+      return new Rpn({ config, ...options });
+    case 'faster-rcnn':
+      return new FasterRcnn({ config, ...options });
+    case 'fast-rcnn':
+      return new FastRcnn({ config });
   }
 }

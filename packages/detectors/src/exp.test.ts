@@ -14,7 +14,7 @@ it('exp', async () => {
   const size = Number(process.env.SIZE ?? 160);
   const steps = Number(process.env.STEPS ?? 20);
   const { dataset, groundTruthJson } = await smallSyntheticDataset({ images: Number(process.env.IMAGES ?? 4), size, maxObjectsPerImage: Number(process.env.OBJ ?? 3) });
-  const config = presets.tinyRetinaNet(5);
+  const config = process.env.KIND === 'faster' ? presets.tinyFasterRcnn(5) : presets.tinyRetinaNet(5);
   const lr = Number(process.env.LR ?? 0.01);
   const detector = createDetector({ ...config, train: { ...config.train, baseLr: lr, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] } } as never);
   const trainer = new Trainer({ detector });

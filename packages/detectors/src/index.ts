@@ -5,6 +5,7 @@ export type {
   DetectorConfig,
   DetectorConfigInput,
   FasterRcnnConfig,
+  FastRcnnConfig,
   RetinaNetConfig,
   RpnConfig,
   TrainConfig,
@@ -29,3 +30,4 @@ export type { TrainStepResult } from './trainer';
 export { Trainer } from './trainer';
 export type { TrainOptions, TrainOutcome } from './train-loop';
 export { trainDetector } from './train-loop';
+export { FasterRcnn, FastRcnn, Rpn } from './two-stage';

@@ -39,3 +39,5 @@ export type {
   LossRecord,
   RegressionLoss,
 } from './types';
+export type { RoiHeadOptions } from './roi-head';
+export { RoiHead } from './roi-head';

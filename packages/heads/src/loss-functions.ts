@@ -15,8 +15,9 @@ export function focalClassificationLoss(options: { alpha?: number; gamma?: numbe
 export function sigmoidClassificationLoss(): ClassificationLoss {
   return (logits, labels, weights) =>
     tf.tidy(() => {
-      const classes = logits.shape[1];
-      const target = tf.cast(tf.oneHot(labels, classes), 'float32');
+      const [rows, classes] = logits.shape;
+      // One extra column for the background label K (tf.oneHot also refuses depth 1).
+      const target = tf.slice(tf.cast(tf.oneHot(labels, classes + 1), 'float32'), [0, 0], [rows, classes]);
       return binaryCrossEntropyWithLogits(logits, target, { weight: weights, reduction: 'sum' }) as tf.Scalar;
     });
 }

@@ -2,6 +2,7 @@ import './register-stock-gradients';
 import { readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradientOverrides } from './gradient-overrides';
+import { startWasmWithThreads } from './wasm-threads';
 
 export type BackendName = 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -163,20 +164,14 @@ async function probeTensorflow(): Promise<Probe> {
 async function probeWasm(threads: number): Promise<Probe> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    if (threads > 1) {
-      // Node gives the Emscripten pthread build no worker script, so tfjs reports no
-      // multithread support and silently runs one thread; say so instead.
-      const multithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-      if (!multithread) {
-        return {
-          ok: false,
-          reason: `DET_WASM_THREADS=${threads} was asked for, but this runtime gives the wasm backend no threads`,
-        };
-      }
-      wasm.setThreadsCount(threads);
+    const started = threads > 1 ? await startWasmWithThreads(wasm, threads) : await tf.setBackend('wasm');
+    if (!started) return { ok: false, reason: 'the wasm module failed to initialise' };
+    if (threads > 1 && wasm.getThreadsCount() !== threads) {
+      return {
+        ok: false,
+        reason: `DET_WASM_THREADS=${threads} was asked for, but the wasm thread pool started ${wasm.getThreadsCount()}`,
+      };
     }
-    if (!(await tf.setBackend('wasm')))
-      return { ok: false, reason: 'the wasm module failed to initialise' };
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     return {
       ok: true,

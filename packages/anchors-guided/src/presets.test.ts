@@ -1,0 +1,53 @@
+import { initBackend, ParameterStore } from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GuidedAnchorFunction } from './guided-anchor-function';
+import { gaRetinaNetAnchorOptions, gaRpnAnchorOptions } from './presets';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+describe('presets', () => {
+  it.each([
+    [
+      'GA-RPN',
+      gaRpnAnchorOptions,
+      'rpn',
+      ['conv_loc', 'conv_shape', 'feature_adaption', 'rpn_cls', 'rpn_reg'],
+    ],
+    [
+      'GA-RetinaNet',
+      gaRetinaNetAnchorOptions,
+      'retina',
+      [
+        'conv_loc',
+        'conv_shape',
+        'feature_adaption_cls',
+        'feature_adaption_reg',
+        'retina_cls',
+        'retina_reg',
+      ],
+    ],
+  ] as const)('%s builds with mmdetection parameter names', (_name, preset, prefix, scopes) => {
+    const store = new ParameterStore();
+    const fn = new GuidedAnchorFunction(
+      { store, inChannels: 8, numClasses: 2, clsName: `${prefix}_cls`, regName: `${prefix}_reg` },
+      preset(),
+    );
+    expect(fn.numLevels).toBe(5);
+    expect([...new Set(store.entries().map((e) => e.name.split('.')[0]))]).toEqual([...scopes]);
+    const feature = tf.randomNormal([1, 4, 4, 8]) as tf.Tensor4D;
+    const out = fn.apply({ level: 0, clsFeature: feature, regFeature: feature, training: false });
+    expect(out.priors.shape).toEqual([1, 16, 4]);
+    tf.dispose([
+      feature,
+      out.clsScores,
+      out.boxDeltas,
+      out.priors,
+      ...(out.evaluated ? [out.evaluated] : []),
+      ...Object.values(out.extras ?? {}),
+    ]);
+    tf.dispose(store.entries().map((e) => e.variable));
+  });
+});
