@@ -123,6 +123,20 @@ describe('multiLevelRoiAlign equals torchvision MultiScaleRoIAlign', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('returns [0, oh, ow, C] for no RoIs', () => {
+    const levels = [tf.ones([1, 8, 8, 2]), tf.ones([1, 4, 4, 2])] as tf.Tensor4D[];
+    const rois = tf.zeros([0, 4]) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    const output = multiLevelRoiAlign(levels, rois, [], {
+      outputSize: 3,
+      spatialScales: [0.25, 0.125],
+    });
+    expect(output.shape).toEqual([0, 3, 3, 2]);
+    output.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...levels, rois]);
+  });
+
   it('names a level/scale mismatch', () => {
     const level = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
     const rois = tf.zeros([1, 4]) as tf.Tensor2D;
