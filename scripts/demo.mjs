@@ -7,7 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '@det/core';
 import { DetectionDataLoader, ensureDefaultDataset, loadCocoDataset, normalize } from '@det/data';
-import { createDetector, evaluateCoco, predictDataset, presets, trainDetector } from '@det/detectors';
+import {
+  createDetector,
+  evaluateCoco,
+  predictDataset,
+  presets,
+  trainDetector,
+} from '@det/detectors';
 
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(0);
@@ -18,8 +24,14 @@ const backend = await initBackend();
 console.log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);
 const paths = await ensureDefaultDataset();
 console.log(`[${seconds()}s] dataset: ${paths.root}`);
-const train = await loadCocoDataset({ annotationFile: paths.train.annotationFile, imageRoot: paths.train.imageRoot });
-const val = await loadCocoDataset({ annotationFile: paths.val.annotationFile, imageRoot: paths.val.imageRoot });
+const train = await loadCocoDataset({
+  annotationFile: paths.train.annotationFile,
+  imageRoot: paths.train.imageRoot,
+});
+const val = await loadCocoDataset({
+  annotationFile: paths.val.annotationFile,
+  imageRoot: paths.val.imageRoot,
+});
 
 const config = presets.tinyRetinaNet(train.classNames.length);
 const detector = createDetector(config);
@@ -42,21 +54,36 @@ const outcome = await trainDetector({
       const losses = Object.entries(step.losses)
         .map(([name, value]) => `${name} ${value.toFixed(4)}`)
         .join('  ');
-      console.log(`[${seconds()}s] iter ${step.iteration}  lr ${step.learningRate.toExponential(2)}  ${losses}`);
+      console.log(
+        `[${seconds()}s] iter ${step.iteration}  lr ${step.learningRate.toExponential(2)}  ${losses}`,
+      );
     }
   },
 });
 console.log(`[${seconds()}s] trained ${outcome.iterations} iterations (${outcome.stopped})`);
 
 const records = val.records.slice(0, valImages);
-const valLoader = new DetectionDataLoader({ records, batchSize: 4, transforms: [normalize()], shuffle: false });
-const results = await predictDataset(detector, valLoader.batches(), { categoryIds: val.categoryIds });
+const valLoader = new DetectionDataLoader({
+  records,
+  batchSize: 4,
+  transforms: [normalize()],
+  shuffle: false,
+});
+const results = await predictDataset(detector, valLoader.batches(), {
+  categoryIds: val.categoryIds,
+});
 const groundTruth = JSON.parse(await readFile(paths.val.annotationFile, 'utf8'));
 const kept = new Set(records.map((record) => record.imageId));
 groundTruth.images = groundTruth.images.filter((image) => kept.has(image.id));
-groundTruth.annotations = groundTruth.annotations.filter((annotation) => kept.has(annotation.image_id));
+groundTruth.annotations = groundTruth.annotations.filter((annotation) =>
+  kept.has(annotation.image_id),
+);
 const { summary } = evaluateCoco(groundTruth, results);
-console.log(`[${seconds()}s] COCO bbox evaluation on ${records.length} val images (${results.length} detections):`);
+console.log(
+  `[${seconds()}s] COCO bbox evaluation on ${records.length} val images (${results.length} detections):`,
+);
 console.log(summary.lines.join('\n'));
-console.log(`total time: ${seconds()}s; checkpoint-free demo (see packages/detectors/README.md for training with checkpoints)`);
+console.log(
+  `total time: ${seconds()}s; checkpoint-free demo (see packages/detectors/README.md for training with checkpoints)`,
+);
 detector.dispose();

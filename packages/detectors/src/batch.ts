@@ -2,7 +2,10 @@ import type { DetectionBatch } from '@det/data';
 import type { DetectorBatch } from './detector';
 
 /** A `@det/data` loader batch as detector input (valid image sizes from the metas). */
-export function toDetectorBatch(batch: DetectionBatch, proposals?: readonly Float32Array[]): DetectorBatch {
+export function toDetectorBatch(
+  batch: DetectionBatch,
+  proposals?: readonly Float32Array[],
+): DetectorBatch {
   return {
     images: batch.images,
     gtBoxes: batch.gtBoxes,

@@ -33,13 +33,18 @@ async function writeAtomically(path: string, bytes: Uint8Array | string): Promis
     await rename(temporary, path);
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
-    throw new Error(`Cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `Cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
 async function hostValues(tensor: tf.Tensor): Promise<SafetensorsInput> {
   const data = await tensor.data();
-  const values = tensor.dtype === 'int32' ? new Int32Array(data as Int32Array) : new Float32Array(data as Float32Array);
+  const values =
+    tensor.dtype === 'int32'
+      ? new Int32Array(data as Int32Array)
+      : new Float32Array(data as Float32Array);
   return { shape: [...tensor.shape], values };
 }
 
@@ -66,7 +71,10 @@ export async function saveCheckpoint(
     state: JSON.stringify(options.state),
   };
   await writeAtomically(path, serializeSafetensors(tensors, metadata));
-  await writeAtomically(`${path}.json`, `${JSON.stringify({ config: options.detector.config, state: options.state }, null, 2)}\n`);
+  await writeAtomically(
+    `${path}.json`,
+    `${JSON.stringify({ config: options.detector.config, state: options.state }, null, 2)}\n`,
+  );
 }
 
 /** Reads a checkpoint written by `saveCheckpoint`; the caller disposes the tensors (`disposeCheckpoint`). */
@@ -74,7 +82,9 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   const file = parseSafetensors(new Uint8Array(await readFile(path)), path);
   const { config, state } = file.metadata;
   if (file.metadata.format !== 'det-checkpoint' || config === undefined || state === undefined) {
-    throw new Error(`${path}: not a det checkpoint (metadata.format=${String(file.metadata.format)})`);
+    throw new Error(
+      `${path}: not a det checkpoint (metadata.format=${String(file.metadata.format)})`,
+    );
   }
   const parameters = new Map<string, tf.Tensor>();
   const momentum = new Map<string, tf.Tensor>();
@@ -96,16 +106,26 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 }
 
 /** Copies a checkpoint's parameters into a detector built from the same config. */
-export function loadParameters(detector: Detector, checkpoint: Checkpoint, source = 'checkpoint'): void {
+export function loadParameters(
+  detector: Detector,
+  checkpoint: Checkpoint,
+  source = 'checkpoint',
+): void {
   const entries = detector.parameters.entries();
-  const missing = entries.filter((entry) => !checkpoint.parameters.has(entry.name)).map((entry) => entry.name);
+  const missing = entries
+    .filter((entry) => !checkpoint.parameters.has(entry.name))
+    .map((entry) => entry.name);
   if (missing.length > 0) {
-    throw new Error(`${source}: missing parameters ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+    throw new Error(
+      `${source}: missing parameters ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`,
+    );
   }
   for (const { name, variable } of entries) {
     const value = checkpoint.parameters.get(name)!;
     if (value.shape.join() !== variable.shape.join()) {
-      throw new Error(`${source}: parameter ${name} has shape [${value.shape}], the model [${variable.shape}]`);
+      throw new Error(
+        `${source}: parameter ${name} has shape [${value.shape}], the model [${variable.shape}]`,
+      );
     }
     variable.assign(value);
   }

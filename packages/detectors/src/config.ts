@@ -75,7 +75,12 @@ export const retinaNetConfigSchema = z.object({
     .default({
       featChannels: 256,
       stackedConvs: 4,
-      anchors: { strides: [8, 16, 32, 64, 128], ratios: [0.5, 1, 2], octaveBaseScale: 4, scalesPerOctave: 3 },
+      anchors: {
+        strides: [8, 16, 32, 64, 128],
+        ratios: [0.5, 1, 2],
+        octaveBaseScale: 4,
+        scalesPerOctave: 3,
+      },
       focalAlpha: 0.25,
       focalGamma: 2,
     }),
@@ -85,9 +90,18 @@ export const retinaNetConfigSchema = z.object({
 
 const rpnHeadSchema = z.object({
   featChannels: z.number().int().positive().default(256),
-  anchors: anchorConfigSchema.default({ strides: [4, 8, 16, 32, 64], ratios: [0.5, 1, 2], scales: [8] }),
+  anchors: anchorConfigSchema.default({
+    strides: [4, 8, 16, 32, 64],
+    ratios: [0.5, 1, 2],
+    scales: [8],
+  }),
   /** Proposals handed to the RoI head while training (mmdetection `rpn_proposal`: nms_pre 2000). */
-  trainProposals: proposalSchema.default({ nmsPre: 2000, iouThreshold: 0.7, maxPerImage: 1000, minBoxSize: 0 }),
+  trainProposals: proposalSchema.default({
+    nmsPre: 2000,
+    iouThreshold: 0.7,
+    maxPerImage: 1000,
+    minBoxSize: 0,
+  }),
   testProposals: proposalSchema.default(proposalSchema.parse({})),
   sampleSize: z.number().int().positive().default(256),
   positiveFraction: probability.default(0.5),
@@ -149,7 +163,9 @@ export type TrainConfig = z.output<typeof trainConfigSchema>;
 export function parseDetectorConfig(input: unknown, source = 'config'): DetectorConfig {
   const result = detectorConfigSchema.safeParse(input);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
     throw new Error(`${source}: invalid detector config\n  ${problems.join('\n  ')}`);
   }
   return result.data;
@@ -167,7 +183,7 @@ const tinyBackbone = {
 
 /** A tiny schedule for a few hundred steps on 2 CPU cores. */
 const tinyTrain = {
-  baseLr: 0.01,
+  baseLr: 0.02,
   baseBatchSize: 2,
   batchSize: 2,
   warmupIters: 50,
@@ -178,7 +194,8 @@ const tinyTrain = {
 
 /** Presets: mmdetection's 1× configs and tiny CPU versions for the synthetic data (5 classes). */
 export const presets = {
-  retinanetR50Fpn1x: (numClasses = 80): DetectorConfig => parseDetectorConfig({ kind: 'retinanet', numClasses }),
+  retinanetR50Fpn1x: (numClasses = 80): DetectorConfig =>
+    parseDetectorConfig({ kind: 'retinanet', numClasses }),
   fasterRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
     parseDetectorConfig({ kind: 'faster-rcnn', numClasses }),
   rpnR50Fpn1x: (): DetectorConfig => parseDetectorConfig({ kind: 'rpn' }),
@@ -190,7 +207,12 @@ export const presets = {
       head: {
         featChannels: 32,
         stackedConvs: 1,
-        anchors: { strides: [8, 16, 32, 64, 128], ratios: [0.5, 1, 2], octaveBaseScale: 4, scalesPerOctave: 3 },
+        anchors: {
+          strides: [8, 16, 32, 64, 128],
+          ratios: [0.5, 1, 2],
+          octaveBaseScale: 4,
+          scalesPerOctave: 3,
+        },
       },
       train: tinyTrain,
     }),
@@ -208,7 +230,8 @@ export const presets = {
       roi: { fcChannels: 128, sampleSize: 128 },
       train: { ...tinyTrain, baseLr: 0.02 },
     }),
-  fastRcnnR50Fpn1x: (numClasses = 80): DetectorConfig => parseDetectorConfig({ kind: 'fast-rcnn', numClasses }),
+  fastRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
+    parseDetectorConfig({ kind: 'fast-rcnn', numClasses }),
   tinyFastRcnn: (numClasses = 5): DetectorConfig =>
     parseDetectorConfig({
       kind: 'fast-rcnn',

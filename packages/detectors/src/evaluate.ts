@@ -8,15 +8,30 @@ import type { Detector } from './detector';
  * Detections of one image in COCO results style (`bbox` `[x, y, w, h]` in ORIGINAL image
  * pixels, `category_id` from `categoryIds[label]`).
  */
-export function toCocoResults(detections: Detections, meta: ImageMeta, categoryIds: readonly number[]): CocoResult[] {
+export function toCocoResults(
+  detections: Detections,
+  meta: ImageMeta,
+  categoryIds: readonly number[],
+): CocoResult[] {
   const boxes = boxesToOriginal(detections.boxes, meta);
   const results: CocoResult[] = [];
   for (let i = 0; i < detections.scores.length; i++) {
     const label = detections.labels[i]!;
     const categoryId = categoryIds[label];
-    if (categoryId === undefined) throw new Error(`toCocoResults: label ${label} has no category id`);
-    const [x1, y1, x2, y2] = [boxes[i * 4]!, boxes[i * 4 + 1]!, boxes[i * 4 + 2]!, boxes[i * 4 + 3]!];
-    results.push({ image_id: meta.imageId, category_id: categoryId, bbox: [x1, y1, x2 - x1, y2 - y1], score: detections.scores[i]! });
+    if (categoryId === undefined)
+      throw new Error(`toCocoResults: label ${label} has no category id`);
+    const [x1, y1, x2, y2] = [
+      boxes[i * 4]!,
+      boxes[i * 4 + 1]!,
+      boxes[i * 4 + 2]!,
+      boxes[i * 4 + 3]!,
+    ];
+    results.push({
+      image_id: meta.imageId,
+      category_id: categoryId,
+      bbox: [x1, y1, x2 - x1, y2 - y1],
+      score: detections.scores[i]!,
+    });
   }
   return results;
 }
@@ -69,12 +84,17 @@ export function evaluateCoco(
   options: { proposals?: boolean; maxDets?: number[] } = {},
 ): EvaluationResult {
   const groundTruth = new CocoGroundTruth({ dataset: groundTruthJson });
-  const params = options.proposals ? { useCats: false, maxDets: options.maxDets ?? [100, 300, 1000] } : {};
+  const params = options.proposals
+    ? { useCats: false, maxDets: options.maxDets ?? [100, 300, 1000] }
+    : {};
   const evaluator = new CocoEvaluator({ groundTruth, params });
   const byImage = new Map<number, CocoResult[]>();
   for (const result of results) {
     let list = byImage.get(result.image_id);
-    if (!list) byImage.set(result.image_id, (list = []));
+    if (!list) {
+      list = [];
+      byImage.set(result.image_id, list);
+    }
     list.push(result);
   }
   for (const [imageId, list] of byImage) evaluator.process(imageId, list);

@@ -1,5 +1,5 @@
-import { ParameterStore } from '@det/core';
 import { ResNetFpn } from '@det/backbone';
+import { ParameterStore } from '@det/core';
 import {
   type AnchorFunctionFactory,
   type AnchorHead,
@@ -43,7 +43,10 @@ export class RetinaNet implements Detector {
       featChannels: config.head.featChannels,
       stackedConvs: config.head.stackedConvs,
       anchors: config.head.anchors,
-      clsLoss: focalClassificationLoss({ alpha: config.head.focalAlpha, gamma: config.head.focalGamma }),
+      clsLoss: focalClassificationLoss({
+        alpha: config.head.focalAlpha,
+        gamma: config.head.focalGamma,
+      }),
       ...(options.anchorFunction ? { anchorFunction: options.anchorFunction } : {}),
     });
   }
@@ -58,16 +61,26 @@ export class RetinaNet implements Detector {
       const outputs = this.head.forward(this.features(batch.images, true), { training: true });
       return this.head.loss(
         outputs,
-        { gtBoxes: batch.gtBoxes, gtLabels: batch.gtLabels, ...(batch.gtIgnoreBoxes ? { gtIgnoreBoxes: batch.gtIgnoreBoxes } : {}) },
+        {
+          gtBoxes: batch.gtBoxes,
+          gtLabels: batch.gtLabels,
+          ...(batch.gtIgnoreBoxes ? { gtIgnoreBoxes: batch.gtIgnoreBoxes } : {}),
+        },
         batch.imageShapes,
       );
     });
   }
 
   predict(images: tf.Tensor4D, imageShapes: readonly (readonly [number, number])[]): Detections[] {
-    const outputs = tf.tidy(() => this.head.forward(this.features(images, false)) as unknown as tf.TensorContainer);
+    const outputs = tf.tidy(
+      () => this.head.forward(this.features(images, false)) as unknown as tf.TensorContainer,
+    );
     try {
-      return this.head.predict(outputs as unknown as ReturnType<AnchorHead['forward']>, imageShapes, this.config.test);
+      return this.head.predict(
+        outputs as unknown as ReturnType<AnchorHead['forward']>,
+        imageShapes,
+        this.config.test,
+      );
     } finally {
       disposeLevelOutputs(outputs as unknown as ReturnType<AnchorHead['forward']>);
     }

@@ -19,13 +19,18 @@ export class Sgd {
   }
 
   /** Applies one step to `variables` (by name) with `gradients` (same names). */
-  step(variables: ReadonlyMap<string, tf.Variable>, gradients: Record<string, tf.Tensor>, learningRate: number): void {
+  step(
+    variables: ReadonlyMap<string, tf.Variable>,
+    gradients: Record<string, tf.Tensor>,
+    learningRate: number,
+  ): void {
     const { momentum, weightDecay } = this.options;
     tf.tidy(() => {
       for (const [name, variable] of variables) {
         const gradient = gradients[name];
         if (!gradient) continue;
-        const decayed = weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient;
+        const decayed =
+          weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient;
         let update = decayed;
         if (momentum > 0) {
           const buffer = this.buffers.get(name);
@@ -51,7 +56,8 @@ export class Sgd {
   /** Restores momentum buffers (copies; the caller keeps its tensors). */
   loadState(state: ReadonlyMap<string, tf.Tensor>): void {
     this.dispose();
-    for (const [name, tensor] of state) this.buffers.set(name, tf.variable(tensor.clone(), false));
+    for (const [name, tensor] of state)
+      this.buffers.set(name, tf.variable(tf.clone(tensor), false));
   }
 
   dispose(): void {
@@ -72,10 +78,18 @@ export function clipGradientNorm(
   return tf.tidy(() => {
     const squares = Object.values(gradients).map((g) => tf.sum(tf.square(g)));
     const norm = tf.sqrt(squares.reduce((a, b) => tf.add(a, b), tf.scalar(0))) as tf.Scalar;
-    if (!(maxNorm > 0)) return { gradients: { ...Object.fromEntries(Object.entries(gradients).map(([k, g]) => [k, tf.clone(g)])) }, norm };
+    if (!(maxNorm > 0))
+      return {
+        gradients: {
+          ...Object.fromEntries(Object.entries(gradients).map(([k, g]) => [k, tf.clone(g)])),
+        },
+        norm,
+      };
     const factor = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
     return {
-      gradients: Object.fromEntries(Object.entries(gradients).map(([name, g]) => [name, tf.mul(g, factor)])),
+      gradients: Object.fromEntries(
+        Object.entries(gradients).map(([name, g]) => [name, tf.mul(g, factor)]),
+      ),
       norm,
     };
   });

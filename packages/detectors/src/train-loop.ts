@@ -54,7 +54,8 @@ export async function trainDetector(options: TrainOptions): Promise<TrainOutcome
   try {
     if (trainer.iteration < maxIters) {
       // The loader lists every position up front, so ask for just enough epochs.
-      const epochs = Math.ceil((maxIters - trainer.iteration) / Math.max(loader.batchesPerEpoch, 1)) + 1;
+      const epochs =
+        Math.ceil((maxIters - trainer.iteration) / Math.max(loader.batchesPerEpoch, 1)) + 1;
       for await (const batch of loader.batches({ from: position, epochs })) {
         let result: TrainStepResult;
         try {
@@ -71,7 +72,8 @@ export async function trainDetector(options: TrainOptions): Promise<TrainOutcome
         position = batch.next;
         const done = trainer.iteration >= maxIters;
         const outOfTime =
-          options.timeBudgetSeconds !== undefined && (performance.now() - start) / 1000 >= options.timeBudgetSeconds;
+          options.timeBudgetSeconds !== undefined &&
+          (performance.now() - start) / 1000 >= options.timeBudgetSeconds;
         if (checkpointPath && (done || outOfTime || trainer.iteration % interval === 0)) {
           await trainer.save(checkpointPath, position);
         }
@@ -82,7 +84,12 @@ export async function trainDetector(options: TrainOptions): Promise<TrainOutcome
         }
       }
     }
-    return { iterations: trainer.iteration, stopped, lastLosses, seconds: (performance.now() - start) / 1000 };
+    return {
+      iterations: trainer.iteration,
+      stopped,
+      lastLosses,
+      seconds: (performance.now() - start) / 1000,
+    };
   } finally {
     trainer.dispose();
   }

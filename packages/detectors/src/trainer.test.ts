@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeCheckpoint, readCheckpoint } from './checkpoint';
 import { type DetectorConfig, presets } from './config';
 import { createDetector } from './create-detector';
-import type { DetectorBatch } from './detector';
+import type { Detector, DetectorBatch } from './detector';
 import { learningRateAt, scaledLearningRate } from './schedule';
 import { Trainer } from './trainer';
 
@@ -22,7 +22,13 @@ function tinyConfig(): DetectorConfig {
 function makeBatch(): DetectorBatch {
   return {
     images: tf.randomNormal([2, size, size, 3], 0, 1, 'float32', 7) as tf.Tensor4D,
-    gtBoxes: [tf.tensor2d([[4, 8, 40, 30], [30, 20, 60, 60]]), tf.zeros([0, 4]) as tf.Tensor2D],
+    gtBoxes: [
+      tf.tensor2d([
+        [4, 8, 40, 30],
+        [30, 20, 60, 60],
+      ]),
+      tf.zeros([0, 4]) as tf.Tensor2D,
+    ],
     gtLabels: [tf.tensor1d([0, 2], 'int32'), tf.zeros([0], 'int32') as tf.Tensor1D],
     imageShapes: [
       [size, size],
@@ -85,14 +91,28 @@ describe('Trainer', () => {
 
   it('stops on a non-finite loss without touching the parameters', () => {
     const detector = createDetector(tinyConfig());
-    const trainer = new Trainer({ detector });
-    const bad = { ...batch, images: tf.fill([2, size, size, 3], Number.NaN) as tf.Tensor4D };
-    const before = detector.parameters.entries()[0]!.variable.dataSync().slice();
-    const result = trainer.step(bad);
+    // A detector whose classification loss turns NaN (as a diverging run's would).
+    const diverging: Detector = {
+      config: detector.config,
+      parameters: detector.parameters,
+      losses: (b) => {
+        const losses = detector.losses(b);
+        const bad = tf.mul(losses.loss_cls!, Number.NaN) as tf.Scalar;
+        losses.loss_cls!.dispose();
+        return { ...losses, loss_cls: bad };
+      },
+      predict: (images, shapes) => detector.predict(images, shapes),
+      dispose: () => detector.dispose(),
+    };
+    const trainer = new Trainer({ detector: diverging });
+    const before = detector.parameters.entries().map((entry) => entry.variable.dataSync().slice());
+    const result = trainer.step(batch);
     expect(result.finite).toBe(false);
+    expect(Number.isNaN(result.losses.loss_cls)).toBe(true);
     expect(trainer.iteration).toBe(0);
-    expect(Array.from(detector.parameters.entries()[0]!.variable.dataSync())).toEqual(Array.from(before));
-    bad.images.dispose();
+    detector.parameters.entries().forEach((entry, i) => {
+      expect(Array.from(entry.variable.dataSync())).toEqual(Array.from(before[i]!));
+    });
     trainer.dispose();
     detector.dispose();
   });
@@ -105,7 +125,10 @@ describe('learning-rate schedule', () => {
     expect(scaledLearningRate(config)).toBeCloseTo((0.01 * 2) / 16, 12);
     const lr = scaledLearningRate(config);
     expect(learningRateAt(config, 0)).toBeCloseTo(lr * config.warmupRatio, 12);
-    expect(learningRateAt(config, config.warmupIters / 2)).toBeCloseTo(lr * (1 - 0.5 * (1 - config.warmupRatio)), 12);
+    expect(learningRateAt(config, config.warmupIters / 2)).toBeCloseTo(
+      lr * (1 - 0.5 * (1 - config.warmupRatio)),
+      12,
+    );
     expect(learningRateAt(config, config.warmupIters)).toBe(lr);
     expect(learningRateAt(config, config.steps[0]!)).toBeCloseTo(lr * 0.1, 12);
     expect(learningRateAt(config, config.steps[1]!)).toBeCloseTo(lr * 0.01, 12);

@@ -33,7 +33,10 @@ export class Trainer {
   constructor(options: { detector: Detector; config?: TrainConfig }) {
     this.detector = options.detector;
     this.config = options.config ?? options.detector.config.train;
-    this.optimizer = new Sgd({ momentum: this.config.momentum, weightDecay: this.config.weightDecay });
+    this.optimizer = new Sgd({
+      momentum: this.config.momentum,
+      weightDecay: this.config.weightDecay,
+    });
   }
 
   step(batch: DetectorBatch): TrainStepResult {
@@ -41,14 +44,20 @@ export class Trainer {
     const entries = this.detector.parameters.entries().filter((entry) => entry.variable.trainable);
     const byVariable = new Map(entries.map((entry) => [entry.variable.name, entry.name]));
     let record: Record<string, tf.Scalar> = {};
-    const { value, grads } = tf.variableGrads(() => {
-      const losses = this.detector.losses(batch);
-      record = Object.fromEntries(Object.entries(losses).map(([name, loss]) => [name, tf.keep(loss)]));
-      // tf.addN's gradient is broken on this tfjs build (null dy), so sum pairwise.
-      return Object.values(losses).reduce((a, b) => tf.add(a, b)) as tf.Scalar;
-    }, entries.map((entry) => entry.variable));
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const losses = this.detector.losses(batch);
+        record = Object.fromEntries(
+          Object.entries(losses).map(([name, loss]) => [name, tf.keep(loss)]),
+        );
+        // tf.addN's gradient is broken on this tfjs build (null dy), so sum pairwise.
+        return Object.values(losses).reduce((a, b) => tf.add(a, b)) as tf.Scalar;
+      },
+      entries.map((entry) => entry.variable),
+    );
     const named: Record<string, tf.Tensor> = {};
-    for (const [variableName, gradient] of Object.entries(grads)) named[byVariable.get(variableName)!] = gradient;
+    for (const [variableName, gradient] of Object.entries(grads))
+      named[byVariable.get(variableName)!] = gradient;
     const { gradients, norm } = clipGradientNorm(named, this.config.gradClipNorm);
     const names = Object.keys(record);
     const packed = tf.tidy(() => tf.stack([value, norm, ...names.map((name) => record[name]!)]));
@@ -60,10 +69,27 @@ export class Trainer {
     });
     const finite = Object.values(losses).every(Number.isFinite);
     if (finite) {
-      this.optimizer.step(new Map(entries.map((entry) => [entry.name, entry.variable])), gradients, learningRate);
+      this.optimizer.step(
+        new Map(entries.map((entry) => [entry.name, entry.variable])),
+        gradients,
+        learningRate,
+      );
     }
-    tf.dispose([packed, value, norm, ...Object.values(grads), ...Object.values(gradients), ...Object.values(record)]);
-    const result = { iteration: this.iteration, losses, gradNorm: values[1]!, learningRate, finite };
+    tf.dispose([
+      packed,
+      value,
+      norm,
+      ...Object.values(grads),
+      ...Object.values(gradients),
+      ...Object.values(record),
+    ]);
+    const result = {
+      iteration: this.iteration,
+      losses,
+      gradNorm: values[1]!,
+      learningRate,
+      finite,
+    };
     if (finite) this.iteration += 1;
     return result;
   }

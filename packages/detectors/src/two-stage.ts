@@ -1,5 +1,5 @@
-import { ParameterStore } from '@det/core';
 import { ResNetFpn } from '@det/backbone';
+import { MaxIoUAssigner, ParameterStore, RandomSampler } from '@det/core';
 import {
   type AnchorFunctionFactory,
   type AnchorHead,
@@ -11,7 +11,6 @@ import {
   type Proposals,
   RoiHead,
 } from '@det/heads';
-import { MaxIoUAssigner, RandomSampler } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FasterRcnnConfig, FastRcnnConfig, RpnConfig } from './config';
 import type { Detector, DetectorBatch } from './detector';
@@ -19,23 +18,42 @@ import type { Detector, DetectorBatch } from './detector';
 type ImageShapes = readonly (readonly [number, number])[];
 
 /** ResNet + FPN P2–P6, the two-stage detectors' backbone (P2–P5 pooled by the RoI head). */
-function twoStageBackbone(config: RpnConfig | FasterRcnnConfig | FastRcnnConfig, store: ParameterStore): ResNetFpn<'p2-p6'> {
+function twoStageBackbone(
+  config: RpnConfig | FasterRcnnConfig | FastRcnnConfig,
+  store: ParameterStore,
+): ResNetFpn<'p2-p6'> {
   const { fpnChannels, ...resnet } = config.backbone;
-  return new ResNetFpn<'p2-p6'>({ resnet, fpn: { outChannels: fpnChannels, levels: 'p2-p6' }, store: store.scope('backbone') });
+  return new ResNetFpn<'p2-p6'>({
+    resnet,
+    fpn: { outChannels: fpnChannels, levels: 'p2-p6' },
+    store: store.scope('backbone'),
+  });
 }
 
-function pyramid(backbone: ResNetFpn<'p2-p6'>, images: tf.Tensor4D, training: boolean): tf.Tensor4D[] {
+function pyramid(
+  backbone: ResNetFpn<'p2-p6'>,
+  images: tf.Tensor4D,
+  training: boolean,
+): tf.Tensor4D[] {
   const levels = backbone.apply(images, { training });
   return [levels.p2, levels.p3, levels.p4, levels.p5, levels.p6];
 }
 
-function rpnHead(config: RpnConfig | FasterRcnnConfig, store: ParameterStore, anchorFunction?: AnchorFunctionFactory): AnchorHead {
+function rpnHead(
+  config: RpnConfig | FasterRcnnConfig,
+  store: ParameterStore,
+  anchorFunction?: AnchorFunctionFactory,
+): AnchorHead {
   return createRpnHead({
     store: store.scope('rpn_head'),
     inChannels: config.backbone.fpnChannels,
     featChannels: config.rpn.featChannels,
     anchors: config.rpn.anchors,
-    sampler: new RandomSampler({ num: config.rpn.sampleSize, posFraction: config.rpn.positiveFraction, seed: config.train.seed }),
+    sampler: new RandomSampler({
+      num: config.rpn.sampleSize,
+      posFraction: config.rpn.positiveFraction,
+      seed: config.train.seed,
+    }),
     ...(anchorFunction ? { anchorFunction } : {}),
   });
 }
@@ -49,7 +67,12 @@ function roiHead(config: FasterRcnnConfig | FastRcnnConfig, store: ParameterStor
     fcChannels: config.roi.fcChannels,
     roiSize: config.roi.roiSize,
     samplingRatio: config.roi.samplingRatio,
-    assigner: new MaxIoUAssigner({ posIouThreshold: 0.5, negIouThreshold: 0.5, minPosIou: 0.5, matchLowQuality: false }),
+    assigner: new MaxIoUAssigner({
+      posIouThreshold: 0.5,
+      negIouThreshold: 0.5,
+      minPosIou: 0.5,
+      matchLowQuality: false,
+    }),
     sampler: new RandomSampler({
       num: config.roi.sampleSize,
       posFraction: config.roi.positiveFraction,
@@ -60,7 +83,11 @@ function roiHead(config: FasterRcnnConfig | FastRcnnConfig, store: ParameterStor
 }
 
 function proposalsAsDetections(proposals: Proposals[]): Detections[] {
-  return proposals.map((p) => ({ boxes: p.boxes, scores: p.scores, labels: new Int32Array(p.scores.length) }));
+  return proposals.map((p) => ({
+    boxes: p.boxes,
+    scores: p.scores,
+    labels: new Int32Array(p.scores.length),
+  }));
 }
 
 function targetsOf(batch: DetectorBatch) {
@@ -86,17 +113,22 @@ export class Rpn implements Detector {
 
   losses(batch: DetectorBatch): LossRecord {
     return tf.tidy(() => {
-      const outputs = this.rpn.forward(pyramid(this.backbone, batch.images, true), { training: true });
+      const outputs = this.rpn.forward(pyramid(this.backbone, batch.images, true), {
+        training: true,
+      });
       return this.rpn.loss(outputs, targetsOf(batch), batch.imageShapes);
     });
   }
 
   predict(images: tf.Tensor4D, imageShapes: ImageShapes): Detections[] {
     const outputs = tf.tidy(
-      () => this.rpn.forward(pyramid(this.backbone, images, false)) as unknown as tf.TensorContainer,
+      () =>
+        this.rpn.forward(pyramid(this.backbone, images, false)) as unknown as tf.TensorContainer,
     ) as unknown as AnchorLevelOutput[];
     try {
-      return proposalsAsDetections(this.rpn.proposals(outputs, imageShapes, this.config.rpn.testProposals));
+      return proposalsAsDetections(
+        this.rpn.proposals(outputs, imageShapes, this.config.rpn.testProposals),
+      );
     } finally {
       disposeLevelOutputs(outputs);
     }
@@ -144,14 +176,21 @@ export class FasterRcnn implements Detector {
   predict(images: tf.Tensor4D, imageShapes: ImageShapes): Detections[] {
     const features = tf.tidy(() => pyramid(this.backbone, images, false));
     try {
-      const outputs = tf.tidy(() => this.rpn.forward(features) as unknown as tf.TensorContainer) as unknown as AnchorLevelOutput[];
+      const outputs = tf.tidy(
+        () => this.rpn.forward(features) as unknown as tf.TensorContainer,
+      ) as unknown as AnchorLevelOutput[];
       let proposals: Proposals[];
       try {
         proposals = this.rpn.proposals(outputs, imageShapes, this.config.rpn.testProposals);
       } finally {
         disposeLevelOutputs(outputs);
       }
-      return this.roi.predict(features.slice(0, 4), proposals.map((p) => p.boxes), imageShapes, this.config.test);
+      return this.roi.predict(
+        features.slice(0, 4),
+        proposals.map((p) => p.boxes),
+        imageShapes,
+        this.config.test,
+      );
     } finally {
       tf.dispose(features);
     }
@@ -179,7 +218,9 @@ export class FastRcnn implements Detector {
   losses(batch: DetectorBatch): LossRecord {
     const given = batch.proposals;
     if (!given || given.length !== batch.gtBoxes.length) {
-      throw new Error(`FastRcnn.losses: batch.proposals must hold one array per image, got ${given?.length ?? 'none'}`);
+      throw new Error(
+        `FastRcnn.losses: batch.proposals must hold one array per image, got ${given?.length ?? 'none'}`,
+      );
     }
     return tf.tidy(() => {
       const features = pyramid(this.backbone, batch.images, true);
@@ -188,11 +229,21 @@ export class FastRcnn implements Detector {
     });
   }
 
-  predict(images: tf.Tensor4D, imageShapes: ImageShapes, options: { proposals?: readonly Float32Array[] } = {}): Detections[] {
-    if (!options.proposals) throw new Error('FastRcnn.predict: options.proposals (one array per image) is required');
+  predict(
+    images: tf.Tensor4D,
+    imageShapes: ImageShapes,
+    options: { proposals?: readonly Float32Array[] } = {},
+  ): Detections[] {
+    if (!options.proposals)
+      throw new Error('FastRcnn.predict: options.proposals (one array per image) is required');
     const features = tf.tidy(() => pyramid(this.backbone, images, false));
     try {
-      return this.roi.predict(features.slice(0, 4), options.proposals, imageShapes, this.config.test);
+      return this.roi.predict(
+        features.slice(0, 4),
+        options.proposals,
+        imageShapes,
+        this.config.test,
+      );
     } finally {
       tf.dispose(features);
     }

@@ -65,7 +65,10 @@ export interface AnchorFunction {
   beginForward?(options: { training: boolean; batchSize: number }): void;
   apply(input: AnchorLevelInput): AnchorLevelOutput;
   /** Losses the scheme adds to the head's (GA's `loss_loc`, `loss_shape`). */
-  auxiliaryLosses?(outputs: readonly AnchorLevelOutput[], context: AuxiliaryLossContext): LossRecord;
+  auxiliaryLosses?(
+    outputs: readonly AnchorLevelOutput[],
+    context: AuxiliaryLossContext,
+  ): LossRecord;
   /** Frees tensors it caches (not the parameters, which live in the model's store). */
   dispose?(): void;
 }

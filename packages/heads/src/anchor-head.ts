@@ -99,7 +99,10 @@ export class AnchorHead {
   }
 
   /** Per level, the anchor function's predictions; the caller disposes them (`disposeLevelOutputs`). */
-  forward(features: readonly tf.Tensor4D[], options: { training?: boolean } = {}): AnchorLevelOutput[] {
+  forward(
+    features: readonly tf.Tensor4D[],
+    options: { training?: boolean } = {},
+  ): AnchorLevelOutput[] {
     const training = options.training ?? false;
     if (features.length !== this.anchorFunction.numLevels) {
       throw new Error(
@@ -107,12 +110,18 @@ export class AnchorHead {
       );
     }
     this.anchorFunction.beginForward?.({ training, batchSize: features[0]?.shape[0] ?? 0 });
-    return features.map((feature, level) =>
-      tf.tidy(() => {
-        const clsFeature = this.clsTower.apply(feature);
-        const regFeature = this.regTower ? this.regTower.apply(feature) : clsFeature;
-        return this.anchorFunction.apply({ level, clsFeature, regFeature, training }) as unknown as tf.TensorContainer;
-      }) as unknown as AnchorLevelOutput,
+    return features.map(
+      (feature, level) =>
+        tf.tidy(() => {
+          const clsFeature = this.clsTower.apply(feature);
+          const regFeature = this.regTower ? this.regTower.apply(feature) : clsFeature;
+          return this.anchorFunction.apply({
+            level,
+            clsFeature,
+            regFeature,
+            training,
+          }) as unknown as tf.TensorContainer;
+        }) as unknown as AnchorLevelOutput,
     );
   }
 
@@ -120,7 +129,11 @@ export class AnchorHead {
    * `loss_cls` and `loss_bbox` (with the head's prefix), plus the anchor scheme's own losses.
    * Reads back only the sampler's counts.
    */
-  loss(outputs: readonly AnchorLevelOutput[], targets: HeadTargets, imageShapes: readonly ImageShape[]): LossRecord {
+  loss(
+    outputs: readonly AnchorLevelOutput[],
+    targets: HeadTargets,
+    imageShapes: readonly ImageShape[],
+  ): LossRecord {
     const { assigner, sampler, coder } = this.options;
     const batch = targets.gtBoxes.length;
     if (targets.gtLabels.length !== batch || outputs.some((o) => o.clsScores.shape[0] !== batch)) {
@@ -130,11 +143,29 @@ export class AnchorHead {
     }
     const prefix = this.options.lossPrefix ?? '';
     return tf.tidy(() => {
-      const cls = tf.concat(outputs.map((o) => o.clsScores), 1) as tf.Tensor3D;
-      const deltas = tf.concat(outputs.map((o) => o.boxDeltas), 1) as tf.Tensor3D;
+      const cls = tf.concat(
+        outputs.map((o) => o.clsScores),
+        1,
+      ) as tf.Tensor3D;
+      const deltas = tf.concat(
+        outputs.map((o) => o.boxDeltas),
+        1,
+      ) as tf.Tensor3D;
       const shared = outputs.every((o) => o.priors.rank === 2);
-      const sharedPriors = shared ? (tf.concat(outputs.map((o) => o.priors as tf.Tensor2D), 0) as tf.Tensor2D) : null;
-      const perImagePriors = shared ? null : tf.concat(outputs.map((o) => o.priors.rank === 3 ? o.priors : tf.tile(tf.expandDims(o.priors, 0), [batch, 1, 1])), 1);
+      const sharedPriors = shared
+        ? (tf.concat(
+            outputs.map((o) => o.priors as tf.Tensor2D),
+            0,
+          ) as tf.Tensor2D)
+        : null;
+      const perImagePriors = shared
+        ? null
+        : tf.concat(
+            outputs.map((o) =>
+              o.priors.rank === 3 ? o.priors : tf.tile(tf.expandDims(o.priors, 0), [batch, 1, 1]),
+            ),
+            1,
+          );
       const [, count, classes] = cls.shape;
       const labels: tf.Tensor1D[] = [];
       const weights: tf.Tensor1D[] = [];
@@ -145,7 +176,10 @@ export class AnchorHead {
       for (let image = 0; image < batch; image++) {
         const priors =
           sharedPriors ??
-          (tf.reshape(tf.slice(perImagePriors!, [image, 0, 0], [1, count, 4]), [count, 4]) as tf.Tensor2D);
+          (tf.reshape(tf.slice(perImagePriors!, [image, 0, 0], [1, count, 4]), [
+            count,
+            4,
+          ]) as tf.Tensor2D);
         const gtBoxes = targets.gtBoxes[image]!;
         const gtLabels = this.options.classAgnostic
           ? (tf.zeros([gtBoxes.shape[0]], 'int32') as tf.Tensor1D)
@@ -159,7 +193,9 @@ export class AnchorHead {
         disposeAssignResult(assignment);
         if (sampling.numGtCandidates !== 0) {
           disposeSamplingResult(sampling);
-          throw new Error('AnchorHead.loss: a dense head cannot add ground truth as candidates (addGtAsProposals)');
+          throw new Error(
+            'AnchorHead.loss: a dense head cannot add ground truth as candidates (addGtAsProposals)',
+          );
         }
         const { posIndices, negIndices, posGtIndices } = sampling;
         const positives = posIndices.shape[0];
@@ -184,13 +220,23 @@ export class AnchorHead {
         weights.push(
           sampled.shape[0] === 0
             ? (tf.zeros([count]) as tf.Tensor1D)
-            : (tf.scatterND(tf.reshape(sampled, [sampled.shape[0], 1]), tf.ones([sampled.shape[0]]), [count]) as tf.Tensor1D),
+            : (tf.scatterND(
+                tf.reshape(sampled, [sampled.shape[0], 1]),
+                tf.ones([sampled.shape[0]]),
+                [count],
+              ) as tf.Tensor1D),
         );
         if (positives > 0) {
-          const imageDeltas = tf.reshape(tf.slice(deltas, [image, 0, 0], [1, count, 4]), [count, 4]);
+          const imageDeltas = tf.reshape(tf.slice(deltas, [image, 0, 0], [1, count, 4]), [
+            count,
+            4,
+          ]);
           posDeltas.push(tf.gather(imageDeltas, posIndices) as tf.Tensor2D);
           posTargets.push(
-            coder.encode(tf.gather(priors, posIndices), tf.gather(gtBoxes, posGtIndices)) as tf.Tensor2D,
+            coder.encode(
+              tf.gather(priors, posIndices),
+              tf.gather(gtBoxes, posGtIndices),
+            ) as tf.Tensor2D,
           );
         }
         disposeSamplingResult(sampling);
@@ -209,12 +255,16 @@ export class AnchorHead {
       const regLoss =
         posDeltas.length === 0
           ? (tf.mul(tf.sum(deltas), 0) as tf.Scalar)
-          : this.options.regLoss(tf.concat(posDeltas) as tf.Tensor2D, tf.concat(posTargets) as tf.Tensor2D);
+          : this.options.regLoss(
+              tf.concat(posDeltas) as tf.Tensor2D,
+              tf.concat(posTargets) as tf.Tensor2D,
+            );
       const record: LossRecord = {
         [`loss_${prefix}cls`]: tf.div(clsLoss, averageFactor) as tf.Scalar,
         [`loss_${prefix}bbox`]: tf.div(regLoss, averageFactor) as tf.Scalar,
       };
-      const auxiliary = this.anchorFunction.auxiliaryLosses?.(outputs, { targets, imageShapes }) ?? {};
+      const auxiliary =
+        this.anchorFunction.auxiliaryLosses?.(outputs, { targets, imageShapes }) ?? {};
       return { ...record, ...auxiliary };
     });
   }

@@ -1,4 +1,12 @@
-import { Conv2d, normal, type ParameterStore, type PriorGenerator, priorProbabilityBias, type Size2D, zeros } from '@det/core';
+import {
+  Conv2d,
+  normal,
+  type ParameterStore,
+  type PriorGenerator,
+  priorProbabilityBias,
+  type Size2D,
+  zeros,
+} from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   AnchorFunction,
@@ -56,7 +64,8 @@ export class DenseAnchorFunction implements AnchorFunction {
     const kernelSize = options.kernelSize ?? 3;
     const padding = (kernelSize - 1) / 2;
     const weightInit = normal({ std: options.weightStd ?? 0.01 });
-    const priorProbability = options.priorProbability === undefined ? 0.01 : options.priorProbability;
+    const priorProbability =
+      options.priorProbability === undefined ? 0.01 : options.priorProbability;
     this.cls = new Conv2d(options.store.scope(options.clsName ?? 'cls'), {
       inChannels,
       outChannels: numAnchors * numClasses,
@@ -80,7 +89,10 @@ export class DenseAnchorFunction implements AnchorFunction {
     const key = `${level}:${height}x${width}`;
     let priors = this.priorCache.get(key);
     if (!priors) {
-      const sizes = Array.from({ length: this.numLevels }, (_, l): Size2D => (l === level ? [height, width] : [0, 0]));
+      const sizes = Array.from(
+        { length: this.numLevels },
+        (_, l): Size2D => (l === level ? [height, width] : [0, 0]),
+      );
       const all = this.priorGenerator.gridPriors(sizes);
       priors = tf.keep(all[level]!);
       all.forEach((tensor, l) => {
@@ -97,7 +109,11 @@ export class DenseAnchorFunction implements AnchorFunction {
     const priors = this.levelPriors(input.level, height, width);
     return tf.tidy(() => ({
       // Channel a·K + k is anchor a, class k: mmdetection's permute(0, 2, 3, 1).reshape(B, -1, K).
-      clsScores: tf.reshape(this.cls.apply(input.clsFeature), [batch, count, this.numClasses]) as tf.Tensor3D,
+      clsScores: tf.reshape(this.cls.apply(input.clsFeature), [
+        batch,
+        count,
+        this.numClasses,
+      ]) as tf.Tensor3D,
       boxDeltas: tf.reshape(this.reg.apply(input.regFeature), [batch, count, 4]) as tf.Tensor3D,
       priors: tf.clone(priors),
     }));
@@ -111,7 +127,10 @@ export class DenseAnchorFunction implements AnchorFunction {
 
 /** A factory for `AnchorHead`: sliding-window anchors from `priorGenerator`. */
 export function denseAnchorFunction(
-  options: Pick<DenseAnchorFunctionOptions, 'priorGenerator' | 'kernelSize' | 'priorProbability' | 'weightStd'>,
+  options: Pick<
+    DenseAnchorFunctionOptions,
+    'priorGenerator' | 'kernelSize' | 'priorProbability' | 'weightStd'
+  >,
 ): AnchorFunctionFactory {
   return (context: AnchorFunctionContext) =>
     new DenseAnchorFunction({

@@ -29,6 +29,8 @@ export {
 } from './post-process';
 export type { RetinaHeadOptions } from './retina-head';
 export { createRetinaHead, retinaAssigner } from './retina-head';
+export type { RoiHeadOptions } from './roi-head';
+export { RoiHead } from './roi-head';
 export type { RpnHeadOptions } from './rpn-head';
 export { createRpnHead, rpnAssigner } from './rpn-head';
 export type {
@@ -39,5 +41,3 @@ export type {
   LossRecord,
   RegressionLoss,
 } from './types';
-export type { RoiHeadOptions } from './roi-head';
-export { RoiHead } from './roi-head';

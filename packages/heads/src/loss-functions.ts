@@ -1,11 +1,23 @@
-import { binaryCrossEntropyWithLogits, l1Loss, sigmoidFocalLoss, smoothL1Loss, softmaxCrossEntropy } from '@det/losses';
+import {
+  binaryCrossEntropyWithLogits,
+  l1Loss,
+  sigmoidFocalLoss,
+  smoothL1Loss,
+  softmaxCrossEntropy,
+} from '@det/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClassificationLoss, RegressionLoss } from './types';
 
 /** RetinaNet's sigmoid focal loss (Lin et al. 2017, eq. 5; α = 0.25, γ = 2 by default). */
-export function focalClassificationLoss(options: { alpha?: number; gamma?: number } = {}): ClassificationLoss {
+export function focalClassificationLoss(
+  options: { alpha?: number; gamma?: number } = {},
+): ClassificationLoss {
   return (logits, labels, weights) =>
-    sigmoidFocalLoss(logits, labels, { ...options, weight: weights, reduction: 'sum' }) as tf.Scalar;
+    sigmoidFocalLoss(logits, labels, {
+      ...options,
+      weight: weights,
+      reduction: 'sum',
+    }) as tf.Scalar;
 }
 
 /**
@@ -17,8 +29,15 @@ export function sigmoidClassificationLoss(): ClassificationLoss {
     tf.tidy(() => {
       const [rows, classes] = logits.shape;
       // One extra column for the background label K (tf.oneHot also refuses depth 1).
-      const target = tf.slice(tf.cast(tf.oneHot(labels, classes + 1), 'float32'), [0, 0], [rows, classes]);
-      return binaryCrossEntropyWithLogits(logits, target, { weight: weights, reduction: 'sum' }) as tf.Scalar;
+      const target = tf.slice(
+        tf.cast(tf.oneHot(labels, classes + 1), 'float32'),
+        [0, 0],
+        [rows, classes],
+      );
+      return binaryCrossEntropyWithLogits(logits, target, {
+        weight: weights,
+        reduction: 'sum',
+      }) as tf.Scalar;
     });
 }
 
@@ -35,5 +54,6 @@ export function l1RegressionLoss(): RegressionLoss {
 
 /** Smooth L1 with `beta` (Fast R-CNN eq. 3; detectron2's RetinaNet uses β = 0.1). */
 export function smoothL1RegressionLoss(options: { beta?: number } = {}): RegressionLoss {
-  return (pred, target) => smoothL1Loss(pred, target, { ...options, reduction: 'sum' }) as tf.Scalar;
+  return (pred, target) =>
+    smoothL1Loss(pred, target, { ...options, reduction: 'sum' }) as tf.Scalar;
 }

@@ -76,7 +76,9 @@ function levelCandidates(
     if (rows > nmsPre) {
       const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
       return [
-        coder.decode(tf.gather(priors, indices), tf.gather(deltas, indices), { maxShape: imageShape }),
+        coder.decode(tf.gather(priors, indices), tf.gather(deltas, indices), {
+          maxShape: imageShape,
+        }),
         tf.gather(probabilities, indices),
       ];
     }
@@ -121,7 +123,10 @@ export function multiclassNms(
       keptLabels.push(k);
     }
   }
-  const keep = batchedNms(keptBoxes, keptScores, keptLabels, { iouThreshold, maxOutputSize: maxPerImage });
+  const keep = batchedNms(keptBoxes, keptScores, keptLabels, {
+    iouThreshold,
+    maxOutputSize: maxPerImage,
+  });
   const out: Detections = {
     boxes: new Float32Array(keep.length * 4),
     scores: new Float32Array(keep.length),
@@ -182,12 +187,21 @@ export function denseProposals(
     const scores: number[] = [];
     const levelIds: number[] = [];
     for (let level = 0; level < outputs.length; level++) {
-      const candidates = levelCandidates(outputs[level]!, image, coder, imageShapes[image]!, options.nmsPre);
+      const candidates = levelCandidates(
+        outputs[level]!,
+        image,
+        coder,
+        imageShapes[image]!,
+        options.nmsPre,
+      );
       if (candidates.classes !== 1) {
         throw new Error(`denseProposals: RPN outputs must have 1 class, got ${candidates.classes}`);
       }
       for (let row = 0; row < candidates.count; row++) {
-        const [x1, y1, x2, y2] = candidates.boxes.subarray(row * 4, row * 4 + 4) as unknown as number[];
+        const [x1, y1, x2, y2] = candidates.boxes.subarray(
+          row * 4,
+          row * 4 + 4,
+        ) as unknown as number[];
         if (!(x2! - x1! > options.minBoxSize && y2! - y1! > options.minBoxSize)) continue;
         boxes.push(x1!, y1!, x2!, y2!);
         scores.push(candidates.scores[row]!);
@@ -198,7 +212,10 @@ export function denseProposals(
       iouThreshold: options.iouThreshold,
       maxOutputSize: options.maxPerImage,
     });
-    const out: Proposals = { boxes: new Float32Array(keep.length * 4), scores: new Float32Array(keep.length) };
+    const out: Proposals = {
+      boxes: new Float32Array(keep.length * 4),
+      scores: new Float32Array(keep.length),
+    };
     keep.forEach((index, position) => {
       out.boxes.set(boxes.slice(index * 4, index * 4 + 4), position * 4);
       out.scores[position] = scores[index]!;

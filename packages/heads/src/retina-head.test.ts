@@ -20,7 +20,14 @@ describe('RetinaNet head', () => {
 
   it('predicts A·K logits per location with the prior-probability bias, and empty images train', () => {
     const store = new ParameterStore();
-    const head = createRetinaHead({ store, numClasses: 3, inChannels: 8, featChannels: 8, stackedConvs: 1, anchors });
+    const head = createRetinaHead({
+      store,
+      numClasses: 3,
+      inChannels: 8,
+      featChannels: 8,
+      stackedConvs: 1,
+      anchors,
+    });
     const inputs = features(2, 64, 8);
     const targets = {
       gtBoxes: [tf.tensor2d([[4, 6, 30, 40]]), tf.zeros([0, 4]) as tf.Tensor2D],
@@ -43,10 +50,14 @@ describe('RetinaNet head', () => {
     ]);
     expect(outputs[0]!.priors.shape).toEqual([8 * 8 * 9, 4]);
     // sigmoid(bias) = 0.01 (RetinaNet §4.1) with weights ~N(0, 0.01).
-    const meanProbability = tf.tidy(() => tf.mean(tf.sigmoid(outputs[0]!.clsScores)).dataSync()[0]!);
+    const meanProbability = tf.tidy(
+      () => tf.mean(tf.sigmoid(outputs[0]!.clsScores)).dataSync()[0]!,
+    );
     expect(meanProbability).toBeCloseTo(0.01, 2);
     const losses = head.loss(outputs, targets, shapes);
-    const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.dataSync()[0]!]));
+    const values = Object.fromEntries(
+      Object.entries(losses).map(([k, v]) => [k, v.dataSync()[0]!]),
+    );
     expect(Object.keys(values).sort()).toEqual(['loss_bbox', 'loss_cls']);
     expect(Number.isFinite(values.loss_cls)).toBe(true);
     expect(values.loss_cls).toBeGreaterThan(0);
@@ -61,9 +72,19 @@ describe('RetinaNet head', () => {
 
   it('has gradients for every parameter and a batch with no ground truth gives zero box loss', () => {
     const store = new ParameterStore();
-    const head = createRetinaHead({ store, numClasses: 2, inChannels: 4, featChannels: 4, stackedConvs: 1, anchors });
+    const head = createRetinaHead({
+      store,
+      numClasses: 2,
+      inChannels: 4,
+      featChannels: 4,
+      stackedConvs: 1,
+      anchors,
+    });
     const inputs = features(1, 32, 4);
-    const targets = { gtBoxes: [tf.zeros([0, 4]) as tf.Tensor2D], gtLabels: [tf.zeros([0], 'int32') as tf.Tensor1D] };
+    const targets = {
+      gtBoxes: [tf.zeros([0, 4]) as tf.Tensor2D],
+      gtLabels: [tf.zeros([0], 'int32') as tf.Tensor1D],
+    };
     const { value, grads } = tf.variableGrads(() => {
       const outputs = head.forward(inputs, { training: true });
       const losses = head.loss(outputs, targets, [[32, 32]]);
@@ -72,17 +93,33 @@ describe('RetinaNet head', () => {
     }, store.trainableVariables());
     expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
     expect(Object.keys(grads)).toHaveLength(store.trainableVariables().length);
-    tf.dispose([value, ...Object.values(grads), ...inputs, ...targets.gtBoxes, ...targets.gtLabels]);
+    tf.dispose([
+      value,
+      ...Object.values(grads),
+      ...inputs,
+      ...targets.gtBoxes,
+      ...targets.gtLabels,
+    ]);
     head.dispose();
     store.dispose();
   });
 
   it('post-processes to at most maxPerImage detections with scores above the threshold', () => {
     const store = new ParameterStore();
-    const head = createRetinaHead({ store, numClasses: 2, inChannels: 4, featChannels: 4, stackedConvs: 1, anchors });
+    const head = createRetinaHead({
+      store,
+      numClasses: 2,
+      inChannels: 4,
+      featChannels: 4,
+      stackedConvs: 1,
+      anchors,
+    });
     const inputs = features(1, 64, 4);
     const outputs = head.forward(inputs);
-    const [detections] = head.predict(outputs, [[64, 64]], { scoreThreshold: 0.005, maxPerImage: 7 });
+    const [detections] = head.predict(outputs, [[64, 64]], {
+      scoreThreshold: 0.005,
+      maxPerImage: 7,
+    });
     expect(detections!.scores.length).toBe(7);
     expect(Array.from(detections!.scores).every((s) => s > 0.005)).toBe(true);
     expect(Array.from(detections!.boxes).every((v) => v >= 0 && v <= 64)).toBe(true);

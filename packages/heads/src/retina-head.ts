@@ -42,7 +42,12 @@ export interface RetinaHeadOptions {
 
 /** mmdetection's `retinanet_r50_fpn_1x` head `train_cfg.assigner`. */
 export function retinaAssigner(): MaxIoUAssigner {
-  return new MaxIoUAssigner({ posIouThreshold: 0.5, negIouThreshold: 0.4, minPosIou: 0, ignoreIofThreshold: -1 });
+  return new MaxIoUAssigner({
+    posIouThreshold: 0.5,
+    negIouThreshold: 0.4,
+    minPosIou: 0,
+    ignoreIofThreshold: -1,
+  });
 }
 
 /**

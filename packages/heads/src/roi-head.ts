@@ -104,19 +104,37 @@ export class RoiHead {
     });
     this.assigner =
       options.assigner ??
-      new MaxIoUAssigner({ posIouThreshold: 0.5, negIouThreshold: 0.5, minPosIou: 0.5, matchLowQuality: false });
+      new MaxIoUAssigner({
+        posIouThreshold: 0.5,
+        negIouThreshold: 0.5,
+        minPosIou: 0.5,
+        matchLowQuality: false,
+      });
     this.sampler =
       options.sampler ??
-      new RandomSampler({ num: 512, posFraction: 0.25, negPosUpperBound: -1, addGtAsProposals: true, seed: options.seed ?? 0 });
-    this.coder = options.coder ?? new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [0.1, 0.1, 0.2, 0.2] });
+      new RandomSampler({
+        num: 512,
+        posFraction: 0.25,
+        negPosUpperBound: -1,
+        addGtAsProposals: true,
+        seed: options.seed ?? 0,
+      });
+    this.coder =
+      options.coder ?? new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [0.1, 0.1, 0.2, 0.2] });
     this.clsLoss = options.clsLoss ?? softmaxClassificationLoss();
     this.regLoss = options.regLoss ?? l1RegressionLoss();
   }
 
   /** Class logits `[R, K + 1]` and class-specific deltas `[R, K·4]` of RoIs (xyxy, input pixels). */
-  forward(features: readonly tf.Tensor4D[], rois: tf.Tensor2D, batchIndices: number[]): { cls: tf.Tensor2D; deltas: tf.Tensor2D } {
+  forward(
+    features: readonly tf.Tensor4D[],
+    rois: tf.Tensor2D,
+    batchIndices: number[],
+  ): { cls: tf.Tensor2D; deltas: tf.Tensor2D } {
     if (features.length !== this.spatialScales.length) {
-      throw new Error(`RoiHead.forward: got ${features.length} levels for ${this.spatialScales.length} featmapStrides`);
+      throw new Error(
+        `RoiHead.forward: got ${features.length} levels for ${this.spatialScales.length} featmapStrides`,
+      );
     }
     return tf.tidy(() => {
       const pooled = multiLevelRoiAlign([...features], rois, batchIndices, {
@@ -136,7 +154,11 @@ export class RoiHead {
    * averaged over all sampled RoIs (mmdetection `avg_factor = bbox_targets.size(0)`).
    * `proposals` are per image `[P, 4]` and carry no gradient.
    */
-  loss(features: readonly tf.Tensor4D[], proposals: readonly tf.Tensor2D[], targets: HeadTargets): LossRecord {
+  loss(
+    features: readonly tf.Tensor4D[],
+    proposals: readonly tf.Tensor2D[],
+    targets: HeadTargets,
+  ): LossRecord {
     const K = this.numClasses;
     return tf.tidy(() => {
       const rois: tf.Tensor2D[] = [];
@@ -169,7 +191,10 @@ export class RoiHead {
             labels.push(tf.concat([classes, background]) as tf.Tensor1D);
             posLabels.push(classes);
             posTargets.push(
-              this.coder.encode(tf.gather(candidates, posIndices), tf.gather(gtBoxes, posGtIndices)) as tf.Tensor2D,
+              this.coder.encode(
+                tf.gather(candidates, posIndices),
+                tf.gather(gtBoxes, posGtIndices),
+              ) as tf.Tensor2D,
             );
             for (let i = 0; i < positives; i++) posRows.push(offset + i);
           } else {
@@ -180,11 +205,17 @@ export class RoiHead {
         disposeSamplingResult(sampling);
       });
       if (rois.length === 0) {
-        throw new Error('RoiHead.loss: no RoI was sampled in the batch (no proposals and no ground truth)');
+        throw new Error(
+          'RoiHead.loss: no RoI was sampled in the batch (no proposals and no ground truth)',
+        );
       }
       const { cls, deltas } = this.forward(features, tf.concat(rois) as tf.Tensor2D, batchIndices);
       const total = offset;
-      const clsLoss = this.clsLoss(cls, tf.concat(labels) as tf.Tensor1D, tf.ones([total]) as tf.Tensor1D);
+      const clsLoss = this.clsLoss(
+        cls,
+        tf.concat(labels) as tf.Tensor1D,
+        tf.ones([total]) as tf.Tensor1D,
+      );
       let regLoss: tf.Scalar;
       if (posRows.length === 0) {
         regLoss = tf.mul(tf.sum(deltas), 0) as tf.Scalar;
@@ -215,17 +246,31 @@ export class RoiHead {
     const K = this.numClasses;
     return proposals.map((boxes, image) => {
       const count = boxes.length / 4;
-      if (count === 0) return { boxes: new Float32Array(0), scores: new Float32Array(0), labels: new Int32Array(0) };
+      if (count === 0)
+        return {
+          boxes: new Float32Array(0),
+          scores: new Float32Array(0),
+          labels: new Int32Array(0),
+        };
       const [decoded, scores] = tf.tidy(() => {
         const rois = tf.tensor2d(boxes, [count, 4]);
         const { cls, deltas } = this.forward(features, rois, new Array<number>(count).fill(image));
         const probabilities = tf.slice(tf.softmax(cls), [0, 0], [count, K]);
-        const perClass = this.coder.decode(tf.reshape(rois, [count, 1, 4]), tf.reshape(deltas, [count, K, 4]), {
-          maxShape: imageShapes[image]!,
-        });
+        const perClass = this.coder.decode(
+          tf.reshape(rois, [count, 1, 4]),
+          tf.reshape(deltas, [count, K, 4]),
+          {
+            maxShape: imageShapes[image]!,
+          },
+        );
         return [perClass, probabilities];
       });
-      const result = multiclassNms(decoded.dataSync() as Float32Array, scores.dataSync() as Float32Array, K, options);
+      const result = multiclassNms(
+        decoded.dataSync() as Float32Array,
+        scores.dataSync() as Float32Array,
+        K,
+        options,
+      );
       tf.dispose([decoded, scores]);
       return result;
     });

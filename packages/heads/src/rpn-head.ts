@@ -38,7 +38,12 @@ export interface RpnHeadOptions {
 
 /** mmdetection's `rpn` `train_cfg.assigner`. */
 export function rpnAssigner(): MaxIoUAssigner {
-  return new MaxIoUAssigner({ posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3, ignoreIofThreshold: -1 });
+  return new MaxIoUAssigner({
+    posIouThreshold: 0.7,
+    negIouThreshold: 0.3,
+    minPosIou: 0.3,
+    ignoreIofThreshold: -1,
+  });
 }
 
 /**
@@ -66,7 +71,13 @@ export function createRpnHead(options: RpnHeadOptions): AnchorHead {
     assigner: options.assigner ?? rpnAssigner(),
     sampler:
       options.sampler ??
-      new RandomSampler({ num: 256, posFraction: 0.5, negPosUpperBound: -1, addGtAsProposals: false, seed: options.seed ?? 0 }),
+      new RandomSampler({
+        num: 256,
+        posFraction: 0.5,
+        negPosUpperBound: -1,
+        addGtAsProposals: false,
+        seed: options.seed ?? 0,
+      }),
     coder: options.coder ?? new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [1, 1, 1, 1] }),
     clsLoss: options.clsLoss ?? sigmoidClassificationLoss(),
     regLoss: options.regLoss ?? l1RegressionLoss(),

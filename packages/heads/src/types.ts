@@ -32,7 +32,11 @@ export type LossRecord = Record<string, tf.Scalar>;
  * convention (label `K` = background), per-sample weights `[M]`; returns the weighted SUM
  * (heads divide by their own average factor).
  */
-export type ClassificationLoss = (logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D) => tf.Scalar;
+export type ClassificationLoss = (
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  weights: tf.Tensor1D,
+) => tf.Scalar;
 
 /** A box regression loss over P positives, `pred`/`target` `[P, 4]` encoded deltas; returns the SUM. */
 export type RegressionLoss = (pred: tf.Tensor2D, target: tf.Tensor2D) => tf.Scalar;

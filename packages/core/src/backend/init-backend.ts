@@ -164,7 +164,8 @@ async function probeTensorflow(): Promise<Probe> {
 async function probeWasm(threads: number): Promise<Probe> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const started = threads > 1 ? await startWasmWithThreads(wasm, threads) : await tf.setBackend('wasm');
+    const started =
+      threads > 1 ? await startWasmWithThreads(wasm, threads) : await tf.setBackend('wasm');
     if (!started) return { ok: false, reason: 'the wasm module failed to initialise' };
     if (threads > 1 && wasm.getThreadsCount() !== threads) {
       return {

@@ -32,7 +32,7 @@ describe('DET_WASM_THREADS', () => {
     const threaded = run({ DET_WASM_THREADS: '2' });
     expect(single.threads).toBe(1);
     expect(threaded.threads).toBe(2);
-    threaded.y.forEach((v, i) => expect(v).toBeCloseTo(single.y[i]!, 3));
-    threaded.g.forEach((v, i) => expect(v).toBeCloseTo(single.g[i]!, 1));
+    for (const [i, v] of threaded.y.entries()) expect(v).toBeCloseTo(single.y[i]!, 3);
+    for (const [i, v] of threaded.g.entries()) expect(v).toBeCloseTo(single.g[i]!, 1);
   });
 });

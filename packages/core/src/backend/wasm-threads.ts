@@ -66,7 +66,10 @@ export async function startWasmWithThreads(
     override ref(): void {
       if (!this.loaded) super.ref();
     }
-    override postMessage(message: unknown, transfer?: Parameters<NodeWorker['postMessage']>[1]): void {
+    override postMessage(
+      message: unknown,
+      transfer?: Parameters<NodeWorker['postMessage']>[1],
+    ): void {
       const load = message as { cmd?: string; urlOrBlob?: object } | undefined;
       if (load?.cmd === 'load' && load.urlOrBlob && textOf.has(load.urlOrBlob)) {
         super.postMessage({ ...load, urlOrBlob: fileFor(load.urlOrBlob) }, transfer);
@@ -77,7 +80,8 @@ export async function startWasmWithThreads(
   }
 
   globalThis.Blob = CapturingBlob as typeof Blob;
-  URL.createObjectURL = (blob: Blob) => (textOf.has(blob) ? fileFor(blob) : originalCreateObjectURL(blob));
+  URL.createObjectURL = (blob: Blob) =>
+    textOf.has(blob) ? fileFor(blob) : originalCreateObjectURL(blob);
   // Emscripten assigns the global Worker when its factory runs; keep ours in place.
   Object.defineProperty(globalThis, 'Worker', {
     configurable: true,
@@ -85,7 +89,8 @@ export async function startWasmWithThreads(
     set: () => {},
   });
   const cpu = originalCpus()[0];
-  (os as { cpus: () => os.CpuInfo[] }).cpus = () => Array.from({ length: 2 * threads }, () => cpu as os.CpuInfo);
+  (os as { cpus: () => os.CpuInfo[] }).cpus = () =>
+    Array.from({ length: 2 * threads }, () => cpu as os.CpuInfo);
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     wasm.setThreadsCount(threads);

@@ -23,7 +23,10 @@ export async function smallSyntheticDataset(options: {
     emptyImageProbability: 0,
     crowdImageProbability: 0,
   });
-  const dataset = await loadCocoDataset({ annotationFile: paths.train.annotationFile, imageRoot: paths.train.imageRoot });
+  const dataset = await loadCocoDataset({
+    annotationFile: paths.train.annotationFile,
+    imageRoot: paths.train.imageRoot,
+  });
   const groundTruthJson = JSON.parse(await readFile(paths.train.annotationFile, 'utf8')) as unknown;
   return { dataset, groundTruthJson };
 }
