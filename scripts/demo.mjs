@@ -2,7 +2,7 @@
 // The README's main command (`pnpm demo`): train a tiny RetinaNet on the embedded synthetic
 // dataset on the CPU (wasm), evaluate it with @det/coco-eval and print pycocotools' summary.
 // Thin on purpose: everything lives in @det/detectors (the full trainer app comes later).
-//   DEMO_TRAIN_SECONDS  training time budget (default 420)
+//   DEMO_TRAIN_SECONDS  training time budget (default 600)
 //   DEMO_VAL_IMAGES     validation images evaluated (default 200, the whole val split)
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '@det/core';
@@ -17,7 +17,7 @@ import {
 
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(0);
-const trainSeconds = Number(process.env.DEMO_TRAIN_SECONDS ?? 420);
+const trainSeconds = Number(process.env.DEMO_TRAIN_SECONDS ?? 600);
 const valImages = Number(process.env.DEMO_VAL_IMAGES ?? 200);
 
 const backend = await initBackend();

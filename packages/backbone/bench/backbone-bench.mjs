@@ -59,11 +59,10 @@ async function timed(fn) {
   return median(samples);
 }
 
-function torchTimings() {
-  const specs = cases
-    .filter((c) => c.torch)
-    .map((c) => `${c.name}:${c.torch}:${c.size}:${c.batch}`);
-  if (specs.length === 0) return undefined;
+/** PyTorch timings of one case, run right after ours so both see the same machine load. */
+function torchTimings(c) {
+  if (!c.torch) return undefined;
+  const specs = [`${c.name}:${c.torch}:${c.size}:${c.batch}`];
   const script = fileURLToPath(new URL('./torch_reference.py', import.meta.url));
   const result = spawnSync(
     '/usr/bin/python3',
