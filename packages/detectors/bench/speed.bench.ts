@@ -48,14 +48,14 @@ for (const [name, config, size] of cases) {
       () => {
         trainer.step(batch);
       },
-      { iterations: 3, time: 0, warmupIterations: 1 },
+      { iterations: 2, time: 0, warmupIterations: 1 },
     );
     bench(
       `inference, batch 2`,
       () => {
         detector.predict(batch.images, batch.imageShapes);
       },
-      { iterations: 3, time: 0, warmupIterations: 1 },
+      { iterations: 2, time: 0, warmupIterations: 1 },
     );
   });
 }

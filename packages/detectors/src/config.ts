@@ -188,8 +188,8 @@ const tinyTrain = {
   batchSize: 2,
   warmupIters: 50,
   warmupRatio: 0.1,
-  maxIters: 600,
-  steps: [450],
+  maxIters: 1000,
+  steps: [800],
 } as const;
 
 /** Presets: mmdetection's 1× configs and tiny CPU versions for the synthetic data (5 classes). */
