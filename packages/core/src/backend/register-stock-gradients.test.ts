@@ -1,8 +1,8 @@
-// Import order matters here: @det/core before tfjs-core, as a user's file may do.
-
+// biome-ignore-all assist/source/organizeImports: the import order is what this test is about.
+// @det/core before tfjs-core, as a user's file may do.
+import { initBackend } from '../index';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { initBackend } from '../index';
 
 describe('stock gradient registration', () => {
   it('keeps the shared engine, so gradients that clone (AddN) work whatever the import order', async () => {
