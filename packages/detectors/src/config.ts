@@ -1,4 +1,11 @@
+import { metaAnchorOptions } from '@det/core';
 import { z } from 'zod';
+import { anchorSchemeSchema, type MetaAnchorSchemeConfig } from './anchor-scheme-config';
+import {
+  gaRetinaNetGuidedDefaults,
+  gaRpnGuidedDefaults,
+  guidedAnchoringSchema,
+} from './guided-anchoring-config';
 
 const positive = z.number().positive();
 const probability = z.number().min(0).max(1);
@@ -84,6 +91,8 @@ export const retinaNetConfigSchema = z.object({
       focalAlpha: 0.25,
       focalGamma: 2,
     }),
+  /** Which anchor function ends the head: sliding-window (`dense`) or MetaAnchor (`meta`). */
+  anchorScheme: anchorSchemeSchema.default({ type: 'dense' }),
   test: detectionTestSchema.default(detectionTestSchema.parse({})),
   train: trainConfigSchema.default(trainConfigSchema.parse({})),
 });
@@ -144,17 +153,62 @@ export const fastRcnnConfigSchema = z.object({
   train: trainConfigSchema.default(trainConfigSchema.parse({ baseLr: 0.02 })),
 });
 
+/**
+ * GA-RPN (Wang et al. 2019, §4; mmdetection `ga_rpn_r50_fpn_1x`): the RPN's 3×3 `rpn_conv`
+ * followed by a Guided Anchoring head on P2–P6; `rpn.anchors` is unused (anchors are predicted).
+ */
+export const gaRpnConfigSchema = rpnConfigSchema.extend({
+  kind: z.literal('ga-rpn'),
+  guided: guidedAnchoringSchema(gaRpnGuidedDefaults),
+});
+
+/**
+ * GA-RetinaNet (mmdetection `ga_retinanet_r50_caffe_fpn_1x`): cls and reg towers, one feature
+ * adaption each, 3×3 `retina_cls` / `retina_reg`; `head.anchors` is unused.
+ */
+export const gaRetinaNetConfigSchema = retinaNetConfigSchema.extend({
+  kind: z.literal('ga-retinanet'),
+  guided: guidedAnchoringSchema(gaRetinaNetGuidedDefaults),
+});
+
+/**
+ * GA-Faster R-CNN (mmdetection `ga_faster_r50_fpn_1x`): GA-RPN + the RoI head; 300 proposals,
+ * RoI assigner IoU 0.6, 256 RoIs, RoI deltas stds 0.05, 0.05, 0.1, 0.1, score threshold 1e-3.
+ */
+export const gaFasterRcnnConfigSchema = fasterRcnnConfigSchema.extend({
+  kind: z.literal('ga-faster-rcnn'),
+  rpn: rpnHeadSchema.default(
+    rpnHeadSchema.parse({
+      trainProposals: { nmsPre: 2000, maxPerImage: 300 },
+      testProposals: { nmsPre: 1000, maxPerImage: 300 },
+    }),
+  ),
+  roi: roiHeadSchema.default(
+    roiHeadSchema.parse({ sampleSize: 256, targetStds: [0.05, 0.05, 0.1, 0.1] }),
+  ),
+  /** IoU of the RoI head's positive / negative split (mmdetection GA-Faster 0.6; Faster 0.5). */
+  roiIouThreshold: probability.default(0.6),
+  test: detectionTestSchema.default(detectionTestSchema.parse({ scoreThreshold: 0.001 })),
+  guided: guidedAnchoringSchema(gaRpnGuidedDefaults),
+});
+
 export const detectorConfigSchema = z.discriminatedUnion('kind', [
   retinaNetConfigSchema,
   rpnConfigSchema,
   fasterRcnnConfigSchema,
   fastRcnnConfigSchema,
+  gaRpnConfigSchema,
+  gaRetinaNetConfigSchema,
+  gaFasterRcnnConfigSchema,
 ]);
 
 export type RetinaNetConfig = z.output<typeof retinaNetConfigSchema>;
 export type RpnConfig = z.output<typeof rpnConfigSchema>;
 export type FasterRcnnConfig = z.output<typeof fasterRcnnConfigSchema>;
 export type FastRcnnConfig = z.output<typeof fastRcnnConfigSchema>;
+export type GaRpnConfig = z.output<typeof gaRpnConfigSchema>;
+export type GaRetinaNetConfig = z.output<typeof gaRetinaNetConfigSchema>;
+export type GaFasterRcnnConfig = z.output<typeof gaFasterRcnnConfigSchema>;
 export type DetectorConfig = z.output<typeof detectorConfigSchema>;
 export type DetectorConfigInput = z.input<typeof detectorConfigSchema>;
 export type TrainConfig = z.output<typeof trainConfigSchema>;
@@ -192,8 +246,56 @@ const tinyTrain = {
   steps: [800],
 } as const;
 
+/** MetaAnchor preset options: Table 1 training anchors and eq. 4–5 vs eq. 6. */
+export type MetaAnchorPresetOptions = Partial<Omit<MetaAnchorSchemeConfig, 'type'>>;
+
+/** MetaAnchor Table 1 as `@det/core`'s `metaAnchorOptions(n)` for the dense baseline. */
+function table1DenseAnchors(n: 3 | 5 | 7 | 9) {
+  const { ratios, octaveBaseScale, scalesPerOctave } = metaAnchorOptions(n);
+  return { strides: [8, 16, 32, 64, 128], ratios: [...ratios], octaveBaseScale, scalesPerOctave };
+}
+
 /** Presets: mmdetection's 1× configs and tiny CPU versions for the synthetic data (5 classes). */
 export const presets = {
+  /** GA-RPN, mmdetection `ga_rpn_r50_fpn_1x` (σ 8, εL 0.01, bbox stds 0.07/0.07/0.11/0.11). */
+  gaRpnR50Fpn1x: (): DetectorConfig => parseDetectorConfig({ kind: 'ga-rpn' }),
+  /** GA-RetinaNet, mmdetection `ga_retinanet_r50_caffe_fpn_1x` (σ 4). */
+  gaRetinanetR50Fpn1x: (numClasses = 80): DetectorConfig =>
+    parseDetectorConfig({ kind: 'ga-retinanet', numClasses }),
+  /** GA-Faster R-CNN, mmdetection `ga_faster_r50_fpn_1x`. */
+  gaFasterRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
+    parseDetectorConfig({ kind: 'ga-faster-rcnn', numClasses }),
+  /** `tinyRpn` with a Guided Anchoring head. */
+  tinyGaRpn: (): DetectorConfig =>
+    parseDetectorConfig({
+      kind: 'ga-rpn',
+      backbone: tinyBackbone,
+      rpn: { featChannels: 32 },
+      train: { ...tinyTrain, baseLr: 0.02 },
+    }),
+  /** `tinyRetinaNet` with a Guided Anchoring head. */
+  tinyGaRetinaNet: (numClasses = 5): DetectorConfig =>
+    parseDetectorConfig({
+      kind: 'ga-retinanet',
+      numClasses,
+      backbone: tinyBackbone,
+      head: { featChannels: 32, stackedConvs: 1 },
+      train: tinyTrain,
+    }),
+  /** `tinyFasterRcnn` with GA-RPN. */
+  tinyGaFasterRcnn: (numClasses = 5): DetectorConfig =>
+    parseDetectorConfig({
+      kind: 'ga-faster-rcnn',
+      numClasses,
+      backbone: tinyBackbone,
+      rpn: {
+        featChannels: 32,
+        trainProposals: { nmsPre: 1000, maxPerImage: 300 },
+        testProposals: { nmsPre: 500, maxPerImage: 300 },
+      },
+      roi: { fcChannels: 128, sampleSize: 128, targetStds: [0.05, 0.05, 0.1, 0.1] },
+      train: { ...tinyTrain, baseLr: 0.02 },
+    }),
   retinanetR50Fpn1x: (numClasses = 80): DetectorConfig =>
     parseDetectorConfig({ kind: 'retinanet', numClasses }),
   fasterRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
@@ -216,6 +318,41 @@ export const presets = {
       },
       train: tinyTrain,
     }),
+  /** MetaAnchor RetinaNet (data-independent, eq. 4–5), Table 1 `3x3` unless told. */
+  metaRetinanetR50Fpn1x: (numClasses = 80, options: MetaAnchorPresetOptions = {}): DetectorConfig =>
+    parseDetectorConfig({ kind: 'retinanet', numClasses, anchorScheme: { type: 'meta', ...options } }),
+  /** MetaAnchor RetinaNet with data-dependent anchor functions (eq. 6). */
+  metaRetinanetR50Fpn1xDataDependent: (
+    numClasses = 80,
+    options: MetaAnchorPresetOptions = {},
+  ): DetectorConfig =>
+    presets.metaRetinanetR50Fpn1x(numClasses, { ...options, dataDependent: true }),
+  /** The dense RetinaNet baseline with the same Table 1 anchors (n scales × n ratios). */
+  retinanetR50Fpn1xTable1: (n: 3 | 5 | 7 | 9, numClasses = 80): DetectorConfig =>
+    parseDetectorConfig({
+      kind: 'retinanet',
+      numClasses,
+      head: { anchors: table1DenseAnchors(n) },
+    }),
+  /** `tinyRetinaNet` with a MetaAnchor head (data-independent). */
+  metaRetinanetTiny: (numClasses = 5, options: MetaAnchorPresetOptions = {}): DetectorConfig =>
+    parseDetectorConfig({
+      ...presets.tinyRetinaNet(numClasses),
+      anchorScheme: { type: 'meta', hiddenSize: 32, ...options },
+    }),
+  metaRetinanetTinyDataDependent: (
+    numClasses = 5,
+    options: MetaAnchorPresetOptions = {},
+  ): DetectorConfig => presets.metaRetinanetTiny(numClasses, { ...options, dataDependent: true }),
+  /** `tinyRetinaNet` with the dense Table 1 anchors: the baseline of `metaRetinanetTiny`. */
+  tinyRetinaNetTable1: (n: 3 | 5 | 7 | 9, numClasses = 5): DetectorConfig => {
+    const tiny = presets.tinyRetinaNet(numClasses);
+    if (tiny.kind !== 'retinanet') throw new Error('presets.tinyRetinaNetTable1: expected a RetinaNet');
+    return parseDetectorConfig({
+      ...tiny,
+      head: { ...tiny.head, anchors: { ...table1DenseAnchors(n), strides: tiny.head.anchors.strides } },
+    });
+  },
   tinyFasterRcnn: (numClasses = 5): DetectorConfig =>
     parseDetectorConfig({
       kind: 'faster-rcnn',

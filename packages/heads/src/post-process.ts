@@ -47,10 +47,17 @@ export interface Proposals {
   scores: Float32Array;
 }
 
+/** Image `image`'s `[N, C]` rows of a per-image `[B, N, C]` tensor; a shared `[N, C]` tensor as is. */
 function imageRows(tensor: tf.Tensor, image: number): tf.Tensor {
   if (tensor.rank === 2) return tensor;
   const [, rows, width] = tensor.shape as [number, number, number];
   return tf.reshape(tf.slice(tensor, [image, 0, 0], [1, rows, width]), [rows, width]);
+}
+
+/** Image `image`'s `[N, 1]` column of the `[B, N]` `evaluated` mask (always per image). */
+function evaluatedColumn(evaluated: tf.Tensor2D, image: number): tf.Tensor2D {
+  const [, rows] = evaluated.shape;
+  return tf.reshape(tf.slice(tf.cast(evaluated, 'float32'), [image, 0], [1, rows]), [rows, 1]);
 }
 
 /**
@@ -67,8 +74,7 @@ function levelCandidates(
   const [boxes, scores] = tf.tidy(() => {
     let probabilities = tf.sigmoid(imageRows(output.clsScores, image)) as tf.Tensor2D;
     if (output.evaluated) {
-      const mask = tf.reshape(imageRows(tf.cast(output.evaluated, 'float32'), image), [-1, 1]);
-      probabilities = tf.mul(probabilities, mask);
+      probabilities = tf.mul(probabilities, evaluatedColumn(output.evaluated, image));
     }
     const deltas = imageRows(output.boxDeltas, image) as tf.Tensor2D;
     const priors = imageRows(output.priors, image) as tf.Tensor2D;

@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '@det/core';
+import { DetectionDataLoader, normalize } from '@det/data';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { toDetectorBatch } from './batch';
+import { type DetectorConfig, presets } from './config';
+import { createDetector } from './create-detector';
+import type { Detector } from './detector';
+import { evaluateCoco, predictDataset } from './evaluate';
+import { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
+import { smallSyntheticDataset } from './testing/synthetic-fixture';
+import { Trainer } from './trainer';
+
+const log = (...args: unknown[]) => {
+  if (process.env.DET_TEST_LOG) console.log(...args);
+};
+
+/** Trains on two 128 px synthetic images, then evaluates on the same two (as overfit.test.ts). */
+async function overfit(
+  config: DetectorConfig,
+  steps: number,
+  evaluate: (detector: Detector, gt: unknown, loader: DetectionDataLoader, ids: number[]) => Promise<number>,
+): Promise<number> {
+  const { dataset, groundTruthJson } = await smallSyntheticDataset({
+    images: 2,
+    size: 128,
+    maxObjectsPerImage: 2,
+  });
+  const detector = createDetector({
+    ...config,
+    train: { ...config.train, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] },
+  } as DetectorConfig);
+  const trainer = new Trainer({ detector });
+  const loader = new DetectionDataLoader({
+    records: dataset.records,
+    batchSize: 2,
+    transforms: [normalize()],
+    seed: 0,
+  });
+  const start = performance.now();
+  for await (const batch of loader.batches({ epochs: steps })) {
+    try {
+      const result = trainer.step(toDetectorBatch(batch));
+      expect(result.finite).toBe(true);
+      if (trainer.iteration % 20 === 0) log(trainer.iteration, JSON.stringify(result.losses));
+    } finally {
+      tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
+    }
+  }
+  log(`${config.kind}: ${steps} steps in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  const evalLoader = new DetectionDataLoader({
+    records: dataset.records,
+    batchSize: 2,
+    transforms: [normalize()],
+    shuffle: false,
+  });
+  try {
+    return await evaluate(detector, groundTruthJson, evalLoader, [...dataset.categoryIds]);
+  } finally {
+    trainer.dispose();
+    detector.dispose();
+  }
+}
+
+describe('Guided Anchoring detectors', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('a tiny GA-RPN overfits two images to AR@100 ≥ 0.8 (proposal mode)', async () => {
+    const ar100 = await overfit(presets.tinyGaRpn(), Number(process.env.DET_GA_RPN_STEPS ?? 120), async (detector, gt, loader, categoryIds) => {
+      const results = await predictDataset(detector, loader.batches(), { categoryIds });
+      const { stats } = evaluateCoco(gt, results, { proposals: true });
+      log('GA-RPN AR@100/300/1000', stats[8], stats[10], stats[11], stats.join(' '));
+      return stats[8]!;
+    });
+    expect(ar100).toBeGreaterThanOrEqual(0.8);
+  }, 600_000);
+
+  it('a tiny GA-RetinaNet overfits two images to AP50 ≥ 0.8', async () => {
+    const ap50 = await overfit(presets.tinyGaRetinaNet(5), Number(process.env.DET_GA_RETINA_STEPS ?? 150), async (detector, gt, loader, categoryIds) => {
+      const results = await predictDataset(detector, loader.batches(), { categoryIds });
+      const { stats } = evaluateCoco(gt, results);
+      log('GA-RetinaNet AP/AP50', stats[0], stats[1]);
+      return stats[1]!;
+    });
+    expect(ap50).toBeGreaterThanOrEqual(0.8);
+  }, 600_000);
+});

@@ -1,0 +1,142 @@
+import { initBackend } from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { presets } from './config';
+import { createDetector } from './create-detector';
+import { evaluateCoco, predictDataset } from './evaluate';
+import { MetaRetinaNet, metaAnchorFunctionOf } from './meta-retinanet';
+import { RetinaNet } from './retinanet';
+import { searchAnchorConfiguration } from './search-anchor-configuration';
+import { type TrainedOnSynthetic, trainOnSynthetic } from './testing/train-on-synthetic';
+
+function snapshot(detector: MetaRetinaNet): Map<string, Float32Array> {
+  return new Map(
+    detector.parameters.entries().map(({ name, variable }) => [
+      name,
+      variable.dataSync() as Float32Array,
+    ]),
+  );
+}
+
+describe('MetaAnchor RetinaNet', () => {
+  let trained: TrainedOnSynthetic;
+  let detector: MetaRetinaNet;
+  let trainSeconds = 0;
+
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    const start = performance.now();
+    trained = await trainOnSynthetic({ config: presets.metaRetinanetTiny(5), steps: 150 });
+    trainSeconds = (performance.now() - start) / 1000;
+    if (!(trained.detector instanceof MetaRetinaNet)) throw new Error('expected a MetaRetinaNet');
+    detector = trained.detector;
+  }, 600_000);
+
+  afterAll(() => {
+    detector?.dispose();
+  });
+
+  it('builds from the config, next to the dense baseline with the same Table 1 anchors', () => {
+    const baseline = createDetector(presets.tinyRetinaNetTable1(3));
+    try {
+      expect(baseline).toBeInstanceOf(RetinaNet);
+      expect(baseline).not.toBeInstanceOf(MetaRetinaNet);
+      expect(metaAnchorFunctionOf(baseline)).toBeUndefined();
+    } finally {
+      baseline.dispose();
+    }
+    expect(metaAnchorFunctionOf(detector)).toBe(detector.anchorFunction);
+    // The training configuration is Table 1's 3×3 = RetinaNet's 9 anchors.
+    expect(detector.anchorFunction.trainingAnchorCodes).toHaveLength(9);
+    expect(detector.parameters.has('bbox_head.retina_cls.generator.w1')).toBe(true);
+  });
+
+  it('overfits a handful of synthetic images to AP50 ≥ 0.8 with the same Trainer', async () => {
+    expect(trained.allFinite).toBe(true);
+    const results = await predictDataset(detector, trained.evalBatches(), {
+      categoryIds: trained.dataset.categoryIds,
+    });
+    const ap50 = evaluateCoco(trained.groundTruthJson, results).stats[1]!;
+    console.log(`MetaAnchor tiny RetinaNet: AP50 ${ap50.toFixed(3)} after 150 steps in ${trainSeconds.toFixed(0)} s`);
+    expect(ap50).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it('changes predictions with the inference anchors, leaving every weight alone', async () => {
+    const before = snapshot(detector);
+    const images = tf.zeros([1, 128, 128, 3]) as tf.Tensor4D;
+    const numTensors = tf.memory().numTensors;
+    const predictWith = async () => {
+      const results = await predictDataset(detector, trained.evalBatches(), {
+        categoryIds: trained.dataset.categoryIds,
+      });
+      return results;
+    };
+    const trainingSet = await predictWith();
+    detector.setInferenceAnchors([{ scale: 1, ratio: 1 }]);
+    expect(detector.inferenceAnchorCodes).toHaveLength(1);
+    const oneAnchor = await predictWith();
+    detector.setInferenceAnchors('9x9');
+    expect(detector.inferenceAnchorCodes).toHaveLength(81);
+    const many = await predictWith();
+    detector.setInferenceAnchors('3x3');
+    const again = await predictWith();
+    expect(tf.memory().numTensors).toBe(numTensors);
+    images.dispose();
+
+    const boxes = (results: typeof trainingSet) => results.map((r) => [...r.bbox, r.score]);
+    expect(boxes(oneAnchor)).not.toEqual(boxes(trainingSet));
+    expect(boxes(many)).not.toEqual(boxes(trainingSet));
+    // Back on the training anchors: the same predictions, so nothing was retrained.
+    expect(boxes(again)).toEqual(boxes(trainingSet));
+    const after = snapshot(detector);
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [name, values] of before) expect(after.get(name), name).toEqual(values);
+  });
+
+  it('searches an inference anchor set on held-out data, deterministically for a seed', async () => {
+    const originalCodes = detector.inferenceAnchorCodes;
+    const search = () =>
+      searchAnchorConfiguration({
+        detector,
+        heldOut: trained.evalBatches,
+        groundTruthJson: trained.groundTruthJson,
+        categoryIds: trained.dataset.categoryIds,
+        steps: 4,
+        seed: 3,
+        metric: 'AP50',
+      });
+    const first = await search();
+    const second = await search();
+    expect(second).toEqual(first);
+    expect(first.trace).toHaveLength(4);
+    expect(first.score).toBeGreaterThan(0);
+    expect(first.anchors.length).toBeGreaterThanOrEqual(1);
+    expect(first.trace.filter((s) => s.accepted)).toHaveLength(first.anchors.length);
+    expect(detector.inferenceAnchorCodes).toEqual(originalCodes);
+
+    // The found set scores what the search reported.
+    detector.setInferenceAnchors(first.anchors);
+    const results = await predictDataset(detector, trained.evalBatches(), {
+      categoryIds: trained.dataset.categoryIds,
+    });
+    expect(evaluateCoco(trained.groundTruthJson, results).stats[1]).toBeCloseTo(first.score, 10);
+    detector.setInferenceAnchors('3x3');
+  });
+
+  it('refuses a detector without MetaAnchor anchor functions', async () => {
+    const dense = createDetector(presets.tinyRetinaNet(5));
+    try {
+      await expect(
+        searchAnchorConfiguration({
+          detector: dense,
+          heldOut: trained.evalBatches,
+          groundTruthJson: trained.groundTruthJson,
+          categoryIds: trained.dataset.categoryIds,
+          steps: 1,
+        }),
+      ).rejects.toThrow(/no MetaAnchor anchor functions/);
+    } finally {
+      dense.dispose();
+    }
+  });
+});

@@ -1,0 +1,96 @@
+import { DeltaXYWHBoxCoder, initBackend } from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AnchorLevelOutput } from './anchor-function';
+import { denseDetections, denseProposals } from './post-process';
+
+const coder = new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [1, 1, 1, 1] });
+
+/** Two images, per-image priors `[2, 3, 4]`, `evaluated` `[2, 3]` as Guided Anchoring reports it. */
+function guidedLevel(): AnchorLevelOutput {
+  return {
+    // Logit 2 everywhere: every row would pass the score threshold if it were evaluated.
+    clsScores: tf.fill([2, 3, 1], 2) as tf.Tensor3D,
+    boxDeltas: tf.zeros([2, 3, 4]) as tf.Tensor3D,
+    priors: tf.tensor3d([
+      [
+        [0, 0, 10, 10],
+        [20, 20, 40, 40],
+        [5, 30, 25, 60],
+      ],
+      [
+        [1, 1, 11, 11],
+        [30, 0, 60, 20],
+        [40, 40, 60, 60],
+      ],
+    ]),
+    evaluated: tf.tensor2d(
+      [
+        [true, false, true],
+        [false, true, false],
+      ],
+      [2, 3],
+      'bool',
+    ),
+  };
+}
+
+function dispose(output: AnchorLevelOutput): void {
+  tf.dispose([output.clsScores, output.boxDeltas, output.priors, output.evaluated!]);
+}
+
+describe('post-processing with an `evaluated` mask (batch > 1)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('proposals keep only the evaluated rows of each image', () => {
+    const output = guidedLevel();
+    const before = tf.memory().numTensors;
+    const [first, second] = denseProposals([output], coder, [
+      [64, 64],
+      [64, 64],
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
+    const sigmoid2 = 1 / (1 + Math.exp(-2));
+    // Unevaluated rows score 0 but still enter the (score-agnostic) RPN NMS, as in mmdetection.
+    const kept = (p: { boxes: Float32Array; scores: Float32Array }) =>
+      Array.from({ length: p.scores.length }, (_, i) => ({
+        box: Array.from(p.boxes.subarray(i * 4, i * 4 + 4)),
+        score: p.scores[i]!,
+      })).filter((r) => r.score > 0);
+    expect(kept(first!).map((r) => r.box)).toEqual([
+      [0, 0, 10, 10],
+      [5, 30, 25, 60],
+    ]);
+    expect(kept(first!).every((r) => Math.abs(r.score - sigmoid2) < 1e-6)).toBe(true);
+    expect(kept(second!).map((r) => r.box)).toEqual([[30, 0, 60, 20]]);
+    dispose(output);
+  });
+
+  it('detections of image b use image b’s mask and priors', () => {
+    const output = guidedLevel();
+    const before = tf.memory().numTensors;
+    const [first, second] = denseDetections([output], coder, [
+      [64, 64],
+      [64, 64],
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(first!.scores.length).toBe(2);
+    expect(Array.from(second!.boxes)).toEqual([30, 0, 60, 20]);
+    expect(Array.from(second!.labels)).toEqual([0]);
+    dispose(output);
+  });
+
+  it('an all-false mask gives no detections', () => {
+    const output = guidedLevel();
+    tf.dispose(output.evaluated!);
+    output.evaluated = tf.zeros([2, 3], 'bool') as tf.Tensor2D;
+    const detections = denseDetections([output], coder, [
+      [64, 64],
+      [64, 64],
+    ]);
+    expect(detections.map((d) => d.scores.length)).toEqual([0, 0]);
+    dispose(output);
+  });
+});
