@@ -320,7 +320,11 @@ export const presets = {
     }),
   /** MetaAnchor RetinaNet (data-independent, eq. 4–5), Table 1 `3x3` unless told. */
   metaRetinanetR50Fpn1x: (numClasses = 80, options: MetaAnchorPresetOptions = {}): DetectorConfig =>
-    parseDetectorConfig({ kind: 'retinanet', numClasses, anchorScheme: { type: 'meta', ...options } }),
+    parseDetectorConfig({
+      kind: 'retinanet',
+      numClasses,
+      anchorScheme: { type: 'meta', ...options },
+    }),
   /** MetaAnchor RetinaNet with data-dependent anchor functions (eq. 6). */
   metaRetinanetR50Fpn1xDataDependent: (
     numClasses = 80,
@@ -347,10 +351,14 @@ export const presets = {
   /** `tinyRetinaNet` with the dense Table 1 anchors: the baseline of `metaRetinanetTiny`. */
   tinyRetinaNetTable1: (n: 3 | 5 | 7 | 9, numClasses = 5): DetectorConfig => {
     const tiny = presets.tinyRetinaNet(numClasses);
-    if (tiny.kind !== 'retinanet') throw new Error('presets.tinyRetinaNetTable1: expected a RetinaNet');
+    if (tiny.kind !== 'retinanet')
+      throw new Error('presets.tinyRetinaNetTable1: expected a RetinaNet');
     return parseDetectorConfig({
       ...tiny,
-      head: { ...tiny.head, anchors: { ...table1DenseAnchors(n), strides: tiny.head.anchors.strides } },
+      head: {
+        ...tiny.head,
+        anchors: { ...table1DenseAnchors(n), strides: tiny.head.anchors.strides },
+      },
     });
   },
   tinyFasterRcnn: (numClasses = 5): DetectorConfig =>

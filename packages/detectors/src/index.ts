@@ -1,12 +1,12 @@
-export { toDetectorBatch } from './batch';
-export type { Checkpoint, TrainingState } from './checkpoint';
-export { disposeCheckpoint, loadParameters, readCheckpoint, saveCheckpoint } from './checkpoint';
 export type {
   AnchorSchemeConfig,
   AnchorSetConfig,
   MetaAnchorSchemeConfig,
 } from './anchor-scheme-config';
 export { anchorSchemeSchema } from './anchor-scheme-config';
+export { toDetectorBatch } from './batch';
+export type { Checkpoint, TrainingState } from './checkpoint';
+export { disposeCheckpoint, loadParameters, readCheckpoint, saveCheckpoint } from './checkpoint';
 export type {
   DetectorConfig,
   DetectorConfigInput,
@@ -50,6 +50,8 @@ export type {
   GuidedAnchoringDiagnosticsOptions,
 } from './guided-anchoring-diagnostics';
 export { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
+export type { MetaRetinaNetOptions } from './meta-retinanet';
+export { MetaRetinaNet, metaAnchorFunctionOf } from './meta-retinanet';
 export type { ProposalsByImage, ReadProposalsOptions } from './proposals-file';
 export {
   parseProposals,
@@ -57,8 +59,6 @@ export {
   readProposalsFile,
   writeProposalsFile,
 } from './proposals-file';
-export type { MetaRetinaNetOptions } from './meta-retinanet';
-export { MetaRetinaNet, metaAnchorFunctionOf } from './meta-retinanet';
 export type { RetinaNetOptions } from './retinanet';
 export { RetinaNet } from './retinanet';
 export { learningRateAt, scaledLearningRate } from './schedule';
