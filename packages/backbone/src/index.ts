@@ -8,6 +8,8 @@ export type {
   FpnOutputs,
 } from './fpn';
 export { createFpn, Fpn } from './fpn';
+export type { GroupNorm2dOptions } from './group-norm';
+export { GroupNorm2d } from './group-norm';
 export type {
   ResNetDepth,
   ResNetFeatureName,

@@ -1,6 +1,7 @@
 import { Conv2d, FrozenBatchNorm2d, kaimingNormal, ParameterStore } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureShape } from './feature-shape';
+import { GroupNorm2d } from './group-norm';
 
 export type ResNetDepth = 18 | 34 | 50 | 101;
 
@@ -33,6 +34,14 @@ export interface ResNetOptions {
   trainableNormAffine?: boolean;
   /** torchvision's `zero_init_residual`: γ = 0 in each block's last BN, so blocks start as identities. */
   zeroInitResidual?: boolean;
+  /**
+   * 'frozen-bn' (default): torchvision's FrozenBatchNorm2d. 'group': GroupNorm
+   * (Wu & He 2018) with `normGroups` groups (capped at the channel count), for training
+   * from scratch; checkpoints then hold no `running_mean`/`running_var`.
+   */
+  norm?: 'frozen-bn' | 'group';
+  /** Groups of `norm: 'group'`. Default 32 (Wu & He 2018). */
+  normGroups?: number;
   /** Where the parameters live (e.g. `root.scope('backbone.body')`); a new store by default. */
   store?: ParameterStore;
 }
@@ -54,6 +63,14 @@ const FEATURE_NAMES: readonly ResNetFeatureName[] = ['c2', 'c3', 'c4', 'c5'];
 
 interface NormOptions {
   trainableAffine: boolean;
+  kind: 'frozen-bn' | 'group';
+  groups: number;
+}
+
+/** What a block needs of its norm layer (γ for `zeroInitResidual`). */
+interface NormLayer {
+  readonly weight: tf.Variable;
+  apply(input: tf.Tensor4D): tf.Tensor4D;
 }
 
 /** Conv without bias (BN follows), He-normal fan-out as torchvision initialises ResNet convs. */
@@ -75,7 +92,13 @@ function norm(
   name: string,
   channels: number,
   options: NormOptions,
-): FrozenBatchNorm2d {
+): NormLayer {
+  if (options.kind === 'group') {
+    return new GroupNorm2d(store.scope(name), {
+      channels,
+      groups: Math.min(options.groups, channels),
+    });
+  }
   return new FrozenBatchNorm2d(store.scope(name), {
     channels,
     trainableAffine: options.trainableAffine,
@@ -85,7 +108,7 @@ function norm(
 /** `downsample.0` (1×1 strided conv) + `downsample.1` (BN), torchvision's projection shortcut. */
 class Downsample {
   private readonly conv: Conv2d;
-  private readonly bn: FrozenBatchNorm2d;
+  private readonly bn: NormLayer;
 
   constructor(
     store: ParameterStore,
@@ -134,9 +157,9 @@ function projection(store: ParameterStore, options: BlockOptions, outChannels: n
 class BasicBlock implements Block {
   static readonly expansion = 1;
   private readonly conv1: Conv2d;
-  private readonly bn1: FrozenBatchNorm2d;
+  private readonly bn1: NormLayer;
   private readonly conv2: Conv2d;
-  private readonly bn2: FrozenBatchNorm2d;
+  private readonly bn2: NormLayer;
   private readonly downsample: Downsample | undefined;
 
   constructor(store: ParameterStore, options: BlockOptions) {
@@ -172,11 +195,11 @@ class BasicBlock implements Block {
 class Bottleneck implements Block {
   static readonly expansion = 4;
   private readonly conv1: Conv2d;
-  private readonly bn1: FrozenBatchNorm2d;
+  private readonly bn1: NormLayer;
   private readonly conv2: Conv2d;
-  private readonly bn2: FrozenBatchNorm2d;
+  private readonly bn2: NormLayer;
   private readonly conv3: Conv2d;
-  private readonly bn3: FrozenBatchNorm2d;
+  private readonly bn3: NormLayer;
   private readonly downsample: Downsample | undefined;
 
   constructor(store: ParameterStore, options: BlockOptions) {
@@ -232,7 +255,7 @@ export class ResNet {
   /** Channels and stride of c2…c5. */
   readonly outputShapes: ResNetShapeSpec;
   private readonly conv1: Conv2d;
-  private readonly bn1: FrozenBatchNorm2d;
+  private readonly bn1: NormLayer;
   private readonly stages: Block[][];
 
   constructor(options: ResNetOptions) {
@@ -262,10 +285,19 @@ export class ResNet {
       widthMultiplier,
       trainableNormAffine: options.trainableNormAffine ?? false,
       zeroInitResidual: options.zeroInitResidual ?? false,
+      norm: options.norm ?? 'frozen-bn',
+      normGroups: options.normGroups ?? 32,
     };
     this.parameters = options.store ?? new ParameterStore();
     const store = this.parameters;
-    const normOptions = { trainableAffine: this.options.trainableNormAffine };
+    if (this.options.norm !== 'frozen-bn' && this.options.norm !== 'group') {
+      throw new Error(`ResNet norm '${this.options.norm}' is not 'frozen-bn' or 'group'`);
+    }
+    const normOptions: NormOptions = {
+      trainableAffine: this.options.trainableNormAffine,
+      kind: this.options.norm,
+      groups: this.options.normGroups,
+    };
 
     this.conv1 = new Conv2d(store.scope('conv1'), {
       inChannels: 3,

@@ -18,6 +18,9 @@ export const backboneConfigSchema = z.object({
   widthMultiplier: positive.default(1),
   trainableNormAffine: z.boolean().default(false),
   zeroInitResidual: z.boolean().default(false),
+  /** 'group': GroupNorm instead of frozen BN, for backbones trained from scratch. */
+  norm: z.enum(['frozen-bn', 'group']).default('frozen-bn'),
+  normGroups: z.number().int().positive().default(32),
   fpnChannels: z.number().int().positive().default(256),
 });
 

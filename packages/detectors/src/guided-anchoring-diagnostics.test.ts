@@ -52,9 +52,9 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
     expect(retina.guided.anchorDeltaStd).toBe(1);
     expect(faster.rpn.testProposals.maxPerImage).toBe(300);
     expect(faster.roiIouThreshold).toBe(0.6);
-    expect(() => parseDetectorConfig({ kind: 'ga-rpn', guided: { squareScale: -1 } }, 'ga.json')).toThrow(
-      /ga\.json: invalid detector config\n {2}guided\.squareScale/,
-    );
+    expect(() =>
+      parseDetectorConfig({ kind: 'ga-rpn', guided: { squareScale: -1 } }, 'ga.json'),
+    ).toThrow(/ga\.json: invalid detector config\n {2}guided\.squareScale/);
   });
 
   for (const [name, config] of [
@@ -73,7 +73,11 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
       const before = tf.memory().numTensors;
       expect(trainer.step(batch).finite).toBe(true);
       // Only-empty batch: no positives anywhere.
-      const empty = { ...batch, gtBoxes: [batch.gtBoxes[1]!, batch.gtBoxes[1]!], gtLabels: [batch.gtLabels[1]!, batch.gtLabels[1]!] };
+      const empty = {
+        ...batch,
+        gtBoxes: [batch.gtBoxes[1]!, batch.gtBoxes[1]!],
+        gtLabels: [batch.gtLabels[1]!, batch.gtLabels[1]!],
+      };
       expect(trainer.step(empty).finite).toBe(true);
       const detections = detector.predict(batch.images, batch.imageShapes);
       expect(detections).toHaveLength(2);

@@ -45,8 +45,7 @@ export async function writeGuidedAnchoringDiagnostics(
   }
   const head = detector.guidedHead;
   const outputs = tf.tidy(
-    () =>
-      head.forward(detector.pyramid(batch.images, false)) as unknown as tf.TensorContainer,
+    () => head.forward(detector.pyramid(batch.images, false)) as unknown as tf.TensorContainer,
   ) as unknown as ReturnType<typeof head.forward>;
   try {
     const locationMaps = outputs.map((output, level) => {
@@ -76,7 +75,12 @@ export async function writeGuidedAnchoringDiagnostics(
       const rows = priors.length / 4;
       for (let row = 0; row < rows; row++) {
         if (kept && !kept[row]) continue;
-        anchors.push(priors[row * 4]!, priors[row * 4 + 1]!, priors[row * 4 + 2]!, priors[row * 4 + 3]!);
+        anchors.push(
+          priors[row * 4]!,
+          priors[row * 4 + 1]!,
+          priors[row * 4 + 2]!,
+          priors[row * 4 + 3]!,
+        );
       }
     }
     const gt: number[] = [];

@@ -37,9 +37,7 @@ export interface GuidedAnchoringDetector extends Detector {
   pyramid(images: tf.Tensor4D, training: boolean): tf.Tensor4D[];
 }
 
-export function isGuidedAnchoringDetector(
-  detector: Detector,
-): detector is GuidedAnchoringDetector {
+export function isGuidedAnchoringDetector(detector: Detector): detector is GuidedAnchoringDetector {
   return 'guidedHead' in detector && 'pyramid' in detector;
 }
 
@@ -91,9 +89,10 @@ function targetsOf(batch: DetectorBatch) {
   };
 }
 
-function forwardForInference(head: AnchorHead, features: tf.Tensor4D[]): AnchorLevelOutput[] {
+/** The head's inference outputs; `features` runs inside the tidy so its levels are freed. */
+function forwardForInference(head: AnchorHead, features: () => tf.Tensor4D[]): AnchorLevelOutput[] {
   return tf.tidy(
-    () => head.forward(features) as unknown as tf.TensorContainer,
+    () => head.forward(features()) as unknown as tf.TensorContainer,
   ) as unknown as AnchorLevelOutput[];
 }
 
@@ -158,7 +157,7 @@ export class GaRetinaNet implements GuidedAnchoringDetector {
   }
 
   predict(images: tf.Tensor4D, imageShapes: ImageShapes): Detections[] {
-    const outputs = forwardForInference(this.guidedHead, this.pyramid(images, false));
+    const outputs = forwardForInference(this.guidedHead, () => this.pyramid(images, false));
     try {
       return this.guidedHead.predict(outputs, imageShapes, this.config.test);
     } finally {
@@ -246,7 +245,7 @@ export class GaRpn implements GuidedAnchoringDetector {
   }
 
   predict(images: tf.Tensor4D, imageShapes: ImageShapes): Detections[] {
-    const outputs = forwardForInference(this.guidedHead, this.pyramid(images, false));
+    const outputs = forwardForInference(this.guidedHead, () => this.pyramid(images, false));
     try {
       return proposalsAsDetections(
         this.guidedHead.proposals(outputs, imageShapes, this.config.rpn.testProposals),
@@ -325,7 +324,7 @@ export class GaFasterRcnn implements GuidedAnchoringDetector {
   predict(images: tf.Tensor4D, imageShapes: ImageShapes): Detections[] {
     const features = tf.tidy(() => this.pyramid(images, false));
     try {
-      const outputs = forwardForInference(this.guidedHead, features);
+      const outputs = forwardForInference(this.guidedHead, () => features);
       let proposals: Proposals[];
       try {
         proposals = this.guidedHead.proposals(outputs, imageShapes, this.config.rpn.testProposals);

@@ -33,7 +33,11 @@ describe('sigmoidClassificationLoss', () => {
     const g = grad(tf.zeros([2, 2]));
     // d/dx BCE = sigmoid(x) − target: 0.5 − 1 for the positive column, 0.5 elsewhere.
     expect(Array.from(g.dataSync())).toEqual([-0.5, 0.5, 0.5, 0.5]);
-    const empty = loss(tf.zeros([0, 1]) as tf.Tensor2D, tf.zeros([0], 'int32') as tf.Tensor1D, tf.zeros([0]) as tf.Tensor1D);
+    const empty = loss(
+      tf.zeros([0, 1]) as tf.Tensor2D,
+      tf.zeros([0], 'int32') as tf.Tensor1D,
+      tf.zeros([0]) as tf.Tensor1D,
+    );
     expect(empty.dataSync()[0]).toBe(0);
     tf.dispose([labels, weights, g, empty]);
   });
