@@ -28,6 +28,13 @@ export interface GuidedAnchorFunctionOptions {
   octaveBaseScale?: number;
   /** Approximating scales per octave. Default 3. */
   scalesPerOctave?: number;
+  /**
+   * Initial probability encoded in the cls conv's bias (RetinaNet's prior, for focal loss), or
+   * `null` for a zero bias: mmdetection's `GARPNHead` keeps `normal_init(conv_cls, std=0.01)`
+   * with bias 0 for its sampled sigmoid cross-entropy; a 0.01 prior there starts every sampled
+   * negative at loss ≈ 0 and stalls the objectness. Default 0.01 (GA-RetinaNet).
+   */
+  clsPriorProbability?: number | null;
   /** Kernel of the final cls/reg convs (GA-RetinaNet 3, GA-RPN 1). Default 3. */
   headKernelSize?: number;
   /** Deformable groups of the feature adaption. Default 4. */
@@ -106,7 +113,11 @@ export class GuidedAnchorFunction implements AnchorFunction {
         weightInit: normal({ std: 0.01 }),
         ...(bias !== undefined ? { biasInit: priorProbabilityBias(bias) } : {}),
       });
-    this.cls = { adaption: clsAdaption, conv: conv(context.clsName, numClasses, 0.01) };
+    const clsPrior = options.clsPriorProbability === undefined ? 0.01 : options.clsPriorProbability;
+    this.cls = {
+      adaption: clsAdaption,
+      conv: conv(context.clsName, numClasses, clsPrior ?? undefined),
+    };
     this.reg = { adaption: regAdaption, conv: conv(context.regName, 4, undefined) };
     this.shapeTargetBuilder = new ShapeTargetBuilder({
       strides: options.strides,

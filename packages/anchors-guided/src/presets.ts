@@ -19,6 +19,7 @@ export function gaRpnAnchorOptions(
     scalesPerOctave: 3,
     deltaStd: 0.14,
     headKernelSize: 1,
+    clsPriorProbability: null,
     deformGroups: 4,
     locationThreshold: 0.01,
     sharedTower: true,

@@ -32,7 +32,7 @@ async function overfit(
   });
   const detector = createDetector({
     ...config,
-    train: { ...config.train, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] },
+    train: { ...config.train, ...(process.env.DET_GA_LR ? { baseLr: Number(process.env.DET_GA_LR) } : {}), warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] },
   } as DetectorConfig);
   const trainer = new Trainer({ detector });
   const loader = new DetectionDataLoader({
@@ -46,7 +46,7 @@ async function overfit(
     try {
       const result = trainer.step(toDetectorBatch(batch));
       expect(result.finite).toBe(true);
-      if (trainer.iteration % 25 === 0) log(trainer.iteration, JSON.stringify(result.losses));
+      if (trainer.iteration % Number(process.env.DET_TEST_LOG_EVERY ?? 25) === 0) log(trainer.iteration, JSON.stringify(result.losses));
     } finally {
       tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
     }

@@ -25,10 +25,11 @@ describe('MetaAnchor RetinaNet', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
     const start = performance.now();
-    // Jitter ±0.1 instead of §4's ±0.5: with ±0.5 the tiny model needs far more than 150
-    // steps to overfit (measured: AP50 0.15 after 150 steps, 0.33 after 300; ±0 → 1.0).
+    // No training jitter here (§4 uses ±0.5). Measured AP50 after 150 steps, same config:
+    // ±0.5 0.15 (0.33 after 300), ±0.2 0.17, ±0.1 0.01, ±0 1.0 in one run and 0.23 in the
+    // next: not yet reliable, see the README's limits.
     trained = await trainOnSynthetic({
-      config: presets.metaRetinanetTiny(5, { jitter: 0.1 }),
+      config: presets.metaRetinanetTiny(5, { jitter: 0 }),
       steps: 150,
     });
     trainSeconds = (performance.now() - start) / 1000;
@@ -85,7 +86,8 @@ describe('MetaAnchor RetinaNet', () => {
     const again = await predictWith();
     expect(tf.memory().numTensors).toBe(numTensors);
 
-    const boxes = (results: typeof trainingSet) => results.map((r) => [...Array.from(r.bbox), r.score]);
+    const boxes = (results: typeof trainingSet) =>
+      results.map((r) => [...Array.from(r.bbox), r.score]);
     expect(boxes(oneAnchor)).not.toEqual(boxes(trainingSet));
     expect(boxes(many)).not.toEqual(boxes(trainingSet));
     // Back on the training anchors: the same predictions, so nothing was retrained.
@@ -139,6 +141,39 @@ describe('MetaAnchor RetinaNet', () => {
       ).rejects.toThrow(/no MetaAnchor anchor functions/);
     } finally {
       dense.dispose();
+    }
+  });
+});
+
+describe('data-dependent MetaAnchor RetinaNet (eq. 6)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('builds W12 and gives a finite loss on a synthetic batch', () => {
+    const detector = createDetector(presets.metaRetinanetTinyDataDependent(5));
+    try {
+      expect(detector.parameters.has('bbox_head.retina_cls.generator.w12')).toBe(true);
+      const numTensors = tf.memory().numTensors;
+      const images = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const gtBoxes = [tf.tensor2d([[8, 8, 40, 30]]), tf.tensor2d([[4, 10, 20, 60]])];
+      const gtLabels = [tf.tensor1d([1], 'int32'), tf.tensor1d([3], 'int32')];
+      const losses = detector.losses({
+        images,
+        gtBoxes,
+        gtLabels,
+        imageShapes: [
+          [64, 64],
+          [64, 64],
+        ],
+      });
+      const values = Object.values(losses).map((loss) => loss.dataSync()[0]!);
+      expect(values.length).toBeGreaterThan(0);
+      for (const value of values) expect(Number.isFinite(value)).toBe(true);
+      tf.dispose([images, ...gtBoxes, ...gtLabels, ...Object.values(losses)]);
+      expect(tf.memory().numTensors).toBe(numTensors);
+    } finally {
+      detector.dispose();
     }
   });
 });
