@@ -23,7 +23,9 @@ export class GroupNorm2d {
   constructor(store: ParameterStore, options: GroupNorm2dOptions) {
     const { channels, groups } = options;
     if (!(Number.isInteger(groups) && groups > 0 && channels % groups === 0)) {
-      throw new Error(`GroupNorm2d: groups ${groups} must be a positive divisor of channels ${channels}`);
+      throw new Error(
+        `GroupNorm2d: groups ${groups} must be a positive divisor of channels ${channels}`,
+      );
     }
     this.groups = groups;
     this.eps = options.eps ?? 1e-5;
