@@ -4,7 +4,7 @@ import { parseSafetensors, type SafetensorsInput, serializeSafetensors } from '@
 import * as tf from '@tensorflow/tfjs-core';
 import { type DetectorConfig, parseDetectorConfig } from './config';
 import type { Detector } from './detector';
-import type { Sgd } from './sgd';
+import type { Optimizer } from './sgd';
 
 /** Where training stands: enough to resume exactly. */
 export interface TrainingState {
@@ -55,7 +55,7 @@ async function hostValues(tensor: tf.Tensor): Promise<SafetensorsInput> {
  */
 export async function saveCheckpoint(
   path: string,
-  options: { detector: Detector; optimizer?: Sgd; state: TrainingState },
+  options: { detector: Detector; optimizer?: Optimizer; state: TrainingState },
 ): Promise<void> {
   const tensors: Array<[string, SafetensorsInput]> = [];
   for (const { name, variable } of options.detector.parameters.entries()) {

@@ -1,3 +1,5 @@
+export type { AdamOptions } from './adam';
+export { Adam } from './adam';
 export type {
   AnchorSchemeConfig,
   AnchorSetConfig,
@@ -64,7 +66,7 @@ export { RetinaNet } from './retinanet';
 export { learningRateAt, scaledLearningRate } from './schedule';
 export type { SearchAnchorConfigurationOptions } from './search-anchor-configuration';
 export { searchAnchorConfiguration } from './search-anchor-configuration';
-export type { SgdOptions } from './sgd';
+export type { Optimizer, SgdOptions } from './sgd';
 export { clipGradientNorm, Sgd } from './sgd';
 export type { TrainOptions, TrainOutcome } from './train-loop';
 export { trainDetector } from './train-loop';

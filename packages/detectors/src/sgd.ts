@@ -10,7 +10,19 @@ export interface SgdOptions {
  * `buf = μ·buf + g` (`buf = g` on the first step); `p −= lr·buf`. Momentum buffers are
  * named after their parameters so checkpoints can hold them.
  */
-export class Sgd {
+/** What the Trainer needs of an optimizer: named steps and a named state for checkpoints. */
+export interface Optimizer {
+  step(
+    variables: ReadonlyMap<string, tf.Variable>,
+    gradients: Record<string, tf.Tensor>,
+    learningRate: number,
+  ): void;
+  state(): ReadonlyMap<string, tf.Tensor>;
+  loadState(state: ReadonlyMap<string, tf.Tensor>): void;
+  dispose(): void;
+}
+
+export class Sgd implements Optimizer {
   readonly options: SgdOptions;
   private readonly buffers = new Map<string, tf.Variable>();
 

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { Adam } from './adam';
 import { type Checkpoint, loadParameters, saveCheckpoint, type TrainingState } from './checkpoint';
 import type { TrainConfig } from './config';
 import type { Detector, DetectorBatch } from './detector';
 import { learningRateAt } from './schedule';
-import { clipGradientNorm, Sgd } from './sgd';
+import { clipGradientNorm, type Optimizer, Sgd } from './sgd';
 
 export interface TrainStepResult {
   /** Iteration this step ran as (0-based). */
@@ -26,17 +27,22 @@ export interface TrainStepResult {
 export class Trainer {
   readonly detector: Detector;
   readonly config: TrainConfig;
-  readonly optimizer: Sgd;
+  readonly optimizer: Optimizer;
   /** Iterations completed. */
   iteration = 0;
 
   constructor(options: { detector: Detector; config?: TrainConfig }) {
     this.detector = options.detector;
     this.config = options.config ?? options.detector.config.train;
-    this.optimizer = new Sgd({
-      momentum: this.config.momentum,
-      weightDecay: this.config.weightDecay,
-    });
+    this.optimizer =
+      this.config.optimizer === 'adam'
+        ? new Adam({
+            beta1: this.config.adamBetas[0],
+            beta2: this.config.adamBetas[1],
+            epsilon: 1e-8,
+            weightDecay: this.config.weightDecay,
+          })
+        : new Sgd({ momentum: this.config.momentum, weightDecay: this.config.weightDecay });
   }
 
   step(batch: DetectorBatch): TrainStepResult {
