@@ -4,6 +4,7 @@
 // Thin on purpose: everything lives in @det/detectors (the full trainer app comes later).
 //   DEMO_TRAIN_SECONDS  training time budget (default 600)
 //   DEMO_VAL_IMAGES     validation images evaluated (default 200, the whole val split)
+//   DEMO_OPTIMIZER, DEMO_LR  override the tiny preset's optimizer (sgd|adam) and base lr
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '@det/core';
 import { DetectionDataLoader, ensureDefaultDataset, loadCocoDataset, normalize } from '@det/data';
@@ -33,7 +34,16 @@ const val = await loadCocoDataset({
   imageRoot: paths.val.imageRoot,
 });
 
-const config = presets.tinyRetinaNet(train.classNames.length);
+const preset = presets.tinyRetinaNet(train.classNames.length);
+// Experiment knobs: DEMO_OPTIMIZER=sgd|adam, DEMO_LR.
+const config = {
+  ...preset,
+  train: {
+    ...preset.train,
+    ...(process.env.DEMO_OPTIMIZER ? { optimizer: process.env.DEMO_OPTIMIZER } : {}),
+    ...(process.env.DEMO_LR ? { baseLr: Number(process.env.DEMO_LR) } : {}),
+  },
+};
 const detector = createDetector(config);
 console.log(
   `[${seconds()}s] tiny RetinaNet: ResNet-${config.backbone.depth} ×${config.backbone.widthMultiplier}, ` +
