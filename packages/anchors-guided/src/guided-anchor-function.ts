@@ -1,4 +1,11 @@
-import { Conv2d, maskedConv2d, normal, type ParameterStore, priorProbabilityBias } from '@det/core';
+import {
+  Conv2d,
+  maskedConv2d,
+  normal,
+  type ParameterStore,
+  priorProbabilityBias,
+  zeros,
+} from '@det/core';
 import type {
   AnchorFunction,
   AnchorFunctionContext,
@@ -37,6 +44,12 @@ export interface GuidedAnchorFunctionOptions {
   clsPriorProbability?: number | null;
   /** Kernel of the final cls/reg convs (GA-RetinaNet 3, GA-RPN 1). Default 3. */
   headKernelSize?: number;
+  /**
+   * Std of the feature adaption's deformable-conv init (mmdetection 0.01). Behind a 0.01 cls/reg
+   * conv it scales the towers' gradient by another ~0.01, which a from-scratch backbone feels.
+   * Default 0.01.
+   */
+  adaptionWeightStd?: number;
   /** Deformable groups of the feature adaption. Default 4. */
   deformGroups?: number;
   /** εL: inference keeps locations with p ≥ this (mmdetection `loc_filter_thr`). Default 0.01. */
@@ -97,6 +110,7 @@ export class GuidedAnchorFunction implements AnchorFunction {
         inChannels,
         outChannels: inChannels,
         deformGroups: options.deformGroups ?? 4,
+        weightStd: options.adaptionWeightStd ?? 0.01,
       });
     const clsAdaption = makeAdaption(
       store.scope(this.sharedAdaption ? 'feature_adaption' : 'feature_adaption_cls'),
@@ -111,7 +125,8 @@ export class GuidedAnchorFunction implements AnchorFunction {
         kernelSize,
         padding: (kernelSize - 1) / 2,
         weightInit: normal({ std: 0.01 }),
-        ...(bias !== undefined ? { biasInit: priorProbabilityBias(bias) } : {}),
+        // mmdetection `normal_init(std=0.01)`: bias 0 unless a prior probability is given.
+        biasInit: bias !== undefined ? priorProbabilityBias(bias) : zeros,
       });
     const clsPrior = options.clsPriorProbability === undefined ? 0.01 : options.clsPriorProbability;
     this.cls = {

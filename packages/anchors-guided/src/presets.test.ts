@@ -50,4 +50,24 @@ describe('presets', () => {
     ]);
     tf.dispose(store.entries().map((e) => e.variable));
   });
+
+  it.each([
+    // mmdetection GARPNHead: conv_cls std 0.01, bias 0 (sampled sigmoid BCE).
+    ['GA-RPN', gaRpnAnchorOptions, 'rpn', 0],
+    // mmdetection GARetinaHead: retina_cls bias_init_with_prob(0.01) (focal loss).
+    ['GA-RetinaNet', gaRetinaNetAnchorOptions, 'retina', Math.log(0.01 / 0.99)],
+  ] as const)(
+    '%s initialises the cls / reg biases as mmdetection',
+    (_name, preset, prefix, bias) => {
+      const store = new ParameterStore();
+      new GuidedAnchorFunction(
+        { store, inChannels: 8, numClasses: 1, clsName: `${prefix}_cls`, regName: `${prefix}_reg` },
+        preset(),
+      );
+      expect(store.get(`${prefix}_cls.bias`).dataSync()[0]).toBeCloseTo(bias, 5);
+      // conv_reg: normal_init(std=0.01), bias 0.
+      expect(Array.from(store.get(`${prefix}_reg.bias`).dataSync())).toEqual([0, 0, 0, 0]);
+      tf.dispose(store.entries().map((e) => e.variable));
+    },
+  );
 });

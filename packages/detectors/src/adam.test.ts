@@ -19,7 +19,7 @@ describe('Adam', () => {
   });
 
   it('takes the same steps as tfjs’ own Adam (bias-corrected), and leaks nothing', () => {
-    const ours = new Map([
+    const ours = new Map<string, tf.Variable>([
       ['a', tf.variable(tf.tensor1d([0, 1, -2]))],
       ['b', tf.variable(tf.tensor2d([[0.5, -1.5]]))],
     ]);
@@ -98,7 +98,7 @@ describe('Adam', () => {
   });
 
   it('applies decoupled weight decay (AdamW)', () => {
-    const variables = new Map([['a', tf.variable(tf.tensor1d([2]))]]);
+    const variables = new Map<string, tf.Variable>([['a', tf.variable(tf.tensor1d([2]))]]);
     const adam = new Adam({ ...options, weightDecay: 0.5 });
     const zero = { a: tf.zeros([1]) };
     adam.step(variables, zero, 0.1);

@@ -22,6 +22,8 @@ export interface GuidedAnchoringConfig {
   /** σ1 / σ2 of the location targets (GA §3.4). */
   centerRatio: number;
   ignoreRatio: number;
+  /** Std of the feature adaption's deformable-conv init (mmdetection `conv_adaption` 0.01). */
+  adaptionWeightStd: number;
   /** Deformable groups of the feature adaption (GA §3.3). */
   deformGroups: number;
   /** `ga_assigner` (approx-max-IoU) thresholds of the shape targets. */
@@ -29,6 +31,13 @@ export interface GuidedAnchoringConfig {
   /** `ga_sampler`: random sampler of the shape targets. */
   shapeSampleSize: number;
   shapePositiveFraction: number;
+  /**
+   * Divisor of `loss_shape`: `'samples'` (sampled positives + negatives, mmdetection's
+   * `anchor_total_num` with `ga_sampler`) or `'positives'`. With a handful of objects the
+   * sampler fills ~256 negatives per image, so `'samples'` shrinks the shape gradient ~50×:
+   * the tiny presets use `'positives'` so the shape branch learns within a few hundred steps.
+   */
+  shapeLossNormalizer: 'samples' | 'positives';
   /** Smooth-L1 β of the box regression (`loss_bbox`: GA-RPN 1.0, GA-RetinaNet 0.04). */
   regressionBeta: number;
   /** Masked cls/reg convs at inference (only where p ≥ εL). */
@@ -47,9 +56,11 @@ export const gaRpnGuidedDefaults: GuidedAnchoringConfig = {
   centerRatio: 0.2,
   ignoreRatio: 0.5,
   deformGroups: 4,
+  adaptionWeightStd: 0.01,
   shapeAssigner: { posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 },
   shapeSampleSize: 256,
   shapePositiveFraction: 0.5,
+  shapeLossNormalizer: 'samples',
   regressionBeta: 1,
   sparseInference: true,
 };
@@ -82,6 +93,7 @@ export function guidedAnchoringSchema(defaults: GuidedAnchoringConfig) {
       centerRatio: probability.default(defaults.centerRatio),
       ignoreRatio: probability.default(defaults.ignoreRatio),
       deformGroups: z.number().int().positive().default(defaults.deformGroups),
+      adaptionWeightStd: positive.default(defaults.adaptionWeightStd),
       shapeAssigner: z
         .strictObject({
           posIouThreshold: probability,
@@ -91,6 +103,7 @@ export function guidedAnchoringSchema(defaults: GuidedAnchoringConfig) {
         .default(defaults.shapeAssigner),
       shapeSampleSize: z.number().int().positive().default(defaults.shapeSampleSize),
       shapePositiveFraction: probability.default(defaults.shapePositiveFraction),
+      shapeLossNormalizer: z.enum(['samples', 'positives']).default(defaults.shapeLossNormalizer),
       regressionBeta: z.number().min(0).default(defaults.regressionBeta),
       sparseInference: z.boolean().default(defaults.sparseInference),
     })

@@ -58,10 +58,12 @@ export function guidedAnchorOptions(
     scalesPerOctave: guided.scalesPerOctave,
     deltaStd: guided.anchorDeltaStd,
     deformGroups: guided.deformGroups,
+    adaptionWeightStd: guided.adaptionWeightStd,
     locationThreshold: guided.locationThreshold,
     sparseInference: guided.sparseInference,
     centerRatio: guided.centerRatio,
     ignoreRatio: guided.ignoreRatio,
+    shapeLoss: { normalizer: guided.shapeLossNormalizer },
     shapeTargets: {
       assigner: new ApproxMaxIoUAssigner({ ...guided.shapeAssigner, ignoreIofThreshold: -1 }),
       sampler: new RandomSampler({
