@@ -60,7 +60,7 @@ describe('Adam', () => {
 
   it('resumes from its state exactly (moments and step count)', () => {
     const make = () =>
-      new Map([
+      new Map<string, tf.Variable>([
         ['a', tf.variable(tf.tensor1d([0, 1, -2]))],
         ['b', tf.variable(tf.tensor2d([[0.5, -1.5]]))],
       ]);
