@@ -48,10 +48,12 @@ export function guidedAnchors(
  * `loc_filter_thr`, 0.01). Compared in logit space, where σ is monotone.
  */
 export function locationMask(locLogits: tf.Tensor4D, threshold: number): tf.Tensor3D {
-  if (!(threshold > 0 && threshold < 1)) {
-    throw new Error(`locationMask: threshold must be in (0, 1), got ${threshold}`);
+  if (!(threshold >= 0 && threshold < 1)) {
+    throw new Error(`locationMask: threshold must be in [0, 1), got ${threshold}`);
   }
   const [batch, height, width] = locLogits.shape;
+  // εL = 0 keeps every location (the paper's Table 5 baseline row).
+  if (threshold === 0) return tf.ones([batch, height, width], 'bool') as tf.Tensor3D;
   return tf.tidy(() =>
     tf.greaterEqual(
       tf.reshape(locLogits, [batch, height, width]),
