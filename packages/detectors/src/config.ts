@@ -298,7 +298,9 @@ export const presets = {
       backbone: tinyBackbone,
       head: { featChannels: 32, stackedConvs: 1 },
       guided: tinyGuided,
-      train: tinyTrain,
+      // AdamW: AP50 1.0 on the overfit set in 150 steps at lr 0.001 and 0.002; SGD at lr 0.02
+      // gave 0.36–1.0 after 150 steps depending on the initial weights.
+      train: { ...tinyTrain, optimizer: 'adam', baseLr: 0.002 },
     }),
   /** `tinyFasterRcnn` with GA-RPN. */
   tinyGaFasterRcnn: (numClasses = 5): DetectorConfig =>

@@ -129,7 +129,7 @@ describe('Guided Anchoring detectors overfit', () => {
   it('a tiny GA-RetinaNet overfits two images to AP50 ≥ 0.8', async () => {
     const ap50 = await overfit(
       presets.tinyGaRetinaNet(5),
-      Number(process.env.DET_GA_RETINA_STEPS ?? 200),
+      Number(process.env.DET_GA_RETINA_STEPS ?? 150),
       async (detector, gt, loader, categoryIds) => {
         const results = await predictDataset(detector, loader.batches(), { categoryIds });
         const { stats } = evaluateCoco(gt, results);
