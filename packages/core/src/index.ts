@@ -32,6 +32,7 @@ export {
   normal,
   priorProbabilityBias,
   torchDefaultUniform,
+  withInitializerSeed,
   xavierUniform,
   zeros,
 } from './nn/initializers';

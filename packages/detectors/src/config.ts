@@ -65,6 +65,7 @@ export const trainConfigSchema = z.object({
   /** Iterations after which the learning rate is multiplied by `gamma` (1×: epochs 8 and 11 of 12). */
   steps: z.array(z.number().int().positive()).default([60000, 80000]),
   gamma: positive.default(0.1),
+  /** Seeds the initial weights (`createDetector`) and the RPN/RoI samplers. */
   seed: z.number().int().default(0),
 });
 

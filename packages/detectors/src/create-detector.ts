@@ -1,3 +1,4 @@
+import { withInitializerSeed } from '@det/core';
 import type { AnchorFunctionFactory } from '@det/heads';
 import { type DetectorConfig, type DetectorConfigInput, parseDetectorConfig } from './config';
 import type { Detector } from './detector';
@@ -6,12 +7,22 @@ import { MetaRetinaNet } from './meta-retinanet';
 import { RetinaNet } from './retinanet';
 import { FasterRcnn, FastRcnn, Rpn } from './two-stage';
 
-/** Builds a detector from a (validated) config: the typed `fromConfig` of this package. */
+/**
+ * Builds a detector from a (validated) config: the typed `fromConfig` of this package. The
+ * initial weights are drawn from `config.train.seed`, so a config names one model exactly.
+ */
 export function createDetector(
   input: DetectorConfig | DetectorConfigInput,
   options: { anchorFunction?: AnchorFunctionFactory } = {},
 ): Detector {
   const config = parseDetectorConfig(input);
+  return withInitializerSeed(config.train.seed, () => build(config, options));
+}
+
+function build(
+  config: DetectorConfig,
+  options: { anchorFunction?: AnchorFunctionFactory },
+): Detector {
   switch (config.kind) {
     case 'retinanet':
       if (config.anchorScheme.type === 'meta') {

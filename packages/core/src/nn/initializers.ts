@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { mulberry32 } from '../samplers/seeded-random';
 
 /** Creates an initial value for a parameter of the given shape. */
 export type Initializer = (shape: number[]) => tf.Tensor;
@@ -16,6 +17,29 @@ export function fanOut(shape: number[]): number {
   return shape[shape.length - 1] as number;
 }
 
+let seedStream: (() => number) | undefined;
+
+/**
+ * Runs `build` with every random initializer that was not given its own seed drawing one
+ * from a stream seeded by `seed`: the same seed and the same construction order give the
+ * same initial weights (torch.manual_seed before building a model). Nests; restores the
+ * previous stream on return or throw.
+ */
+export function withInitializerSeed<T>(seed: number, build: () => T): T {
+  const previous = seedStream;
+  const random = mulberry32(seed);
+  seedStream = () => Math.floor(random() * 0x7fffffff);
+  try {
+    return build();
+  } finally {
+    seedStream = previous;
+  }
+}
+
+function seedOf(explicit: number | undefined): number | undefined {
+  return explicit ?? seedStream?.();
+}
+
 export const zeros: Initializer = (shape) => tf.zeros(shape);
 
 export function constant(value: number): Initializer {
@@ -24,14 +48,15 @@ export function constant(value: number): Initializer {
 
 /** N(mean, std²), as mmdetection's `normal_init` (heads use std 0.01). */
 export function normal(options: { std: number; mean?: number; seed?: number }): Initializer {
-  return (shape) => tf.randomNormal(shape, options.mean ?? 0, options.std, 'float32', options.seed);
+  return (shape) =>
+    tf.randomNormal(shape, options.mean ?? 0, options.std, 'float32', seedOf(options.seed));
 }
 
 /** U(−b, b) with b = gain·√(6/(fanIn+fanOut)): torch's xavier_uniform_ (FPN convs in mmdetection). */
 export function xavierUniform(options: { gain?: number; seed?: number } = {}): Initializer {
   return (shape) => {
     const bound = (options.gain ?? 1) * Math.sqrt(6 / (fanIn(shape) + fanOut(shape)));
-    return tf.randomUniform(shape, -bound, bound, 'float32', options.seed);
+    return tf.randomUniform(shape, -bound, bound, 'float32', seedOf(options.seed));
   };
 }
 
@@ -44,7 +69,7 @@ export function kaimingNormal(
 ): Initializer {
   return (shape) => {
     const fan = options.mode === 'fanIn' ? fanIn(shape) : fanOut(shape);
-    return tf.randomNormal(shape, 0, Math.sqrt(2 / fan), 'float32', options.seed);
+    return tf.randomNormal(shape, 0, Math.sqrt(2 / fan), 'float32', seedOf(options.seed));
   };
 }
 
@@ -55,7 +80,7 @@ export function kaimingNormal(
 export function torchDefaultUniform(options: { fanIn?: number; seed?: number } = {}): Initializer {
   return (shape) => {
     const bound = 1 / Math.sqrt(options.fanIn ?? fanIn(shape));
-    return tf.randomUniform(shape, -bound, bound, 'float32', options.seed);
+    return tf.randomUniform(shape, -bound, bound, 'float32', seedOf(options.seed));
   };
 }
 
