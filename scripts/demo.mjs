@@ -4,7 +4,8 @@
 // Thin on purpose: everything lives in @det/detectors (the full trainer app comes later).
 //   DEMO_TRAIN_SECONDS  training time budget (default 600)
 //   DEMO_VAL_IMAGES     validation images evaluated (default 200, the whole val split)
-//   DEMO_OPTIMIZER, DEMO_LR  override the tiny preset's optimizer (sgd|adam) and base lr
+//   DEMO_OPTIMIZER, DEMO_LR  optimizer (sgd|adam) and base lr; default AdamW at 5e-4, the best of
+//   lr 2e-3 / 5e-4 with and without GroupNorm measured over ~400 steps on this dataset
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '@det/core';
 import { DetectionDataLoader, ensureDefaultDataset, loadCocoDataset, normalize } from '@det/data';
@@ -35,13 +36,12 @@ const val = await loadCocoDataset({
 });
 
 const preset = presets.tinyRetinaNet(train.classNames.length);
-// Experiment knobs: DEMO_OPTIMIZER=sgd|adam, DEMO_LR.
 const config = {
   ...preset,
   train: {
     ...preset.train,
-    ...(process.env.DEMO_OPTIMIZER ? { optimizer: process.env.DEMO_OPTIMIZER } : {}),
-    ...(process.env.DEMO_LR ? { baseLr: Number(process.env.DEMO_LR) } : {}),
+    optimizer: process.env.DEMO_OPTIMIZER ?? 'adam',
+    baseLr: Number(process.env.DEMO_LR ?? 0.0005),
   },
 };
 const detector = createDetector(config);
