@@ -143,14 +143,8 @@ export class AnchorHead {
     }
     const prefix = this.options.lossPrefix ?? '';
     return tf.tidy(() => {
-      const cls = tf.concat(
-        outputs.map((o) => o.clsScores),
-        1,
-      ) as tf.Tensor3D;
-      const deltas = tf.concat(
-        outputs.map((o) => o.boxDeltas),
-        1,
-      ) as tf.Tensor3D;
+      const cls = concatLevels(outputs.map((o) => o.clsScores));
+      const deltas = concatLevels(outputs.map((o) => o.boxDeltas));
       const shared = outputs.every((o) => o.priors.rank === 2);
       const sharedPriors = shared
         ? (tf.concat(
@@ -290,6 +284,18 @@ export class AnchorHead {
   dispose(): void {
     this.anchorFunction.dispose?.();
   }
+}
+
+/**
+ * [B, Nl, C] level outputs → [B, ΣNl, C], concatenated as [B, Nl·C] rows: the gradient then
+ * splits contiguous rows, which wasm's Slice does ~3.5× faster than the [B, Nl, C] slices of
+ * an axis-1 concat (7.7 vs 25 ms for RetinaNet's P3–P7 scores at 320², batch 2).
+ */
+function concatLevels(levels: readonly tf.Tensor[]): tf.Tensor3D {
+  const [batch, , channels] = levels[0]!.shape as [number, number, number];
+  const rows = levels.map((level) => tf.reshape(level, [batch, level.size / batch]));
+  const count = levels.reduce((sum, level) => sum + (level.shape[1] as number), 0);
+  return tf.reshape(tf.concat(rows, 1), [batch, count, channels]) as tf.Tensor3D;
 }
 
 /** Disposes every tensor of a forward pass. */
