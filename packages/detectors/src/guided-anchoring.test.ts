@@ -1,15 +1,13 @@
 import { initBackend } from '@det/core';
-import { DetectionDataLoader, normalize } from '@det/data';
+import type { DetectionBatch } from '@det/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { toDetectorBatch } from './batch';
 import { type DetectorConfig, presets } from './config';
 import { createDetector } from './create-detector';
 import type { Detector } from './detector';
 import { evaluateCoco, predictDataset } from './evaluate';
 import { guidedAnchorOptions } from './guided-anchoring';
-import { smallSyntheticDataset } from './testing/synthetic-fixture';
-import { Trainer } from './trainer';
+import { trainOnSynthetic } from './testing/train-on-synthetic';
 
 const log = (...args: unknown[]) => {
   if (process.env.DET_TEST_LOG) console.log(...args);
@@ -22,49 +20,28 @@ async function overfit(
   evaluate: (
     detector: Detector,
     gt: unknown,
-    loader: DetectionDataLoader,
+    batches: () => AsyncIterable<DetectionBatch>,
     ids: number[],
   ) => Promise<number>,
 ): Promise<number> {
-  const { dataset, groundTruthJson } = await smallSyntheticDataset({
-    images: 2,
-    size: 128,
-    maxObjectsPerImage: 2,
-  });
-  const detector = createDetector({
-    ...config,
-    train: { ...config.train, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] },
-  } as DetectorConfig);
-  const trainer = new Trainer({ detector });
-  const loader = new DetectionDataLoader({
-    records: dataset.records,
-    batchSize: 2,
-    transforms: [normalize()],
-    seed: 0,
-  });
   const start = performance.now();
-  for await (const batch of loader.batches({ epochs: steps })) {
-    try {
-      const result = trainer.step(toDetectorBatch(batch));
-      expect(result.finite).toBe(true);
-      if (trainer.iteration % Number(process.env.DET_TEST_LOG_EVERY ?? 25) === 0)
-        log(trainer.iteration, JSON.stringify(result.losses));
-    } finally {
-      tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
-    }
-  }
-  log(`${config.kind}: ${steps} steps in ${((performance.now() - start) / 1000).toFixed(1)} s`);
-  const evalLoader = new DetectionDataLoader({
-    records: dataset.records,
-    batchSize: 2,
-    transforms: [normalize()],
-    shuffle: false,
+  const logEvery = Number(process.env.DET_TEST_LOG_EVERY ?? 25);
+  const trained = await trainOnSynthetic({
+    config,
+    steps,
+    onStep: (result) => {
+      if ((result.iteration + 1) % logEvery === 0)
+        log(result.iteration + 1, JSON.stringify(result.losses));
+    },
   });
+  log(`${config.kind}: ${steps} steps in ${((performance.now() - start) / 1000).toFixed(1)} s`);
   try {
-    return await evaluate(detector, groundTruthJson, evalLoader, [...dataset.categoryIds]);
+    expect(trained.allFinite).toBe(true);
+    return await evaluate(trained.detector, trained.groundTruthJson, trained.evalBatches, [
+      ...trained.dataset.categoryIds,
+    ]);
   } finally {
-    trainer.dispose();
-    detector.dispose();
+    trained.detector.dispose();
   }
 }
 
@@ -115,8 +92,8 @@ describe('Guided Anchoring detectors overfit', () => {
     const ar100 = await overfit(
       presets.tinyGaRpn(),
       Number(process.env.DET_GA_RPN_STEPS ?? 150),
-      async (detector, gt, loader, categoryIds) => {
-        const results = await predictDataset(detector, loader.batches(), { categoryIds });
+      async (detector, gt, batches, categoryIds) => {
+        const results = await predictDataset(detector, batches(), { categoryIds });
         const { stats } = evaluateCoco(gt, results, { proposals: true });
         // Proposal mode (maxDets 100, 300, 1000): stats[6..8] are AR@100, AR@300, AR@1000.
         log('GA-RPN AR@100/300/1000', stats[6], stats[7], stats[8]);
@@ -130,8 +107,8 @@ describe('Guided Anchoring detectors overfit', () => {
     const ap50 = await overfit(
       presets.tinyGaRetinaNet(5),
       Number(process.env.DET_GA_RETINA_STEPS ?? 150),
-      async (detector, gt, loader, categoryIds) => {
-        const results = await predictDataset(detector, loader.batches(), { categoryIds });
+      async (detector, gt, batches, categoryIds) => {
+        const results = await predictDataset(detector, batches(), { categoryIds });
         const { stats } = evaluateCoco(gt, results);
         log('GA-RetinaNet AP/AP50', stats[0], stats[1]);
         return stats[1]!;

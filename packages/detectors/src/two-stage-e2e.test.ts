@@ -2,16 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@det/core';
-import { DetectionDataLoader, normalize } from '@det/data';
-import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { toDetectorBatch } from './batch';
 import { type DetectorConfig, presets } from './config';
-import { createDetector } from './create-detector';
+import type { createDetector } from './create-detector';
 import { evaluateCoco, predictDataset } from './evaluate';
 import { proposalsForBatch, readProposalsFile, writeProposalsFile } from './proposals-file';
 import { smallSyntheticDataset } from './testing/synthetic-fixture';
-import { Trainer } from './trainer';
+import { trainOnSynthetic } from './testing/train-on-synthetic';
 
 interface GroundTruth {
   annotations: { image_id: number; bbox: [number, number, number, number] }[];
@@ -46,41 +43,15 @@ async function train(
   detector: ReturnType<typeof createDetector>;
   categoryIds: readonly number[];
 }> {
-  const { dataset, groundTruthJson } = await smallSyntheticDataset({
-    images: 2,
-    size: 128,
-    maxObjectsPerImage: 2,
-  });
   const proposals = proposalsFile ? readProposalsFile(proposalsFile) : undefined;
-  const detector = createDetector({
-    ...config,
-    train: { ...config.train, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] },
-  } as DetectorConfig);
-  const trainer = new Trainer({ detector });
-  const loader = new DetectionDataLoader({
-    records: dataset.records,
-    batchSize: 2,
-    transforms: [normalize()],
-    seed: 0,
+  const trained = await trainOnSynthetic({
+    config,
+    steps,
+    ...(proposals ? { proposalsFor: (batch) => proposalsForBatch(proposals, batch.metas) } : {}),
   });
-  for await (const batch of loader.batches({ epochs: steps })) {
-    try {
-      const step = trainer.step(
-        toDetectorBatch(batch, proposals ? proposalsForBatch(proposals, batch.metas) : undefined),
-      );
-      expect(step.finite).toBe(true);
-    } finally {
-      tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
-    }
-  }
-  trainer.dispose();
-  const evalLoader = new DetectionDataLoader({
-    records: dataset.records,
-    batchSize: 2,
-    transforms: [normalize()],
-    shuffle: false,
-  });
-  const results = await predictDataset(detector, evalLoader.batches(), {
+  expect(trained.allFinite).toBe(true);
+  const { dataset, groundTruthJson, detector } = trained;
+  const results = await predictDataset(detector, trained.evalBatches(), {
     categoryIds: config.kind === 'rpn' ? [1] : dataset.categoryIds,
     ...(proposals
       ? { proposalsOf: (imageId: number) => proposals.get(imageId) ?? new Float32Array(0) }

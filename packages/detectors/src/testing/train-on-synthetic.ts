@@ -4,7 +4,7 @@ import { toDetectorBatch } from '../batch';
 import type { DetectorConfig } from '../config';
 import { createDetector } from '../create-detector';
 import type { Detector } from '../detector';
-import { Trainer } from '../trainer';
+import { Trainer, type TrainStepResult } from '../trainer';
 import { smallSyntheticDataset } from './synthetic-fixture';
 
 export interface TrainedOnSynthetic {
@@ -27,6 +27,10 @@ export async function trainOnSynthetic(options: {
   images?: number;
   size?: number;
   maxObjectsPerImage?: number;
+  /** Precomputed proposals for a batch (Fast R-CNN). */
+  proposalsFor?: (batch: DetectionBatch) => readonly Float32Array[];
+  /** Sees every step's result (loss logging in experiments). */
+  onStep?: (result: TrainStepResult) => void;
 }): Promise<TrainedOnSynthetic> {
   const { config, steps } = options;
   const { dataset, groundTruthJson } = await smallSyntheticDataset({
@@ -54,7 +58,9 @@ export async function trainOnSynthetic(options: {
         break;
       }
       try {
-        allFinite = trainer.step(toDetectorBatch(batch)).finite && allFinite;
+        const result = trainer.step(toDetectorBatch(batch, options.proposalsFor?.(batch)));
+        options.onStep?.(result);
+        allFinite = result.finite && allFinite;
       } finally {
         tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
       }
