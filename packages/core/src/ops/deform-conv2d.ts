@@ -22,8 +22,10 @@ const where = 'deformConv2d';
  * Bilinear taps of the sampling points (y, x) [B, Ho, Wo, G] into the input flattened to
  * [B·H·W·G, C/G]. torchvision's `bilinear_interpolate` (deform_conv2d_kernel.cpp): a point
  * with y ≤ -1, y ≥ H, x ≤ -1 or x ≥ W samples zero, and corners outside the map count as
- * zero. `dWeightDy`/`dWeightDx` are the weights' derivatives (torchvision's
- * `get_coordinate_weight`), so offsets outside the map get zero gradient, as there.
+ * zero. `dWeightDy`/`dWeightDx` are the weights' derivatives as torchvision's
+ * `get_coordinate_weight` computes them: from the corners on the map, without the inside
+ * test, so a point with no corner on the map gets zero gradient and one exactly on the -1
+ * border (zero offset in the padding) gets its neighbours' gradient, as there.
  */
 function bilinearTaps(y: tf.Tensor4D, x: tf.Tensor4D, height: number, width: number) {
   const [batch, outHeight, outWidth, groups] = y.shape;
@@ -41,27 +43,37 @@ function bilinearTaps(y: tf.Tensor4D, x: tf.Tensor4D, height: number, width: num
   const hy = tf.sub(1, ly);
   const hx = tf.sub(1, lx);
   const asFloat = (condition: tf.Tensor) => tf.cast(condition, 'float32');
-  const validY0 = tf.mul(inside, asFloat(tf.greaterEqual(y0, 0)));
-  const validY1 = tf.mul(inside, asFloat(tf.lessEqual(y0, height - 2)));
-  const validX0 = asFloat(tf.greaterEqual(x0, 0));
-  const validX1 = asFloat(tf.lessEqual(x0, width - 2));
+  // A corner counts when it lies on the map (torchvision's valid_y_l, valid_y_h, …).
+  const between = (value: tf.Tensor, low: number, high: number) =>
+    asFloat(tf.logicalAnd(tf.greaterEqual(value, low), tf.lessEqual(value, high)));
+  const validY0 = between(y0, 0, height - 1);
+  const validY1 = between(y0, -1, height - 2);
+  const validX0 = between(x0, 0, width - 1);
+  const validX1 = between(x0, -1, width - 2);
   // Corners in the order (y0,x0), (y0,x1), (y1,x0), (y1,x1).
-  const masks = [
+  const corners = [
     tf.mul(validY0, validX0),
     tf.mul(validY0, validX1),
     tf.mul(validY1, validX0),
     tf.mul(validY1, validX1),
   ];
+  // The forward weights also need the point inside (-1, H) × (-1, W) (bilinear_interpolate);
+  // the coordinate derivatives do not (get_coordinate_weight): a point exactly on the -1
+  // border samples zero but still gets the gradient of its row/column 0 neighbours.
+  const forwardMasks = corners.map((corner) => tf.mul(corner, inside));
   // Corners on the last axis: each point's four weights and rows stay adjacent, so the
   // weighted sum and its adjoints are small batched matMuls ([1, 4] · [4, C/G]) per point.
-  const cornerStack = (values: tf.Tensor[]) =>
+  const cornerStack = (values: tf.Tensor[], masks: tf.Tensor[]) =>
     tf.stack(
       values.map((v, c) => tf.mul(v, masks[c] as tf.Tensor)),
       -1,
     );
-  const weights = cornerStack([tf.mul(hy, hx), tf.mul(hy, lx), tf.mul(ly, hx), tf.mul(ly, lx)]);
-  const dWeightDy = cornerStack([tf.neg(hx), tf.neg(lx), hx, lx]);
-  const dWeightDx = cornerStack([tf.neg(hy), hy, tf.neg(ly), ly]);
+  const weights = cornerStack(
+    [tf.mul(hy, hx), tf.mul(hy, lx), tf.mul(ly, hx), tf.mul(ly, lx)],
+    forwardMasks,
+  );
+  const dWeightDy = cornerStack([tf.neg(hx), tf.neg(lx), hx, lx], corners);
+  const dWeightDx = cornerStack([tf.neg(hy), hy, tf.neg(ly), ly], corners);
 
   const rowIndex = (rows: tf.Tensor) => tf.cast(tf.clipByValue(rows, 0, height - 1), 'int32');
   const colIndex = (cols: tf.Tensor) => tf.cast(tf.clipByValue(cols, 0, width - 1), 'int32');

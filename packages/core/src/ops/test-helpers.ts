@@ -31,7 +31,7 @@ export function expectClose(
   let worstIndex = -1;
   expected.data.forEach((want, i) => {
     const excess = Math.abs((values[i] as number) - want) - (atol + rtol * Math.abs(want));
-    if (excess > worst) {
+    if (!(excess <= worst)) {
       worst = excess;
       worstIndex = i;
     }
