@@ -1,50 +1,63 @@
-import { initBackend, ParameterStore } from '@det/core';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
+import { expectClose } from '@det/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GroupNorm2d } from './group-norm';
 import { createResNet } from './resnet';
+import { parseSafetensors } from './safetensors';
+import { fixturesDir } from './test-helpers';
+
+/** float32 on wasm against torch in float64 (outputs of order 1, gradients of order 10). */
+const tolerance = { atol: 1e-5, rtol: 1e-4 };
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
 });
 
-/** Wu & He 2018 eq. 1 written out element by element (NHWC), the reference for the tensor version. */
-function referenceGroupNorm(
-  values: Float32Array,
-  [n, h, w, c]: [number, number, number, number],
-  groups: number,
-  eps: number,
-): Float32Array {
-  const out = new Float32Array(values.length);
-  const size = c / groups;
-  for (let image = 0; image < n; image++) {
-    for (let group = 0; group < groups; group++) {
-      const indices: number[] = [];
-      for (let p = 0; p < h * w; p++)
-        for (let k = 0; k < size; k++) indices.push((image * h * w + p) * c + group * size + k);
-      const mean = indices.reduce((s, i) => s + values[i]!, 0) / indices.length;
-      const variance = indices.reduce((s, i) => s + (values[i]! - mean) ** 2, 0) / indices.length;
-      for (const i of indices) out[i] = (values[i]! - mean) / Math.sqrt(variance + eps);
-    }
-  }
-  return out;
-}
-
 describe('GroupNorm2d', () => {
-  it('matches eq. 1 of Wu & He 2018 and leaks no tensors', () => {
+  it('equals torch.nn.GroupNorm (output and gradients) and leaks no tensors', () => {
+    // scripts/fixtures/backbone_torchvision.py small: GroupNorm(3, 6), random affine, float64.
+    const read = (name: string) =>
+      parseSafetensors(readFileSync(join(fixturesDir, name)), name).tensors;
+    const io = read('group-norm.io.safetensors');
+    const parameters = read('group-norm.safetensors');
+    const nhwc = (name: string) =>
+      tf.tidy(() => {
+        const t = io.get(name)!;
+        const nchw = tf.tensor4d(
+          t.values as Float32Array,
+          t.shape as [number, number, number, number],
+        );
+        return tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D;
+      });
     const store = new ParameterStore();
     const norm = new GroupNorm2d(store, { channels: 6, groups: 3 });
-    const shape: [number, number, number, number] = [2, 3, 4, 6];
-    const input = tf.randomNormal(shape, 2, 3, 'float32', 7) as tf.Tensor4D;
+    norm.weight.assign(tf.tensor1d(parameters.get('weight')!.values as Float32Array));
+    norm.bias.assign(tf.tensor1d(parameters.get('bias')!.values as Float32Array));
+    const input = nhwc('input');
+    const upstream = nhwc('upstream');
+    const expected = { output: nhwc('output'), gradInput: nhwc('grad_input') };
     const before = tf.memory().numTensors;
     const output = norm.apply(input);
-    expect(output.shape).toEqual(shape);
-    const expected = referenceGroupNorm(input.dataSync() as Float32Array, shape, 3, 1e-5);
-    const actual = output.dataSync();
-    for (let i = 0; i < expected.length; i++) expect(actual[i]).toBeCloseTo(expected[i]!, 4);
-    output.dispose();
+    expectClose(output, expected.output, { ...tolerance, label: 'output' });
+    const objective = (x: tf.Tensor) =>
+      tf.sum(tf.mul(norm.apply(x as tf.Tensor4D), upstream)) as tf.Scalar;
+    const gradInput = tf.grad(objective)(input);
+    expectClose(gradInput, expected.gradInput, { ...tolerance, label: 'grad input' });
+    const { value, grads } = tf.variableGrads(() => objective(input), [norm.weight, norm.bias]);
+    expectClose(grads[norm.weight.name]!, io.get('grad_weight')!.values, {
+      ...tolerance,
+      label: 'grad weight',
+    });
+    expectClose(grads[norm.bias.name]!, io.get('grad_bias')!.values, {
+      ...tolerance,
+      label: 'grad bias',
+    });
+    tf.dispose([output, gradInput, value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
-    input.dispose();
+    tf.dispose([input, upstream, expected.output, expected.gradInput]);
     store.dispose();
   });
 
@@ -57,7 +70,9 @@ describe('GroupNorm2d', () => {
 
 describe("ResNet norm: 'group'", () => {
   it('has GN weight/bias (no running stats) and gradients reach them', () => {
-    const model = createResNet({ depth: 18, widthMultiplier: 0.25, norm: 'group', normGroups: 8 });
+    const model = withInitializerSeed(1, () =>
+      createResNet({ depth: 18, widthMultiplier: 0.25, norm: 'group', normGroups: 8 }),
+    );
     const names = model.parameters.entries().map((entry) => entry.name);
     expect(names).toContain('layer1.0.bn1.weight');
     expect(names.some((name) => name.includes('running_mean'))).toBe(false);

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expectClose } from '@det/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
-import { expect } from 'vitest';
 import { parseSafetensors } from './safetensors';
 
 export const fixturesDir = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
@@ -28,20 +28,37 @@ export function readNchwTensors(path: string): Map<string, tf.Tensor4D> {
   return out;
 }
 
-/** max|actual − expected| / max|expected|: the error relative to the feature map's scale. */
-export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
-  expect(actual.shape).toEqual(expected.shape);
-  return tf.tidy(() => {
-    const difference = tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0] as number;
-    const scale = tf.max(tf.abs(expected)).dataSync()[0] as number;
-    return difference / scale;
-  });
+/**
+ * Asserts |actual − expected| ≤ `relative`·max|expected| everywhere (the error relative to
+ * the feature map's scale: deep maps mix values of very different size) through the shared
+ * NaN-safe comparison, and returns the measured max|actual − expected| / max|expected|.
+ */
+export function expectCloseToScale(
+  actual: tf.Tensor,
+  expected: tf.Tensor,
+  relative: number,
+  label: string,
+): number {
+  const [difference, scale] = tf.tidy(() => [
+    tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0] as number,
+    tf.max(tf.abs(expected)).dataSync()[0] as number,
+  ]);
+  expectClose(actual, expected, { atol: relative * (scale as number), rtol: 0, label });
+  return (difference as number) / (scale as number);
 }
 
-/** Whether /usr/bin/python3 can import torch and torchvision (the reference generator). */
-export function hasTorchvision(): boolean {
+/**
+ * Fails with the reason unless /usr/bin/python3 can import torch and torchvision (the
+ * reference generator). scripts/ci-setup.sh installs them (Debian python3-torch,
+ * python3-torchvision); the test never skips silently.
+ */
+export function requireTorchvision(): void {
   const result = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], {
-    stdio: 'ignore',
+    encoding: 'utf8',
   });
-  return result.status === 0;
+  if (result.status !== 0) {
+    throw new Error(
+      `/usr/bin/python3 cannot import torch and torchvision (${(result.stderr || result.error?.message || '').trim().split('\n').pop()}): run scripts/ci-setup.sh (apt-get install python3-torch python3-torchvision)`,
+    );
+  }
 }

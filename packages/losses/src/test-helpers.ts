@@ -1,3 +1,4 @@
+import { expectClose as expectCloseShared } from '@det/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
 
@@ -8,20 +9,16 @@ export function values(x: tf.Tensor): number[] {
   return data;
 }
 
-/** |actual − expected| ≤ atol + rtol·|expected| everywhere, with a message naming the index. */
+/**
+ * The shared NaN-safe comparison (`@det/core/testing`) with this package's default for
+ * hand-derived values: |actual − expected| ≤ 1e-5 + 1e-4·|expected|.
+ */
 export function expectClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
   { rtol = 1e-4, atol = 1e-5, label = '' } = {},
 ): void {
-  expect(actual.length, `${label} length`).toBe(expected.length);
-  for (let i = 0; i < expected.length; i += 1) {
-    const a = actual[i] as number;
-    const e = expected[i] as number;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
-      expect.fail(`${label}[${i}]: got ${a}, expected ${e}`);
-    }
-  }
+  expectCloseShared(actual, expected, { rtol, atol, label });
 }
 
 export function expectAllFinite(data: ArrayLike<number>, label = ''): void {

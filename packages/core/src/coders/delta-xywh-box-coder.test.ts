@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../index';
+import { expectClose } from '../testing';
 import { DeltaXYWHBoxCoder } from './delta-xywh-box-coder';
 
 interface CoderCase {
@@ -23,16 +24,6 @@ beforeAll(async () => {
 
 const boxes = (values: number[]) => tf.tensor2d(values, [values.length / 4, 4]);
 
-function expectClose(actual: ArrayLike<number>, expected: number[], relative: number): void {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!));
-    worst = Math.max(worst, error);
-  }
-  expect(worst).toBeLessThan(relative);
-}
-
 describe('DeltaXYWHBoxCoder against torchvision BoxCoder', () => {
   for (const c of fixture.cases) {
     it(`encodes and decodes like BoxCoder(${c.weights.join(', ')}) with weights`, () => {
@@ -43,9 +34,9 @@ describe('DeltaXYWHBoxCoder against torchvision BoxCoder', () => {
       const deltas = boxes(c.deltas);
       const encoded = coder.encode(proposals, targets);
       // Same float32 operations in the same order as torchvision: equal up to exp/log ulps.
-      expectClose(encoded.dataSync(), c.encoded, 1e-6);
+      expectClose(encoded.dataSync(), c.encoded, { atol: 1e-6, rtol: 1e-6 });
       const decoded = coder.decode(proposals, deltas);
-      expectClose(decoded.dataSync(), c.decoded, 1e-6);
+      expectClose(decoded.dataSync(), c.decoded, { atol: 1e-6, rtol: 1e-6 });
       tf.dispose([proposals, targets, deltas, encoded, decoded]);
       expect(tf.memory().numTensors).toBe(before);
     });
@@ -53,8 +44,14 @@ describe('DeltaXYWHBoxCoder against torchvision BoxCoder', () => {
     it(`matches BoxCoder(${c.weights.join(', ')}) with stds = 1 / weights`, () => {
       const stds = c.weights.map((w) => 1 / w) as [number, number, number, number];
       const coder = new DeltaXYWHBoxCoder({ stds });
-      expectClose(coder.encode(boxes(c.proposals), boxes(c.targets)).dataSync(), c.encoded, 1e-5);
-      expectClose(coder.decode(boxes(c.proposals), boxes(c.deltas)).dataSync(), c.decoded, 1e-5);
+      expectClose(coder.encode(boxes(c.proposals), boxes(c.targets)).dataSync(), c.encoded, {
+        atol: 1e-5,
+        rtol: 1e-5,
+      });
+      expectClose(coder.decode(boxes(c.proposals), boxes(c.deltas)).dataSync(), c.decoded, {
+        atol: 1e-5,
+        rtol: 1e-5,
+      });
     });
   }
 
@@ -70,7 +67,7 @@ describe('DeltaXYWHBoxCoder', () => {
     const priors = boxes([0, 0, 10, 10, 5, 5, 25, 45, 100, 50, 300, 90, 3, 4, 5, 6]);
     const targets = boxes([1, 2, 12, 9, 5, 5, 25, 45, 80, 60, 350, 100, 3.5, 4.5, 4.75, 10]);
     const restored = coder.decode(priors, coder.encode(priors, targets));
-    expectClose(restored.dataSync(), Array.from(targets.dataSync()), 1e-5);
+    expectClose(restored.dataSync(), Array.from(targets.dataSync()), { atol: 1e-5, rtol: 1e-5 });
     const same = coder.encode(priors, priors);
     expect(Array.from(same.dataSync()).every((v) => Math.abs(v) < 1e-6)).toBe(true);
   });
@@ -107,7 +104,7 @@ describe('DeltaXYWHBoxCoder', () => {
     const priors = boxes([0, 0, 10, 20]);
     const gradDecode = tf.grad((d: tf.Tensor) => tf.sum(coder.decode(priors, d)))(tf.zeros([1, 4]));
     // Σ(x1 + y1 + x2 + y2) = 2(cx + cy): its dx gradient is 2·std·w = 2 and dw is 0 at 0.
-    expectClose(gradDecode.dataSync(), [2, 4, 0, 0], 1e-6);
+    expectClose(gradDecode.dataSync(), [2, 4, 0, 0], { atol: 1e-6, rtol: 1e-6 });
     const gradEncode = tf.grad((t: tf.Tensor) => tf.sum(coder.encode(priors, t)))(
       boxes([1, 1, 9, 19]),
     );
