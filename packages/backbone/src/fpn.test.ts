@@ -13,7 +13,7 @@ beforeAll(async () => {
 /** torchvision FeaturePyramidNetwork (random weights and biases) on odd-sized inputs. */
 async function expectParity(name: string, options: FpnOptions<FpnLevels>, levels: string[]) {
   const before = tf.memory().numTensors;
-  const fpn = createFpn(options);
+  const fpn = withInitializerSeed(30, () => createFpn(options));
   await loadTorchvisionWeights(fpn, join(fixturesDir, `${name}.safetensors`));
   const io = readNchwTensors(join(fixturesDir, `${name}.io.safetensors`));
   const outputs = fpn.apply(Object.fromEntries(io));
@@ -84,7 +84,9 @@ describe('createFpn', () => {
   });
 
   it('reports P2–P6 shapes and has no extra parameters', () => {
-    const fpn = createFpn({ inChannels: [8, 16, 32, 64], outChannels: 32, levels: 'p2-p6' });
+    const fpn = withInitializerSeed(31, () =>
+      createFpn({ inChannels: [8, 16, 32, 64], outChannels: 32, levels: 'p2-p6' }),
+    );
     expect(fpn.levelNames).toEqual(['p2', 'p3', 'p4', 'p5', 'p6']);
     expect(fpn.outputShapes.p2).toEqual({ channels: 32, stride: 4 });
     expect(fpn.outputShapes.p6).toEqual({ channels: 32, stride: 64 });
@@ -93,7 +95,9 @@ describe('createFpn', () => {
   });
 
   it('differentiates on wasm through the nearest upsampling and the extra levels', () => {
-    const fpn = createFpn({ inChannels: [4, 8, 16], outChannels: 8 });
+    const fpn = withInitializerSeed(32, () =>
+      createFpn({ inChannels: [4, 8, 16], outChannels: 8 }),
+    );
     const inputs = {
       c3: tf.randomNormal([2, 9, 7, 4]) as tf.Tensor4D,
       c4: tf.randomNormal([2, 5, 4, 8]) as tf.Tensor4D,
@@ -125,7 +129,9 @@ describe('createFpn', () => {
     expect(() => createFpn({ inChannels: [8, 16, 32], outChannels: 0 })).toThrow(
       'FPN outChannels must be a positive integer, got 0',
     );
-    const fpn = createFpn({ inChannels: [4, 8, 16], outChannels: 8 });
+    const fpn = withInitializerSeed(33, () =>
+      createFpn({ inChannels: [4, 8, 16], outChannels: 8 }),
+    );
     const c3 = tf.zeros([1, 8, 8, 4]) as tf.Tensor4D;
     const c4 = tf.zeros([1, 4, 4, 5]) as tf.Tensor4D;
     expect(() => fpn.apply({ c3 })).toThrow("FPN input 'c4' is missing (needs c3, c4, c5)");

@@ -1,4 +1,4 @@
-import { initBackend } from '@det/core';
+import { initBackend, withInitializerSeed } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createResNetFpn, tinyResNetFpnPreset } from './resnet-fpn';
@@ -9,10 +9,12 @@ beforeAll(async () => {
 
 describe('createResNetFpn', () => {
   it('names parameters as torchvision BackboneWithFPN and chains the shapes (ResNet-50, P2–P6)', () => {
-    const model = createResNetFpn({
-      resnet: { depth: 50, widthMultiplier: 0.0625 },
-      fpn: { levels: 'p2-p6', outChannels: 32 },
-    });
+    const model = withInitializerSeed(20, () =>
+      createResNetFpn({
+        resnet: { depth: 50, widthMultiplier: 0.0625 },
+        fpn: { levels: 'p2-p6', outChannels: 32 },
+      }),
+    );
     expect(model.parameters.has('body.layer4.2.conv3.weight')).toBe(true);
     expect(model.parameters.get('fpn.inner_blocks.0.0.weight').shape).toEqual([1, 1, 16, 32]);
     expect(model.parameters.get('fpn.inner_blocks.3.0.weight').shape).toEqual([1, 1, 128, 32]);
@@ -28,7 +30,7 @@ describe('createResNetFpn', () => {
   });
 
   it('the tiny preset: 16–128-channel ResNet-18, 64-channel P3–P7, everything trains', () => {
-    const model = createResNetFpn(tinyResNetFpnPreset);
+    const model = withInitializerSeed(21, () => createResNetFpn(tinyResNetFpnPreset));
     expect(model.outputShapes.p3).toEqual({ channels: 64, stride: 8 });
     expect(model.outputShapes.p7).toEqual({ channels: 64, stride: 128 });
     expect(model.body.outputShapes.c5.channels).toBe(128);

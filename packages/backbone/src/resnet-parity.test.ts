@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '@det/core';
+import { initBackend, withInitializerSeed } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResNet, type ResNetOptions } from './resnet';
@@ -21,7 +21,7 @@ import { loadTorchvisionWeights } from './weights';
  */
 async function expectParity(directory: string, name: string, options: ResNetOptions) {
   const before = tf.memory().numTensors;
-  const model = createResNet(options);
+  const model = withInitializerSeed(50, () => createResNet(options));
   const report = await loadTorchvisionWeights(model, join(directory, `${name}.safetensors`));
   expect(report.missing).toEqual([]);
   expect(report.unexpected).toEqual([]);

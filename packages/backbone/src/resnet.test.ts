@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend, ParameterStore } from '@det/core';
+import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createResNet, type ResNet } from './resnet';
@@ -41,7 +41,7 @@ describe('createResNet', () => {
     const scaled = (name: string, channels: number) =>
       name === 'conv1.weight' && channels === 3 ? 3 : channels * width;
     for (const depth of [34, 101] as const) {
-      const model = createResNet({ depth, widthMultiplier: width });
+      const model = withInitializerSeed(10, () => createResNet({ depth, widthMultiplier: width }));
       const ours = model.parameters.entries().map((entry) => [entry.name, entry.variable.shape]);
       const theirs = (keys[`resnet${depth}`] ?? [])
         .filter(([name]) => !name.endsWith('num_batches_tracked') && !name.startsWith('fc.'))
@@ -59,7 +59,9 @@ describe('createResNet', () => {
 
   it('returns c2–c5 at strides 4–32 with the channels of its shape spec', () => {
     const before = tf.memory().numTensors;
-    const model = createResNet({ depth: 50, widthMultiplier: 0.125 });
+    const model = withInitializerSeed(11, () =>
+      createResNet({ depth: 50, widthMultiplier: 0.125 }),
+    );
     expect(model.outputShapes).toEqual({
       c2: { channels: 32, stride: 4 },
       c3: { channels: 64, stride: 8 },
@@ -78,7 +80,9 @@ describe('createResNet', () => {
   });
 
   it('handles an empty batch', () => {
-    const model = createResNet({ depth: 18, widthMultiplier: 0.125 });
+    const model = withInitializerSeed(12, () =>
+      createResNet({ depth: 18, widthMultiplier: 0.125 }),
+    );
     const images = tf.zeros([0, 32, 32, 3]) as tf.Tensor4D;
     const outputs = model.apply(images);
     expect(outputs.c5.shape).toEqual([0, 1, 1, 64]);
@@ -87,7 +91,9 @@ describe('createResNet', () => {
   });
 
   it('freezes the stem and layer1 by default; gradients reach unfrozen stages only', () => {
-    const model = createResNet({ depth: 18, widthMultiplier: 0.125 });
+    const model = withInitializerSeed(13, () =>
+      createResNet({ depth: 18, widthMultiplier: 0.125 }),
+    );
     const trainable = model.parameters
       .entries()
       .filter((entry) => entry.variable.trainable)
@@ -110,12 +116,14 @@ describe('createResNet', () => {
   });
 
   it('trains everything with frozenStages −1 (max-pool and stem gradients on wasm)', () => {
-    const model = createResNet({
-      depth: 50,
-      widthMultiplier: 0.0625,
-      frozenStages: -1,
-      trainableNormAffine: true,
-    });
+    const model = withInitializerSeed(14, () =>
+      createResNet({
+        depth: 50,
+        widthMultiplier: 0.0625,
+        frozenStages: -1,
+        trainableNormAffine: true,
+      }),
+    );
     const images = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
     const norms = gradientNorms(model, images);
     const statistics = model.parameters
@@ -132,12 +140,14 @@ describe('createResNet', () => {
 
   it('freezes all four stages with frozenStages 4 and names parameters inside a scope', () => {
     const root = new ParameterStore();
-    const model = createResNet({
-      depth: 18,
-      widthMultiplier: 0.125,
-      frozenStages: 4,
-      store: root.scope('backbone.body'),
-    });
+    const model = withInitializerSeed(15, () =>
+      createResNet({
+        depth: 18,
+        widthMultiplier: 0.125,
+        frozenStages: 4,
+        store: root.scope('backbone.body'),
+      }),
+    );
     expect(root.trainableVariables()).toEqual([]);
     expect(root.has('backbone.body.layer1.0.conv1.weight')).toBe(true);
     expect(root.has('backbone.body.layer2.0.downsample.1.running_var')).toBe(true);
@@ -145,7 +155,9 @@ describe('createResNet', () => {
   });
 
   it('zeroInitResidual zeroes the last BN γ of each block (torchvision zero_init_residual)', () => {
-    const model = createResNet({ depth: 50, widthMultiplier: 0.0625, zeroInitResidual: true });
+    const model = withInitializerSeed(16, () =>
+      createResNet({ depth: 50, widthMultiplier: 0.0625, zeroInitResidual: true }),
+    );
     expect(Array.from(model.parameters.get('layer3.2.bn3.weight').dataSync())).toEqual(
       new Array(64).fill(0),
     );
@@ -168,7 +180,9 @@ describe('createResNet', () => {
     expect(() => createResNet({ depth: 50, style: 'tf' as 'caffe' })).toThrow(
       "ResNet style 'tf' is not 'pytorch' or 'caffe'",
     );
-    const model = createResNet({ depth: 18, widthMultiplier: 0.125 });
+    const model = withInitializerSeed(17, () =>
+      createResNet({ depth: 18, widthMultiplier: 0.125 }),
+    );
     const gray = tf.zeros([1, 32, 32, 1]) as tf.Tensor4D;
     expect(() => model.apply(gray)).toThrow(
       'ResNet expects NHWC images with 3 channels, got shape [1, 32, 32, 1]',

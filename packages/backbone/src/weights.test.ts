@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, ParameterStore } from '@det/core';
+import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResNet } from './resnet';
@@ -143,7 +143,9 @@ describe('loadTorchvisionWeights', () => {
   });
 
   it('lists every problem of a wrong checkpoint in one error (resnet18 file into resnet50)', async () => {
-    const model = createResNet({ depth: 50, widthMultiplier: 0.0625 });
+    const model = withInitializerSeed(40, () =>
+      createResNet({ depth: 50, widthMultiplier: 0.0625 }),
+    );
     const path = join(fixturesDir, 'resnet18-w0.125.safetensors');
     const error = await loadTorchvisionWeights(model, path).catch((e: Error) => e);
     const message = (error as Error).message;

@@ -8,6 +8,27 @@ import { DatasetValidationError, summarizeReport } from './dataset-issues';
 
 let root: string;
 
+/**
+ * Runs `body` as a user the permission bits apply to. Root reads every file, so as root
+ * (CI containers) the effective uid/gid drop to nobody (65534) for the call and come back
+ * after; the temp folder is opened up (0755) so that nobody can reach the other files.
+ */
+async function asUnprivilegedUser<T>(body: () => Promise<T>): Promise<T> {
+  if (process.getuid?.() !== 0) return body();
+  if (!process.seteuid || !process.setegid) {
+    throw new Error('running as root without process.seteuid: cannot test a permission error');
+  }
+  await chmod(root, 0o755);
+  process.setegid(65534);
+  process.seteuid(65534);
+  try {
+    return await body();
+  } finally {
+    process.seteuid(0);
+    process.setegid(0);
+  }
+}
+
 const categories = [
   { id: 7, name: 'seven', supercategory: 'n' },
   { id: 3, name: 'three', supercategory: 'n' },
@@ -290,7 +311,7 @@ describe('loadCocoDataset', () => {
     });
   }
 
-  it('reports an unreadable (permission-denied) file unless running as root', async () => {
+  it('reports an unreadable (permission-denied) file, as root too', async () => {
     const file = join(root, 'locked.png');
     await sharp({ create: { width: 40, height: 30, channels: 3, background: '#000' } })
       .png()
@@ -299,10 +320,10 @@ describe('loadCocoDataset', () => {
     const instances = validInstances();
     instances.images[0]!.file_name = 'locked.png';
     const annotationFile = await writeDataset('locked.json', instances);
-    const dataset = await loadCocoDataset({ annotationFile, imageRoot: root, policy: 'lenient' });
-    if (process.getuid?.() === 0) expect(dataset.report.issues).toEqual([]);
-    else
-      expect(dataset.report.issues[0]).toMatchObject({ kind: 'unreadable-image-file', imageId: 1 });
+    const dataset = await asUnprivilegedUser(() =>
+      loadCocoDataset({ annotationFile, imageRoot: root, policy: 'lenient' }),
+    );
+    expect(dataset.report.issues[0]).toMatchObject({ kind: 'unreadable-image-file', imageId: 1 });
   });
 
   it('names the file when the JSON itself is broken', async () => {

@@ -88,6 +88,7 @@ describe('DetectionDataLoader', () => {
     const batches: DetectionBatch[] = [];
     for await (const batch of loader.batches()) batches.push(batch);
     expect(batches.map((batch) => batch.images.shape[0])).toEqual([4, 4, 2]);
+    let comparedBoxes = 0;
     for (const batch of batches) {
       const [size, height, width, channels] = batch.images.shape;
       expect(batch.images.dtype).toBe('float32');
@@ -95,6 +96,7 @@ describe('DetectionDataLoader', () => {
       expect(height % 32).toBe(0);
       expect(width % 32).toBe(0);
       expect(batch.gtBoxes).toHaveLength(size);
+      expect(batch.metas).toHaveLength(size);
       batch.metas.forEach((meta, index) => {
         expect(meta.paddedHeight).toBe(height);
         expect(meta.paddedWidth).toBe(width);
@@ -109,6 +111,8 @@ describe('DetectionDataLoader', () => {
         const meta = batch.metas[index]!;
         const record = dataset.records.find((candidate) => candidate.imageId === meta.imageId)!;
         const back = boxesToOriginal(Float32Array.from(await batch.gtBoxes[index]!.data()), meta);
+        expect(back).toHaveLength(record.boxes.length);
+        comparedBoxes += back.length / 4;
         back.forEach((value, offset) => {
           expect(value).toBeCloseTo(record.boxes[offset]!, 3);
         });
@@ -122,6 +126,8 @@ describe('DetectionDataLoader', () => {
       }
       disposeBatch(batch);
     }
+    expect(comparedBoxes).toBe(dataset.records.reduce((sum, r) => sum + r.boxes.length / 4, 0));
+    expect(comparedBoxes).toBeGreaterThan(0);
     expect(tf.memory().numTensors).toBe(before);
     const seen = new Set(batches.flatMap((batch) => batch.metas.map((meta) => meta.imageId)));
     expect(seen.size).toBe(10);

@@ -1,6 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { activeBackend, initBackend } from './init-backend';
+
+// The failure path below must not depend on what this machine has installed: both
+// tfjs-node packages fail to load here whether or not they are present.
+vi.mock('@tensorflow/tfjs-node-gpu', () => {
+  throw new Error('tfjs-node-gpu unavailable (mocked by the test)');
+});
+vi.mock('@tensorflow/tfjs-node', () => {
+  throw new Error('tfjs-node unavailable (mocked by the test)');
+});
 
 describe('initBackend', () => {
   it('rejects an unknown DET_BACKEND value', async () => {
@@ -22,6 +31,8 @@ describe('initBackend', () => {
     expect(message).toMatch(
       /The backend 'tensorflow' cannot load: tensorflow: neither tfjs-node-gpu nor tfjs-node/,
     );
+    // Each specifier's own load error is named.
+    expect(message).toMatch(/@tensorflow\/tfjs-node-gpu: .+; @tensorflow\/tfjs-node: /);
     expect(message).toMatch(/wasm: available/);
     expect(message).toMatch(/cpu: available/);
     expect(activeBackend()).toBeUndefined();

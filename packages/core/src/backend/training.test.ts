@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { withInitializerSeed } from '../nn/initializers';
 import { Conv2d, Linear } from '../nn/layers';
 import { ParameterStore } from '../nn/parameter-store';
 import { initBackend } from './init-backend';
@@ -11,21 +12,32 @@ beforeAll(async () => {
 describe('training a small conv net on wasm', () => {
   it('lowers the loss and leaks no tensors over repeated steps', () => {
     const store = new ParameterStore();
-    const conv1 = new Conv2d(store.scope('conv1'), {
-      inChannels: 3,
-      outChannels: 8,
-      kernelSize: 3,
-      stride: 2,
-      padding: 1,
-    });
-    const conv2 = new Conv2d(store.scope('conv2'), {
-      inChannels: 8,
-      outChannels: 16,
-      kernelSize: 3,
-      padding: 2,
-      dilation: 2,
-    });
-    const fc = new Linear(store.scope('fc'), { inFeatures: 16, outFeatures: 4 });
+    const conv1 = withInitializerSeed(
+      1,
+      () =>
+        new Conv2d(store.scope('conv1'), {
+          inChannels: 3,
+          outChannels: 8,
+          kernelSize: 3,
+          stride: 2,
+          padding: 1,
+        }),
+    );
+    const conv2 = withInitializerSeed(
+      2,
+      () =>
+        new Conv2d(store.scope('conv2'), {
+          inChannels: 8,
+          outChannels: 16,
+          kernelSize: 3,
+          padding: 2,
+          dilation: 2,
+        }),
+    );
+    const fc = withInitializerSeed(
+      3,
+      () => new Linear(store.scope('fc'), { inFeatures: 16, outFeatures: 4 }),
+    );
     // Learnable: each class shifts the noise by its own colour.
     const classes = [0, 1, 2, 3, 0, 1, 2, 3];
     const colours = [
