@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Arranges what the test command needs beyond Node and pnpm, idempotently (run it any
+# number of times; apt-get runs only when something is missing):
+#   - Debian's python3-torch and python3-torchvision for /usr/bin/python3: the fixture
+#     generators (scripts/fixtures/) that the drift check and the full ResNet parity run.
+#   - setpriv / runuser (util-linux) for tests that must run a step as an unprivileged user.
+# Without them those tests fail with the reason; they never skip.
+set -euo pipefail
+
+missing=()
+if ! /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1; then
+  missing+=(python3-torch python3-torchvision)
+fi
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "ci-setup: everything present (torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), torchvision $(/usr/bin/python3 -c 'import torchvision; print(torchvision.__version__)'))"
+  exit 0
+fi
+
+echo "ci-setup: installing ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "ci-setup: need root or sudo to install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+/usr/bin/python3 -c 'import torch, torchvision' || {
+  echo "ci-setup: python3-torch / python3-torchvision installed but not importable" >&2
+  exit 1
+}
