@@ -47,6 +47,12 @@ export type { DeformConv2dOptions } from './ops/deform-conv2d';
 export { deformConv2d } from './ops/deform-conv2d';
 export type { MaskedConv2dOptions } from './ops/masked-conv2d';
 export { maskedConv2d, maskedConv2dDenseAbove } from './ops/masked-conv2d';
+export type { MaskedDeformConv2dOptions } from './ops/masked-deform-conv2d';
+export {
+  keptPositions,
+  maskedDeformConv2d,
+  scatterPositions,
+} from './ops/masked-deform-conv2d';
 export type { MultiLevelRoiAlignOptions, RoiLevelOptions } from './ops/multi-level-roi-align';
 export { multiLevelRoiAlign, roiLevels } from './ops/multi-level-roi-align';
 export type { RoiAlignOptions } from './ops/roi-align';
