@@ -10,7 +10,12 @@ export {
   gradientOverrides,
   registerGradientOverrides,
 } from './backend/gradient-overrides';
-export type { BackendInfo, BackendName, InitBackendOptions } from './backend/init-backend';
+export type {
+  BackendInfo,
+  BackendName,
+  InitBackendOptions,
+  WebgpuAdapterReport,
+} from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';

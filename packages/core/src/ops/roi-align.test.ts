@@ -146,3 +146,29 @@ describe('multiLevelRoiAlign equals torchvision MultiScaleRoIAlign', () => {
     tf.dispose([level, rois]);
   });
 });
+
+describe('roiAlign with host rois', () => {
+  for (const testCase of single.cases) {
+    it(`${testCase.name}: a Float32Array of rois gives the tensor path's result`, () => {
+      const before = tf.memory().numTensors;
+      const features = tensorOf(testCase.features) as tf.Tensor4D;
+      const output = roiAlign(
+        features,
+        Float32Array.from(testCase.rois.data),
+        testCase.batchIndices,
+        testCase.options,
+      );
+      expectClose(output, testCase.output);
+      tf.dispose([features, output]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('names a host roi array whose length is not a multiple of 4', () => {
+    const features = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
+    expect(() => roiAlign(features, new Float32Array(5), [0], { outputSize: 2 })).toThrow(
+      /host rois must hold 4 numbers .* got 5/,
+    );
+    features.dispose();
+  });
+});
