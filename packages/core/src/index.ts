@@ -53,7 +53,7 @@ export { deformConv2d } from './ops/deform-conv2d';
 export type { MaskedConv2dOptions } from './ops/masked-conv2d';
 export { maskedConv2d, maskedConv2dDenseAbove } from './ops/masked-conv2d';
 export type { MultiLevelRoiAlignOptions, RoiLevelOptions } from './ops/multi-level-roi-align';
-export { multiLevelRoiAlign, roiLevels } from './ops/multi-level-roi-align';
+export { multiLevelRoiAlign, roiLevels, roiLevelsOnHost } from './ops/multi-level-roi-align';
 export type { RoiAlignOptions } from './ops/roi-align';
 export { roiAlign } from './ops/roi-align';
 export type { AnchorGeneratorOptions, Stride } from './priors/anchor-generator';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../index';
 import { deformConv2d } from '../ops/deform-conv2d';
+import { multiLevelRoiAlign } from '../ops/multi-level-roi-align';
 import { roiAlign } from '../ops/roi-align';
 import { type FixtureTensor, loadFixture } from '../ops/test-helpers';
 
@@ -200,5 +201,37 @@ describe('webgpu (Dawn) runs det training ops and matches the reference', () => 
         expect(tf.memory().numTensors).toBe(before);
       });
     }
+  });
+
+  it('multiLevelRoiAlign on host rois equals torchvision MultiScaleRoIAlign on webgpu', async () => {
+    const multi = loadFixture<{
+      options: Parameters<typeof multiLevelRoiAlign>[3];
+      levels: FixtureTensor[];
+      rois: FixtureTensor;
+      batchIndices: number[];
+      upstream: FixtureTensor;
+      output: FixtureTensor;
+      gradLevels: FixtureTensor[];
+    }>('multi-level-roi-align.json');
+    const before = tf.memory().numTensors;
+    const levels = multi.levels.map((level) => tensorOf(level) as tf.Tensor4D);
+    const rois = Float32Array.from(multi.rois.data);
+    const upstream = tensorOf(multi.upstream);
+    const run = (xs: tf.Tensor[]) =>
+      multiLevelRoiAlign(xs as tf.Tensor4D[], rois, multi.batchIndices, multi.options);
+    const output = run(levels);
+    const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), upstream)))(levels);
+    expectAllClose(await values(output), multi.output.data, 'output', 1e-4, 1e-4);
+    for (const [i, grad] of grads.entries()) {
+      expectAllClose(
+        await values(grad),
+        (multi.gradLevels[i] as FixtureTensor).data,
+        `grad level ${i}`,
+        1e-4,
+        1e-4,
+      );
+    }
+    tf.dispose([...levels, upstream, output, ...grads]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../index';
-import { multiLevelRoiAlign, roiLevels } from './multi-level-roi-align';
+import { multiLevelRoiAlign, roiLevels, roiLevelsOnHost } from './multi-level-roi-align';
 import { type RoiAlignOptions, roiAlign } from './roi-align';
 import { expectClose, type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
 
@@ -120,6 +120,33 @@ describe('multiLevelRoiAlign equals torchvision MultiScaleRoIAlign', () => {
       expectClose(grad, multi.gradLevels[i] as FixtureTensor);
     });
     tf.dispose([...levels, rois, upstream, assigned, output, ...grads]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('host rois (Float32Array): the same levels, output and gradients, with no readback', () => {
+    const before = tf.memory().numTensors;
+    const levels = multi.levels.map((level) => tensorOf(level) as tf.Tensor4D);
+    const hostRois = Float32Array.from(multi.rois.data);
+    const rois = tensorOf(multi.rois) as tf.Tensor2D;
+    const assigned = roiLevels(rois, multi.options);
+    expect(Array.from(roiLevelsOnHost(hostRois, multi.options))).toEqual(
+      Array.from(assigned.dataSync()),
+    );
+    const upstream = tensorOf(multi.upstream);
+    const output = multiLevelRoiAlign(levels, hostRois, multi.batchIndices, multi.options);
+    expectClose(output, multi.output);
+    const grads = tf.grads((...xs: tf.Tensor[]) =>
+      tf.sum(
+        tf.mul(
+          multiLevelRoiAlign(xs as tf.Tensor4D[], hostRois, multi.batchIndices, multi.options),
+          upstream,
+        ),
+      ),
+    )(levels);
+    grads.forEach((grad, i) => {
+      expectClose(grad, multi.gradLevels[i] as FixtureTensor);
+    });
+    tf.dispose([...levels, rois, assigned, upstream, output, ...grads]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
