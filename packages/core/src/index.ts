@@ -10,7 +10,12 @@ export {
   gradientOverrides,
   registerGradientOverrides,
 } from './backend/gradient-overrides';
-export type { BackendInfo, BackendName, InitBackendOptions } from './backend/init-backend';
+export type {
+  BackendInfo,
+  BackendName,
+  InitBackendOptions,
+  WebgpuAdapterReport,
+} from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
@@ -47,8 +52,14 @@ export type { DeformConv2dOptions } from './ops/deform-conv2d';
 export { deformConv2d } from './ops/deform-conv2d';
 export type { MaskedConv2dOptions } from './ops/masked-conv2d';
 export { maskedConv2d, maskedConv2dDenseAbove } from './ops/masked-conv2d';
+export type { MaskedDeformConv2dOptions } from './ops/masked-deform-conv2d';
+export {
+  keptPositions,
+  maskedDeformConv2d,
+  scatterPositions,
+} from './ops/masked-deform-conv2d';
 export type { MultiLevelRoiAlignOptions, RoiLevelOptions } from './ops/multi-level-roi-align';
-export { multiLevelRoiAlign, roiLevels } from './ops/multi-level-roi-align';
+export { multiLevelRoiAlign, roiLevels, roiLevelsOnHost } from './ops/multi-level-roi-align';
 export type { RoiAlignOptions } from './ops/roi-align';
 export { roiAlign } from './ops/roi-align';
 export type { AnchorGeneratorOptions, Stride } from './priors/anchor-generator';

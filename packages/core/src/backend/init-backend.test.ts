@@ -24,6 +24,19 @@ describe('initBackend', () => {
     );
   });
 
+  it('rejects a malformed DET_WEBGPU_ALLOW_SOFTWARE', async () => {
+    await expect(
+      initBackend({ env: { DET_BACKEND: 'webgpu', DET_WEBGPU_ALLOW_SOFTWARE: 'yes' } }),
+    ).rejects.toThrow(/DET_WEBGPU_ALLOW_SOFTWARE=yes must be 1 or 0/);
+  });
+
+  it('never takes a software webgpu adapter without the opt-in, and says how to opt in', async () => {
+    const error = await initBackend({ env: { DET_BACKEND: 'webgpu' } }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/The backend 'webgpu' cannot load: webgpu: /);
+    expect((error as Error).message).toMatch(/DET_WEBGPU_ALLOW_SOFTWARE=1/);
+    expect(activeBackend()).toBeUndefined();
+  });
+
   it('fails clearly when a forced backend cannot load, naming the others', async () => {
     const error = await initBackend({ env: { DET_BACKEND: 'tensorflow' } }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);

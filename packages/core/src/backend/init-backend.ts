@@ -20,6 +20,17 @@ export interface BackendInfo {
   device: string;
   /** Kernels whose gradient det replaced because this backend lacks a kernel they need. */
   gradientOverrides: string[];
+  /** webgpu only: the adapter Dawn gave, and whether it is a software rasteriser (lavapipe). */
+  adapter?: WebgpuAdapterReport;
+}
+
+export interface WebgpuAdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** true for lavapipe/llvmpipe/SwiftShader: correct, but never fast. */
+  software: boolean;
 }
 
 export interface InitBackendOptions {
@@ -27,6 +38,12 @@ export interface InitBackendOptions {
   backend?: BackendName;
   /** Threads for wasm; defaults to `DET_WASM_THREADS`, then 1. */
   wasmThreads?: number;
+  /**
+   * Accept a software WebGPU adapter (lavapipe). Never chosen automatically: a software
+   * rasteriser is for testing the GPU code path, not for speed. Defaults to
+   * `DET_WEBGPU_ALLOW_SOFTWARE=1`.
+   */
+  allowSoftwareAdapter?: boolean;
   /** Environment to read `DET_BACKEND` / `DET_WASM_THREADS` from (default `process.env`). */
   env?: Record<string, string | undefined>;
 }
@@ -68,9 +85,16 @@ function hasGpuDevice(): boolean {
   );
 }
 
-async function probeWebgpu(): Promise<Probe> {
-  if (!hasGpuDevice()) {
-    return { ok: false, reason: 'no GPU device node (/dev/nvidia*, /dev/dri/renderD*)' };
+const softwareAdapterPattern = /llvmpipe|lavapipe|swiftshader/i;
+
+async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
+  // A software Vulkan driver needs no device node; only look for one when hardware is required.
+  if (!allowSoftware && !hasGpuDevice()) {
+    return {
+      ok: false,
+      reason:
+        'no GPU device node (/dev/nvidia*, /dev/dri/renderD*); DET_WEBGPU_ALLOW_SOFTWARE=1 tries a software Vulkan driver (lavapipe)',
+    };
   }
   let webgpu: Record<string, unknown>;
   try {
@@ -99,13 +123,19 @@ async function probeWebgpu(): Promise<Probe> {
     };
   }
   const adapterInfo = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  if (
-    adapterInfo &&
-    /llvmpipe|lavapipe|swiftshader/i.test(`${adapterInfo.device} ${adapterInfo.description}`)
-  ) {
+  const report: WebgpuAdapterReport = {
+    vendor: adapterInfo?.vendor ?? '',
+    architecture: adapterInfo?.architecture ?? '',
+    device: adapterInfo?.device ?? '',
+    description: adapterInfo?.description ?? '',
+    software: softwareAdapterPattern.test(
+      `${adapterInfo?.vendor} ${adapterInfo?.device} ${adapterInfo?.description}`,
+    ),
+  };
+  if (report.software && !allowSoftware) {
     return {
       ok: false,
-      reason: `the only adapter is a software rasteriser (${adapterInfo.description})`,
+      reason: `the only adapter is a software rasteriser (${report.description}); set DET_WEBGPU_ALLOW_SOFTWARE=1 to test the webgpu path on it anyway`,
     };
   }
   // tfjs-backend-webgpu reads navigator.gpu and the WebGPU enums from the global scope.
@@ -126,10 +156,19 @@ async function probeWebgpu(): Promise<Probe> {
       reason: `@tensorflow/tfjs-backend-webgpu could not load (${describe(error)})`,
     };
   }
-  const device = adapterInfo
-    ? `${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim()
-    : 'GPU';
-  return { ok: true, info: { name: 'webgpu', version: tf.version_core, threads: 0, device } };
+  const device =
+    `${report.vendor} ${report.architecture} ${report.description}`.trim() +
+    (report.software ? ' (software)' : '');
+  return {
+    ok: true,
+    info: {
+      name: 'webgpu',
+      version: tf.version_core,
+      threads: 0,
+      device: device || 'GPU',
+      adapter: report,
+    },
+  };
 }
 
 async function probeTensorflow(): Promise<Probe> {
@@ -225,10 +264,20 @@ function parseThreads(value: string | number | undefined): number {
   return threads;
 }
 
-async function probe(name: BackendName, wasmThreads: number): Promise<Probe> {
+function parseFlag(name: string, value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
+  throw new Error(`${name}=${value} must be 1 or 0`);
+}
+
+async function probe(
+  name: BackendName,
+  wasmThreads: number,
+  allowSoftware: boolean,
+): Promise<Probe> {
   switch (name) {
     case 'webgpu':
-      return probeWebgpu();
+      return probeWebgpu(allowSoftware);
     case 'tensorflow':
       return probeTensorflow();
     case 'wasm':
@@ -242,10 +291,14 @@ async function choose(options: InitBackendOptions): Promise<BackendInfo> {
   const env = options.env ?? process.env;
   const forced = options.backend ?? parseBackend(env.DET_BACKEND);
   const wasmThreads = parseThreads(options.wasmThreads ?? env.DET_WASM_THREADS);
+  const allowSoftware =
+    options.allowSoftwareAdapter ??
+    parseFlag('DET_WEBGPU_ALLOW_SOFTWARE', env.DET_WEBGPU_ALLOW_SOFTWARE);
   const candidates = forced ? [forced] : backendPreference;
   const reasons: string[] = [];
   for (const name of candidates) {
-    const result = await probe(name, wasmThreads);
+    // A software adapter is only ever taken when webgpu is asked for by name.
+    const result = await probe(name, wasmThreads, allowSoftware && forced === 'webgpu');
     if (result.ok) {
       const gradientOverrides = registerGradientOverrides(tf.getBackend());
       return { ...result.info, gradientOverrides };
@@ -256,7 +309,7 @@ async function choose(options: InitBackendOptions): Promise<BackendInfo> {
     // Say what else would have worked, so the user can pick it.
     const others: string[] = [];
     for (const name of backendPreference.filter((b) => b !== forced)) {
-      const result = await probe(name, 1);
+      const result = await probe(name, 1, false);
       others.push(result.ok ? `${name}: available` : `${name}: ${result.reason}`);
     }
     throw new Error(

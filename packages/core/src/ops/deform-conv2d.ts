@@ -27,8 +27,16 @@ const where = 'deformConv2d';
  * test, so a point with no corner on the map gets zero gradient and one exactly on the -1
  * border (zero offset in the padding) gets its neighbours' gradient, as there.
  */
-function bilinearTaps(y: tf.Tensor4D, x: tf.Tensor4D, height: number, width: number) {
-  const [batch, outHeight, outWidth, groups] = y.shape;
+export function bilinearTaps(
+  y: tf.Tensor,
+  x: tf.Tensor,
+  height: number,
+  width: number,
+  /** Row offset b·H of each point's image, broadcastable to y; default [B, 1, 1, 1] for y [B, Ho, Wo, G]. */
+  pointBatchBase?: tf.Tensor,
+) {
+  const groups = y.shape[y.rank - 1] as number;
+  const batch = y.shape[0] as number;
   const inside = tf.cast(
     tf.logicalAnd(
       tf.logicalAnd(tf.greater(y, -1), tf.less(y, height)),
@@ -81,13 +89,13 @@ function bilinearTaps(y: tf.Tensor4D, x: tf.Tensor4D, height: number, width: num
   const cols = [colIndex(x0), colIndex(tf.add(x0, 1))];
   // Index arithmetic stays int32 (a float32 index is exact only below 2^24).
   const int = (value: number) => tf.scalar(value, 'int32');
-  const batchBase = tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(height)), [
-    batch,
-    1,
-    1,
-    1,
+  const batchBase =
+    pointBatchBase ??
+    tf.reshape(tf.mul(tf.range(0, batch, 1, 'int32'), int(height)), [batch, 1, 1, 1]);
+  const group = tf.reshape(tf.range(0, groups, 1, 'int32'), [
+    ...new Array<number>(y.rank - 1).fill(1),
+    groups,
   ]);
-  const group = tf.reshape(tf.range(0, groups, 1, 'int32'), [1, 1, 1, groups]);
   const flatIndex = (r: tf.Tensor, c: tf.Tensor) =>
     tf.add(tf.mul(tf.add(tf.mul(tf.add(batchBase, r), int(width)), c), int(groups)), group);
   const indices = tf.stack(
@@ -99,7 +107,7 @@ function bilinearTaps(y: tf.Tensor4D, x: tf.Tensor4D, height: number, width: num
     ],
     -1,
   );
-  const points = batch * outHeight * outWidth * groups;
+  const points = y.size;
   return {
     /** [B·Ho·Wo·G·4, 1] int32 rows of the flattened input (gatherND / scatterND indices). */
     indices: tf.reshape(indices, [points * 4, 1]) as tf.Tensor2D,

@@ -69,15 +69,37 @@ export function roiLevels(rois: tf.Tensor2D, options: RoiLevelOptions): tf.Tenso
   });
 }
 
+/** `roiLevels` on host rois (flat xyxy), in float32 steps like the tensor path. */
+export function roiLevelsOnHost(rois: Float32Array, options: RoiLevelOptions): Int32Array {
+  const { min, max } = levelRange(options.spatialScales);
+  const canonicalLevel = options.canonicalLevel ?? 4;
+  const canonicalScale = options.canonicalScale ?? 224;
+  const f = Math.fround;
+  const levels = new Int32Array(rois.length / 4);
+  for (let roi = 0; roi < levels.length; roi += 1) {
+    const [x1, y1, x2, y2] = rois.subarray(roi * 4, roi * 4 + 4) as unknown as number[];
+    const size = f(
+      Math.sqrt(f(f((x2 as number) - (x1 as number)) * f((y2 as number) - (y1 as number)))),
+    );
+    const level = Math.floor(
+      f(canonicalLevel + f(f(Math.log(f(f(size / canonicalScale) + 1e-6))) / Math.LN2)),
+    );
+    levels[roi] = Math.min(Math.max(level, min), max) - min;
+  }
+  return levels;
+}
+
 /**
  * RoIAlign over an FPN pyramid: each RoI is pooled from the level `roiLevels` assigns it
  * (torchvision's MultiScaleRoIAlign, mmdetection's SingleRoIExtractor), with
  * `roiAlign`'s options; results keep the order of `rois`. Reads the K level indices back
- * to split the RoIs per level (as torchvision does with `torch.where`).
+ * to split the RoIs per level (as torchvision does with `torch.where`) — unless the rois are
+ * given on the host (a flat Float32Array of xyxy, as proposals after NMS are), which needs no
+ * readback at all and is how webgpu in Node must call it.
  */
 export function multiLevelRoiAlign(
   levels: tf.Tensor4D[],
-  rois: tf.Tensor2D,
+  rois: tf.Tensor2D | Float32Array,
   batchIndices: tf.Tensor1D | number[],
   options: MultiLevelRoiAlignOptions,
 ): tf.Tensor4D {
@@ -96,12 +118,23 @@ export function multiLevelRoiAlign(
     );
   }
   const [outHeight, outWidth] = outputPair(options.outputSize, 'multiLevelRoiAlign outputSize');
+  const hostRois = rois instanceof Float32Array ? rois : undefined;
+  if (hostRois && hostRois.length % 4 !== 0) {
+    throw new Error(
+      `multiLevelRoiAlign: host rois must hold 4 numbers (x1, y1, x2, y2) per RoI, got ${hostRois.length}`,
+    );
+  }
   return tf.tidy(() => {
-    const count = rois.shape[0];
+    const roiTensor = hostRois
+      ? tf.tensor2d(hostRois, [hostRois.length / 4, 4])
+      : (rois as tf.Tensor2D);
+    const count = roiTensor.shape[0];
     const batchTensor = Array.isArray(batchIndices)
       ? tf.tensor1d(batchIndices, 'int32')
       : tf.cast(batchIndices, 'int32');
-    const assigned = roiLevels(rois, options).dataSync();
+    const assigned = hostRois
+      ? roiLevelsOnHost(hostRois, options)
+      : roiLevels(roiTensor, options).dataSync();
     const members: number[][] = levels.map(() => []);
     assigned.forEach((level, roi) => {
       members[level]?.push(roi);
@@ -111,23 +144,23 @@ export function multiLevelRoiAlign(
     members.forEach((indices, level) => {
       if (indices.length === 0) return;
       const picked = tf.tensor1d(indices, 'int32');
+      const levelRois = hostRois
+        ? Float32Array.from(
+            indices.flatMap((roi) => Array.from(hostRois.subarray(roi * 4, roi * 4 + 4))),
+          )
+        : (tf.gather(roiTensor, picked) as tf.Tensor2D);
       pooled.push(
-        roiAlign(
-          levels[level] as tf.Tensor4D,
-          tf.gather(rois, picked),
-          tf.gather(batchTensor, picked),
-          {
-            outputSize: [outHeight, outWidth],
-            spatialScale: options.spatialScales[level] as number,
-            samplingRatio: options.samplingRatio,
-            aligned: options.aligned,
-          },
-        ),
+        roiAlign(levels[level] as tf.Tensor4D, levelRois, tf.gather(batchTensor, picked), {
+          outputSize: [outHeight, outWidth],
+          spatialScale: options.spatialScales[level] as number,
+          samplingRatio: options.samplingRatio,
+          aligned: options.aligned,
+        }),
       );
       order.push(...indices);
     });
     if (count === 0) {
-      return roiAlign(levels[0] as tf.Tensor4D, rois, batchTensor, {
+      return roiAlign(levels[0] as tf.Tensor4D, roiTensor, batchTensor, {
         ...options,
         outputSize: [outHeight, outWidth],
       });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../index';
 import { expectClose } from '../testing';
-import { multiLevelRoiAlign, roiLevels } from './multi-level-roi-align';
+import { multiLevelRoiAlign, roiLevels, roiLevelsOnHost } from './multi-level-roi-align';
 import { type RoiAlignOptions, roiAlign } from './roi-align';
 import { type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
 
@@ -130,6 +130,36 @@ describe('multiLevelRoiAlign equals torchvision MultiScaleRoIAlign', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('host rois (Float32Array): the same levels, output and gradients, with no readback', () => {
+    const before = tf.memory().numTensors;
+    const levels = multi.levels.map((level) => tensorOf(level) as tf.Tensor4D);
+    const hostRois = Float32Array.from(multi.rois.data);
+    const rois = tensorOf(multi.rois) as tf.Tensor2D;
+    const assigned = roiLevels(rois, multi.options);
+    expect(Array.from(roiLevelsOnHost(hostRois, multi.options))).toEqual(
+      Array.from(assigned.dataSync()),
+    );
+    const upstream = tensorOf(multi.upstream);
+    const output = multiLevelRoiAlign(levels, hostRois, multi.batchIndices, multi.options);
+    expectClose(output, multi.output, { ...tolerance, label: 'output' });
+    const grads = tf.grads((...xs: tf.Tensor[]) =>
+      tf.sum(
+        tf.mul(
+          multiLevelRoiAlign(xs as tf.Tensor4D[], hostRois, multi.batchIndices, multi.options),
+          upstream,
+        ),
+      ),
+    )(levels);
+    grads.forEach((grad, i) => {
+      expectClose(grad, multi.gradLevels[i] as FixtureTensor, {
+        ...tolerance,
+        label: `gradLevels[${i}]`,
+      });
+    });
+    tf.dispose([...levels, rois, assigned, upstream, output, ...grads]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('returns [0, oh, ow, C] for no RoIs', () => {
     const levels = [tf.ones([1, 8, 8, 2]), tf.ones([1, 4, 4, 2])] as tf.Tensor4D[];
     const rois = tf.zeros([0, 4]) as tf.Tensor2D;
@@ -151,5 +181,31 @@ describe('multiLevelRoiAlign equals torchvision MultiScaleRoIAlign', () => {
       multiLevelRoiAlign([level], rois, [0], { outputSize: 2, spatialScales: [0.25, 0.125] }),
     ).toThrow(/1 levels but 2 spatialScales/);
     tf.dispose([level, rois]);
+  });
+});
+
+describe('roiAlign with host rois', () => {
+  for (const testCase of single.cases) {
+    it(`${testCase.name}: a Float32Array of rois gives the tensor path's result`, () => {
+      const before = tf.memory().numTensors;
+      const features = tensorOf(testCase.features) as tf.Tensor4D;
+      const output = roiAlign(
+        features,
+        Float32Array.from(testCase.rois.data),
+        testCase.batchIndices,
+        testCase.options,
+      );
+      expectClose(output, testCase.output, { ...tolerance, label: 'output' });
+      tf.dispose([features, output]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('names a host roi array whose length is not a multiple of 4', () => {
+    const features = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
+    expect(() => roiAlign(features, new Float32Array(5), [0], { outputSize: 2 })).toThrow(
+      /host rois must hold 4 numbers .* got 5/,
+    );
+    features.dispose();
   });
 });

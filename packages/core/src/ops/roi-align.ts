@@ -64,8 +64,11 @@ function axisSamples(
   const high = tf.where(atEdge, last, tf.add(floor, 1));
   const fraction = tf.sub(tf.where(atEdge, low, clamped), low);
   const scale = tf.div(valid, gridSafe);
+  // Pixel indices stay float32 (exact below 2^24) until the final flat index: tfjs-backend-webgpu
+  // 4.22 cannot transpose int32 tensors that live on the GPU (its TransposeProgram writes i32
+  // into an f32 setter and the shader fails to compile, zeroing the whole submission).
   return {
-    pixels: tf.cast(tf.stack([low, high]), 'int32') as tf.Tensor4D,
+    pixels: tf.stack([low, high]) as tf.Tensor4D,
     weights: tf.stack([tf.mul(tf.sub(1, fraction), scale), tf.mul(fraction, scale)]) as tf.Tensor4D,
   };
 }
@@ -78,21 +81,70 @@ function axisSamples(
  * are computed once, outside the gradient; the op then accumulates one sample position of
  * every bin at a time (one gather of 4 corners, [4·K·oh·ow, C]) instead of materialising all
  * samples, and its gradient scatters the same way. Corners are read with gatherND (row
- * copies, ~5× faster than GatherV2 on wasm) since the custom gradient needs no gather gradient. Adaptive sampling reads back the largest
- * grid (one scalar) to size the sample loop.
+ * copies, ~5× faster than GatherV2 on wasm) since the custom gradient needs no gather gradient.
+ * Adaptive sampling sizes its sample loop by the largest grid: from host rois (a flat
+ * Float32Array of xyxy) without touching the device, else by reading one scalar back — which
+ * webgpu in Node cannot do, so pass host rois there.
  */
 export function roiAlign(
   features: tf.Tensor4D,
-  rois: tf.Tensor2D,
+  rois: tf.Tensor2D | Float32Array,
   batchIndices: tf.Tensor1D | number[],
   options: RoiAlignOptions,
 ): tf.Tensor4D {
   assertRank(features, 4, `${where} features`);
+  if (rois instanceof Float32Array) {
+    if (rois.length % 4 !== 0) {
+      throw new Error(
+        `${where}: host rois must hold 4 numbers (x1, y1, x2, y2) per RoI, got ${rois.length}`,
+      );
+    }
+    const hostRois = rois;
+    const roiTensor = tf.tensor2d(hostRois, [hostRois.length / 4, 4]);
+    try {
+      return roiAlignOn(features, roiTensor, hostRois, batchIndices, options);
+    } finally {
+      roiTensor.dispose();
+    }
+  }
   if (rois.rank !== 2 || rois.shape[1] !== 4) {
     throw new Error(
       `${where}: rois must be [K, 4] (x1, y1, x2, y2), got [${rois.shape.join(', ')}]`,
     );
   }
+  return roiAlignOn(features, rois, undefined, batchIndices, options);
+}
+
+/** The largest adaptive sampling grid over all RoIs along one axis (0: height, 1: width). */
+function hostGridMax(
+  hostRois: Float32Array,
+  axis: 0 | 1,
+  spatialScale: number,
+  aligned: boolean,
+  outSize: number,
+): number {
+  let largest = 1;
+  for (let i = 0; i < hostRois.length; i += 4) {
+    // float32 at every step, as the tensor path computes it.
+    const shift = aligned ? 0.5 : 0;
+    const start = Math.fround(
+      Math.fround((hostRois[i + 1 - axis] as number) * spatialScale) - shift,
+    );
+    const end = Math.fround(Math.fround((hostRois[i + 3 - axis] as number) * spatialScale) - shift);
+    const difference = Math.fround(end - start);
+    const size = aligned ? difference : Math.max(difference, 1);
+    largest = Math.max(largest, Math.ceil(Math.fround(size / outSize)));
+  }
+  return largest;
+}
+
+function roiAlignOn(
+  features: tf.Tensor4D,
+  rois: tf.Tensor2D,
+  hostRois: Float32Array | undefined,
+  batchIndices: tf.Tensor1D | number[],
+  options: RoiAlignOptions,
+): tf.Tensor4D {
   const [outHeight, outWidth] = outputPair(options.outputSize, `${where} outputSize`);
   const spatialScale = options.spatialScale ?? 1;
   if (!(spatialScale > 0))
@@ -142,10 +194,15 @@ export function roiAlign(
     const binWidth = tf.div(roiWidth, outWidth) as tf.Tensor1D;
     const gridHeight = samplingRatio > 0 ? tf.fill([count], samplingRatio) : tf.ceil(binHeight);
     const gridWidth = samplingRatio > 0 ? tf.fill([count], samplingRatio) : tf.ceil(binWidth);
-    const gridMax = (grid: tf.Tensor) =>
-      samplingRatio > 0 ? samplingRatio : Math.max(1, tf.max(grid).dataSync()[0] ?? 1);
-    const gridMaxHeight = gridMax(gridHeight);
-    const gridMaxWidth = gridMax(gridWidth);
+    // The sample loop's length is data dependent; host rois give it without a GPU readback
+    // (webgpu in Node cannot read back synchronously at all).
+    const gridMax = (grid: tf.Tensor, axis: 0 | 1, outSize: number) => {
+      if (samplingRatio > 0) return samplingRatio;
+      if (hostRois) return hostGridMax(hostRois, axis, spatialScale, aligned, outSize);
+      return Math.max(1, tf.max(grid).dataSync()[0] ?? 1);
+    };
+    const gridMaxHeight = gridMax(gridHeight, 0, outHeight);
+    const gridMaxWidth = gridMax(gridWidth, 1, outWidth);
     const ys = axisSamples(
       y1,
       binHeight,
@@ -168,20 +225,14 @@ export function roiAlign(
     const sampleMajor = (t: tf.Tensor) =>
       tf.transpose(tf.reshape(t, [gridMaxHeight, 2, gridMaxWidth, 2, positions]), [0, 2, 4, 1, 3]);
     const batchTensor = Array.isArray(batchIndices)
-      ? tf.tensor1d(batchIndices, 'int32')
-      : tf.cast(batchIndices, 'int32');
-    const base = tf.reshape(tf.mul(batchTensor, tf.scalar(height * width, 'int32')), [
-      1,
-      1,
-      count,
-      1,
-      1,
-    ]);
-    const rowOffsets = tf.add(base, tf.mul(rowsFirst(ys.pixels), tf.scalar(width, 'int32')));
-    const indices = tf.reshape(sampleMajor(tf.add(rowOffsets, colsFirst(xs.pixels))), [
-      samples,
-      4 * positions,
-    ]);
+      ? tf.tensor1d(batchIndices, 'float32')
+      : tf.cast(batchIndices, 'float32');
+    const base = tf.reshape(tf.mul(batchTensor, height * width), [1, 1, count, 1, 1]);
+    const rowOffsets = tf.add(base, tf.mul(rowsFirst(ys.pixels), width));
+    const indices = tf.cast(
+      tf.reshape(sampleMajor(tf.add(rowOffsets, colsFirst(xs.pixels))), [samples, 4 * positions]),
+      'int32',
+    );
     const weights = tf.reshape(sampleMajor(tf.mul(rowsFirst(ys.weights), colsFirst(xs.weights))), [
       samples,
       positions,
