@@ -1,7 +1,8 @@
 // Proves a det package is publishable on its own: `pnpm pack` → a tarball that installs
 // into an empty folder next to its peer @tensorflow/tfjs-core and imports without the
 // workspace. Usage: node scripts/pack-check.mjs <package-dir> [<js to evaluate>]
-// Installs offline from pnpm's store (filled by the workspace install): no network.
+// Installs from pnpm's store (filled by the workspace install), reaching the npm registry
+// only for metadata the store lacks.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +45,7 @@ try {
     }),
   );
   pnpm(
-    ['install', '--offline', '--ignore-workspace', '--config.auto-install-peers=false'],
+    ['install', '--prefer-offline', '--ignore-workspace', '--config.auto-install-peers=false'],
     consumer,
   );
   const script = `const m = await import(${JSON.stringify(manifest.name)}); ${probe}`;

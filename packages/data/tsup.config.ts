@@ -1,4 +1,6 @@
 import { defineConfig } from 'tsup';
 import { libraryConfig } from '../../tsup.shared';
 
-export default defineConfig(libraryConfig({ entry: ['src/index.ts', 'src/cli.ts'] }));
+export default defineConfig(
+  libraryConfig({ entry: ['src/index.ts', 'src/cli.ts', 'src/cli-program.ts'] }),
+);

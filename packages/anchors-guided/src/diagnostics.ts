@@ -190,7 +190,10 @@ export interface LocationHeatmapOptions {
   /** `[height, width]` of the network input the maps cover. */
   imageSize: readonly [number, number];
   /** The image to draw under the heat map: an encoded file (path or buffer) or raw RGB(A) pixels. */
-  image?: string | Buffer | { data: Uint8Array; width: number; height: number; channels: 3 | 4 };
+  image?:
+    | string
+    | Uint8Array
+    | { data: Uint8Array; width: number; height: number; channels: 3 | 4 };
   /** Heat-map opacity over the image. Default 0.55. */
   opacity?: number;
   outDir: string;
@@ -212,7 +215,7 @@ export async function writeLocationHeatmaps(options: LocationHeatmapOptions): Pr
   if (options.image !== undefined) {
     const source = options.image;
     const input =
-      typeof source === 'string' || Buffer.isBuffer(source)
+      typeof source === 'string' || source instanceof Uint8Array
         ? sharp(source)
         : sharp(Buffer.from(source.data), {
             raw: { width: source.width, height: source.height, channels: source.channels },

@@ -1,21 +1,6 @@
 export type { ApproxMaxIoUAssignerOptions } from './approx-max-iou-assigner';
 export { ApproxMaxIoUAssigner, approxMaxOverlaps } from './approx-max-iou-assigner';
 export { detach } from './detach';
-export type {
-  Histogram,
-  LocationHeatmapOptions,
-  ShapeHistogramOptions,
-  ShapeHistograms,
-} from './diagnostics';
-export {
-  boxShapeStatistics,
-  histogram,
-  shapeHistograms,
-  shapeHistogramsSvg,
-  shapeHistogramsText,
-  writeLocationHeatmaps,
-  writeShapeHistograms,
-} from './diagnostics';
 export type { FeatureAdaptionOptions } from './feature-adaption';
 export { FeatureAdaption } from './feature-adaption';
 export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-branches';

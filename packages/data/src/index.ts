@@ -1,4 +1,3 @@
-export { runSynthCli } from './cli-program';
 export type { CocoDataset, DetectionRecord, LoadCocoDatasetOptions } from './coco-dataset';
 export { loadCocoDataset } from './coco-dataset';
 export type { CocoAnnotation, CocoCategory, CocoImage, CocoInstances } from './coco-format';

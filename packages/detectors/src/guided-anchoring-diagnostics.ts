@@ -1,4 +1,4 @@
-import { writeLocationHeatmaps, writeShapeHistograms } from '@det/anchors-guided';
+import { writeLocationHeatmaps, writeShapeHistograms } from '@det/anchors-guided/diagnostics';
 import { disposeLevelOutputs } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Detector, DetectorBatch } from './detector';
@@ -6,7 +6,7 @@ import { isGuidedAnchoringDetector } from './guided-anchoring';
 
 export interface GuidedAnchoringDiagnosticsOptions {
   /** The source image of each batch image (path or encoded bytes), drawn under the heat maps. */
-  images?: readonly (string | Buffer)[];
+  images?: readonly (string | Uint8Array)[];
   /** Histogram bins. Default 24. */
   bins?: number;
 }

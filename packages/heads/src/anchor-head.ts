@@ -9,6 +9,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { AnchorFunction, AnchorFunctionFactory, AnchorLevelOutput } from './anchor-function';
 import { ConvTower } from './conv-tower';
+import { checkImageShapes } from './image-shapes';
 import {
   type DetectionTestConfig,
   denseDetections,
@@ -135,6 +136,7 @@ export class AnchorHead {
     imageShapes: readonly ImageShape[],
   ): LossRecord {
     const { assigner, sampler, coder } = this.options;
+    checkImageShapes(imageShapes, 'AnchorHead.loss', outputs[0]?.clsScores.shape[0]);
     const batch = targets.gtBoxes.length;
     if (targets.gtLabels.length !== batch || outputs.some((o) => o.clsScores.shape[0] !== batch)) {
       throw new Error(

@@ -1,6 +1,7 @@
 import { type BoxCoder, batchedNms } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AnchorLevelOutput } from './anchor-function';
+import { checkImageShapes } from './image-shapes';
 import type { Detections, ImageShape } from './types';
 
 /** mmdetection's `test_cfg` of a dense or RoI head (RetinaNet / Faster R-CNN 1× defaults). */
@@ -153,6 +154,7 @@ export function denseDetections(
   imageShapes: readonly ImageShape[],
   config: DetectionTestConfig = {},
 ): Detections[] {
+  checkImageShapes(imageShapes, 'predict (denseDetections)', outputs[0]?.clsScores.shape[0]);
   const options = { ...detectionTestDefaults, ...config };
   const results: Detections[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
@@ -186,6 +188,7 @@ export function denseProposals(
   imageShapes: readonly ImageShape[],
   config: ProposalConfig = {},
 ): Proposals[] {
+  checkImageShapes(imageShapes, 'proposals (denseProposals)', outputs[0]?.clsScores.shape[0]);
   const options = { ...proposalDefaults, ...config };
   const results: Proposals[] = [];
   for (let image = 0; image < imageShapes.length; image++) {

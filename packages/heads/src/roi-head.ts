@@ -15,6 +15,7 @@ import {
   zeros,
 } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkImageShapes } from './image-shapes';
 import { l1RegressionLoss, softmaxClassificationLoss } from './loss-functions';
 import { type DetectionTestConfig, detectionTestDefaults, multiclassNms } from './post-process';
 import type {
@@ -242,6 +243,7 @@ export class RoiHead {
     imageShapes: readonly ImageShape[],
     config: DetectionTestConfig = {},
   ): Detections[] {
+    checkImageShapes(imageShapes, 'RoiHead.predict', proposals.length);
     const options = { ...detectionTestDefaults, ...config };
     const K = this.numClasses;
     return proposals.map((boxes, image) => {
