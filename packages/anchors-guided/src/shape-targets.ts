@@ -82,12 +82,39 @@ export class ShapeTargetBuilder {
     this.sampler = options.sampler ?? new RandomSampler({ num: 256, posFraction: 0.5 });
   }
 
+  /**
+   * Squares and approximating anchors of the last feature-map sizes, as host arrays: a training
+   * run sees one input size, and building them is ~50 kernel launches per batch. Arrays, not
+   * tensors, so the builder holds no tensor memory between calls.
+   */
+  private priorCache: { key: string; squares: Float32Array; approxes: Float32Array } | null = null;
+
+  private priors(featmapSizes: readonly Size2D[]): {
+    squares: Float32Array;
+    approxes: Float32Array;
+  } {
+    const key = JSON.stringify(featmapSizes);
+    if (this.priorCache?.key !== key) {
+      const read = (generator: AnchorGenerator) => {
+        const perLevel = generator.gridPriors(featmapSizes);
+        const all = tf.concat(perLevel);
+        const values = all.dataSync() as Float32Array;
+        tf.dispose([...perLevel, all]);
+        return values;
+      };
+      this.priorCache = {
+        key,
+        squares: read(this.squareGenerator),
+        approxes: read(this.approxGenerator),
+      };
+    }
+    return this.priorCache;
+  }
+
   /** Square anchors `[N, 4]` of all levels, (level, H, W) order. */
   squares(featmapSizes: readonly Size2D[]): tf.Tensor2D {
-    const perLevel = this.squareGenerator.gridPriors(featmapSizes);
-    const out = tf.concat(perLevel) as tf.Tensor2D;
-    tf.dispose(perLevel);
-    return out;
+    const { squares } = this.priors(featmapSizes);
+    return tf.tensor2d(squares, [squares.length / 4, 4]);
   }
 
   build(
@@ -101,9 +128,8 @@ export class ShapeTargetBuilder {
       );
     }
     const squares = this.squares(featmapSizes);
-    const approxLevels = this.approxGenerator.gridPriors(featmapSizes);
-    const approxes = tf.concat(approxLevels) as tf.Tensor2D;
-    tf.dispose(approxLevels);
+    const approxValues = this.priors(featmapSizes).approxes;
+    const approxes = tf.tensor2d(approxValues, [approxValues.length / 4, 4]);
     const numLocations = squares.shape[0];
     let numPositives = 0;
     let numNegatives = 0;

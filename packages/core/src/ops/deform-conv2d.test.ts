@@ -37,8 +37,10 @@ beforeAll(async () => {
 });
 
 describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
-  for (const testCase of fixture.cases) {
-    it(`${testCase.name}: forward and gradients`, () => {
+  for (const [testCase, sampling] of fixture.cases.flatMap((c) =>
+    (['host', 'tensor'] as const).map((s) => [c, s] as const),
+  )) {
+    it(`${testCase.name}: forward and gradients (${sampling} sampling)`, () => {
       const before = tf.memory().numTensors;
       const input = tensorOf(testCase.input) as tf.Tensor4D;
       const offset = tensorOf(testCase.offset) as tf.Tensor4D;
@@ -50,6 +52,7 @@ describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
       const run = (x: tf.Tensor, o: tf.Tensor, w: tf.Tensor, ...rest: tf.Tensor[]) =>
         deformConv2d(x as tf.Tensor4D, o as tf.Tensor4D, w as tf.Tensor4D, {
           ...testCase.options,
+          sampling,
           bias: bias ? (rest[0] as tf.Tensor1D) : undefined,
           mask: mask ? (rest[bias ? 1 : 0] as tf.Tensor4D) : undefined,
         });
@@ -75,20 +78,28 @@ describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
     });
   }
 
-  it('zero offsets give the ordinary convolution', () => {
-    const input = tf.randomNormal([2, 7, 6, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-    const filter = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
-    const offset = tf.zeros([2, 4, 3, 18]) as tf.Tensor4D;
-    const out = deformConv2d(input, offset, filter, { strides: 2, pad: 1, dilations: 1 });
-    const dense = tf.conv2d(input, filter, 2, [
-      [0, 0],
-      [1, 1],
-      [1, 1],
-      [0, 0],
-    ]);
-    expect(tf.max(tf.abs(tf.sub(out, dense))).dataSync()[0]).toBeLessThan(1e-4);
-    tf.dispose([input, filter, offset, out, dense]);
-  });
+  it.each(['host', 'tensor'] as const)(
+    'zero offsets give the ordinary convolution (%s sampling)',
+    (sampling) => {
+      const input = tf.randomNormal([2, 7, 6, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const filter = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const offset = tf.zeros([2, 4, 3, 18]) as tf.Tensor4D;
+      const out = deformConv2d(input, offset, filter, {
+        strides: 2,
+        pad: 1,
+        dilations: 1,
+        sampling,
+      });
+      const dense = tf.conv2d(input, filter, 2, [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ]);
+      expect(tf.max(tf.abs(tf.sub(out, dense))).dataSync()[0]).toBeLessThan(1e-4);
+      tf.dispose([input, filter, offset, out, dense]);
+    },
+  );
 
   it('handles an empty batch', () => {
     const out = deformConv2d(
