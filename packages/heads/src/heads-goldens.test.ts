@@ -333,7 +333,7 @@ describe('RoI head against the mmdetection computation (batch 2)', () => {
       // golden gradients of P4 and P5 are zero.
       const pooled = [0, 1];
       for (const level of [2, 3]) {
-        expect(testCase.gradFeatures[level]!.data.every((v) => v === 0)).toBe(true);
+        expect(Array.from(testCase.gradFeatures[level]!.data).every((v) => v === 0)).toBe(true);
       }
       const gradients = tf.grads((...levels: tf.Tensor[]) => {
         const all = features.map((f, l) => (pooled.includes(l) ? levels[l]! : f));
