@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
-import type { Plugin } from 'esbuild';
+import type { Options } from 'tsup';
+
+type Plugin = NonNullable<Options['esbuildPlugins']>[number];
 
 // tfjs-core's Node entry registers no gradients and no chained ops (`x.sum()`); the files
 // that do (`dist/register_all_gradients.js`, `dist/public/chained_ops/*.js`) are
