@@ -10,6 +10,37 @@ export function levelSquares(featmapSize: Size2D, stride: number, squareScale = 
   return squares as tf.Tensor2D;
 }
 
+/** Square centres `[H·W·4]` as (cx, cy, cx, cy), per level geometry; see `squareCentres`. */
+const centreCache = new Map<string, Float32Array>();
+
+/**
+ * The centres of a level's squares, `(x1 + x2) / 2` and `(y1 + y2) / 2` in float32 exactly as
+ * the squares give them, repeated as (cx, cy, cx, cy) per location. Host arrays cached per
+ * geometry: the squares never change for a given feature-map size.
+ */
+function squareCentres(featmapSize: Size2D, stride: number, squareScale: number): Float32Array {
+  const key = `${featmapSize[0]}x${featmapSize[1]}/${stride}/${squareScale}`;
+  let centres = centreCache.get(key);
+  if (!centres) {
+    const squares = levelSquares(featmapSize, stride, squareScale);
+    const values = squares.dataSync();
+    squares.dispose();
+    centres = new Float32Array(values.length);
+    const f32 = Math.fround;
+    for (let i = 0; i < values.length; i += 4) {
+      const cx = f32(f32((values[i] as number) + (values[i + 2] as number)) / 2);
+      const cy = f32(f32((values[i + 1] as number) + (values[i + 3] as number)) / 2);
+      centres.set([cx, cy, cx, cy], i);
+    }
+    if (centreCache.size > 64) centreCache.clear();
+    centreCache.set(key, centres);
+  }
+  return centres;
+}
+
+/** (w, h) → (−w/2, −h/2, w/2, h/2): a [2, 4] matMul instead of split / concat on the last axis. */
+const halfExtents = [-0.5, 0, 0.5, 0, 0, -0.5, 0, 0.5];
+
 /**
  * One anchor per location (GA §3, "guided anchors"): centred on the level's square anchors,
  * with the predicted `w = σ·s·e^dw`, `h = σ·s·e^dh`. `shapePred` `[B, H, W, 2]` is detached:
@@ -22,25 +53,20 @@ export function guidedAnchors(
   options: ShapeDecodeOptions = {},
 ): tf.Tensor3D {
   const [batch, height, width] = shapePred.shape;
-  const squares = levelSquares([height, width], stride, options.squareScale ?? 8);
-  const out = tf.tidy(() => {
-    const [x1, y1, x2, y2] = tf.split(squares, 4, 1) as [
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-    ];
-    const centre = tf.reshape(tf.concat([tf.add(x1, x2), tf.add(y1, y2)], 1), [1, -1, 2]);
-    const halfSize = tf.reshape(tf.div(decodeShape(detach(shapePred), stride, options), 2), [
-      batch,
-      -1,
+  const locations = height * width;
+  const centres = squareCentres([height, width], stride, options.squareScale ?? 8);
+  return tf.tidy(() => {
+    const size = tf.reshape(decodeShape(detach(shapePred), stride, options), [
+      batch * locations,
       2,
     ]);
-    const c = tf.div(centre, 2);
-    return tf.concat([tf.sub(c, halfSize), tf.add(c, halfSize)], 2) as tf.Tensor3D;
+    // Products with ±0.5 and sums with 0 are exact: the same float32 corners as c ∓ wh/2.
+    const corners = tf.matMul(size, tf.tensor2d(halfExtents, [2, 4]));
+    return tf.add(
+      tf.reshape(corners, [batch, locations, 4]),
+      tf.tensor3d(centres, [1, locations, 4]),
+    ) as tf.Tensor3D;
   });
-  squares.dispose();
-  return out;
 }
 
 /**

@@ -65,27 +65,37 @@ export function shapeLoss(
   const normalizer = options.normalizer ?? 'samples';
   const count =
     normalizer === 'samples' ? targets.numPositives + targets.numNegatives : targets.numPositives;
+  const { squareScale, deltaStd } = resolveDecode(options);
+  const numLocations = shapePreds.reduce((sum, pred) => sum + pred.shape[1] * pred.shape[2], 0);
+  if (numLocations !== targets.weights.shape[1]) {
+    throw new Error(
+      `shapeLoss: predictions have ${numLocations} locations, targets ${targets.weights.shape[1]}`,
+    );
+  }
+  // σ·s of every location, all levels in (level, H, W) order: one decode for the whole batch.
+  const scale = new Float32Array(numLocations);
+  let offset = 0;
+  shapePreds.forEach((pred, level) => {
+    const count = pred.shape[1] * pred.shape[2];
+    scale.fill(squareScale * (strides[level] as number), offset, offset + count);
+    offset += count;
+  });
   return tf.tidy(() => {
     const batch = targets.weights.shape[0];
-    const predWh = tf.concat(
-      shapePreds.map((pred, level) =>
-        tf.reshape(decodeShape(pred, strides[level] as number, options), [batch, -1, 2]),
-      ),
+    const deltas = tf.concat(
+      shapePreds.map((pred) => tf.reshape(pred, [batch, -1, 2])),
       1,
     );
-    if (predWh.shape[1] !== targets.weights.shape[1]) {
-      throw new Error(
-        `shapeLoss: predictions have ${predWh.shape[1]} locations, targets ${targets.weights.shape[1]}`,
-      );
-    }
-    const [x1, y1, x2, y2] = tf.split(targets.boxTargets, 4, 2) as [
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-    ];
-    const targetWh = tf.concat([tf.sub(x2, x1), tf.sub(y2, y1)], 2);
-    const loss = boundedIouShapeLoss(tf.reshape(predWh, [-1, 2]), tf.reshape(targetWh, [-1, 2]), {
+    const predWh = tf.mul(
+      tf.exp(tf.mul(deltas, deltaStd)),
+      tf.tensor3d(scale, [1, numLocations, 1]),
+    );
+    // (x1, y1, x2, y2) → (x2 − x1, y2 − y1) as one matMul (the zero terms add exactly).
+    const targetWh = tf.matMul(
+      tf.reshape(targets.boxTargets, [-1, 4]),
+      tf.tensor2d([-1, 0, 0, -1, 1, 0, 0, 1], [4, 2]),
+    );
+    const loss = boundedIouShapeLoss(tf.reshape(predWh, [-1, 2]), targetWh, {
       beta: options.beta ?? 0.2,
       weight: tf.reshape(targets.weights, [-1, 1]),
       reduction: 'mean',

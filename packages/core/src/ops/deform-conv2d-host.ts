@@ -165,42 +165,51 @@ export function deformColumnGradients(
     const hx = 1 - lx;
     const inside = y > -1 && y < height && x > -1 && x < width;
     const column = (point * taps + tap) * channels + g * groupChannels;
-    const channel0 = g * groupChannels;
     const validY0 = y0 >= 0;
     const validY1 = y0 + 1 < height;
     const validX0 = x0 >= 0;
     const validX1 = x0 + 1 < width;
-    const row0 = (imageBase + y0 * width) * channels + channel0;
-    const row1 = row0 + width * channels;
-    const p00 = validY0 && validX0 ? row0 + x0 * channels : -1;
-    const p01 = validY0 && validX1 ? row0 + (x0 + 1) * channels : -1;
-    const p10 = validY1 && validX0 ? row1 + x0 * channels : -1;
-    const p11 = validY1 && validX1 ? row1 + (x0 + 1) * channels : -1;
-    const w00 = inside ? hy * hx : 0;
-    const w01 = inside ? hy * lx : 0;
-    const w10 = inside ? ly * hx : 0;
-    const w11 = inside ? ly * lx : 0;
+    // Off-map corners read a clamped on-map pixel times 0 (`on*`) and get weight 0, so the
+    // channel loop runs without branches.
+    const on00 = validY0 && validX0 ? 1 : 0;
+    const on01 = validY0 && validX1 ? 1 : 0;
+    const on10 = validY1 && validX0 ? 1 : 0;
+    const on11 = validY1 && validX1 ? 1 : 0;
+    const row0 = validY0 ? y0 : y0 + 1;
+    const row1 = validY1 ? y0 + 1 : y0;
+    const col0 = validX0 ? x0 : x0 + 1;
+    const col1 = validX1 ? x0 + 1 : x0;
+    const channel0 = g * groupChannels;
+    const p00 = (imageBase + row0 * width + col0) * channels + channel0;
+    const p01 = (imageBase + row0 * width + col1) * channels + channel0;
+    const p10 = (imageBase + row1 * width + col0) * channels + channel0;
+    const p11 = (imageBase + row1 * width + col1) * channels + channel0;
+    // bilinear_interpolate's weights (zero outside (-1, H) × (-1, W)) for the value and the
+    // input gradient; get_coordinate_weight has no inside test.
+    const w00 = inside ? hy * hx * on00 : 0;
+    const w01 = inside ? hy * lx * on01 : 0;
+    const w10 = inside ? ly * hx * on10 : 0;
+    const w11 = inside ? ly * lx * on11 : 0;
+    const s00 = w00 * modulation;
+    const s01 = w01 * modulation;
+    const s10 = w10 * modulation;
+    const s11 = w11 * modulation;
     let gradY = 0;
     let gradX = 0;
     let gradMask = 0;
     for (let c = 0; c < groupChannels; c++) {
       const upstream = columnGrad[column + c] as number;
-      if (upstream === 0) continue;
-      const v00 = p00 >= 0 ? (input[p00 + c] as number) : 0;
-      const v01 = p01 >= 0 ? (input[p01 + c] as number) : 0;
-      const v10 = p10 >= 0 ? (input[p10 + c] as number) : 0;
-      const v11 = p11 >= 0 ? (input[p11 + c] as number) : 0;
-      // get_coordinate_weight, y and x directions.
+      const v00 = on00 * (input[p00 + c] as number);
+      const v01 = on01 * (input[p01 + c] as number);
+      const v10 = on10 * (input[p10 + c] as number);
+      const v11 = on11 * (input[p11 + c] as number);
       gradY += upstream * (lx * (v11 - v01) + hx * (v10 - v00));
       gradX += upstream * (ly * (v11 - v10) + hy * (v01 - v00));
-      if (inside) {
-        gradMask += upstream * (w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11);
-        const scaled = upstream * modulation;
-        if (p00 >= 0) inputGrad[p00 + c] = (inputGrad[p00 + c] as number) + scaled * w00;
-        if (p01 >= 0) inputGrad[p01 + c] = (inputGrad[p01 + c] as number) + scaled * w01;
-        if (p10 >= 0) inputGrad[p10 + c] = (inputGrad[p10 + c] as number) + scaled * w10;
-        if (p11 >= 0) inputGrad[p11 + c] = (inputGrad[p11 + c] as number) + scaled * w11;
-      }
+      gradMask += upstream * (w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11);
+      inputGrad[p00 + c] = (inputGrad[p00 + c] as number) + upstream * s00;
+      inputGrad[p01 + c] = (inputGrad[p01 + c] as number) + upstream * s01;
+      inputGrad[p10 + c] = (inputGrad[p10 + c] as number) + upstream * s10;
+      inputGrad[p11 + c] = (inputGrad[p11 + c] as number) + upstream * s11;
     }
     const o = (point * groups * taps + g * taps + tap) * 2;
     offsetGrad[o] = gradY * modulation;

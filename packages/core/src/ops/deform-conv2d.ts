@@ -408,7 +408,7 @@ export function deformConv2d(
     groups,
   };
   const columnWidth = taps * channels;
-  /** im2col on the host, the conv as one matMul; the backward pass recomputes the columns. */
+  /** im2col on the host, the conv as one matMul; the columns are kept for the filter gradient. */
   const hostConvolve = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, o, w, m, save] = args as [
       tf.Tensor4D,
@@ -417,47 +417,47 @@ export function deformConv2d(
       tf.Tensor4D,
       tf.GradSaveFunc,
     ];
-    save([x, o, w, m]);
     const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
-    const columns = deformColumns(
-      hostGeometry,
-      x.dataSync() as Float32Array,
-      o.dataSync() as Float32Array,
-      maskValues,
-    );
-    const value = tf.tidy(() =>
-      tf.reshape(
-        tf.matMul(
-          tf.tensor2d(columns, [points, columnWidth]),
-          tf.reshape(w, [columnWidth, outChannels]),
-        ),
-        [batch, outHeight, outWidth, outChannels],
+    const columns = tf.tensor2d(
+      deformColumns(
+        hostGeometry,
+        x.dataSync() as Float32Array,
+        o.dataSync() as Float32Array,
+        maskValues,
       ),
+      [points, columnWidth],
     );
+    // Saved only while a gradient tape records (tfjs' customGrad), freed after backprop.
+    save([x, o, w, m, columns]);
+    const value = tf.reshape(tf.matMul(columns, tf.reshape(w, [columnWidth, outChannels])), [
+      batch,
+      outHeight,
+      outWidth,
+      outChannels,
+    ]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, os, ws, ms] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        const [xs, os, ws, ms, savedColumns] = saved as [
+          tf.Tensor4D,
+          tf.Tensor4D,
+          tf.Tensor4D,
+          tf.Tensor4D,
+          tf.Tensor2D,
+        ];
         return tf.tidy(() => {
           const dyMatrix = tf.reshape(dy, [points, outChannels]);
           // Untransposed matMuls only: transposed ones are ~10× slower on wasm.
           const filterT = tf.transpose(tf.reshape(ws, [columnWidth, outChannels]));
           const columnGrad = tf.matMul(dyMatrix, filterT);
-          const inputValues = xs.dataSync() as Float32Array;
-          const offsetValues = os.dataSync() as Float32Array;
-          const maskData = modulated ? (ms.dataSync() as Float32Array) : undefined;
           const grads = deformColumnGradients(
             hostGeometry,
-            inputValues,
-            offsetValues,
-            maskData,
+            xs.dataSync() as Float32Array,
+            os.dataSync() as Float32Array,
+            modulated ? (ms.dataSync() as Float32Array) : undefined,
             columnGrad.dataSync() as Float32Array,
           );
-          const columnsAgain = tf.tensor2d(
-            deformColumns(hostGeometry, inputValues, offsetValues, maskData),
-            [points, columnWidth],
-          );
-          const filterGrad = tf.matMul(tf.transpose(columnsAgain), dyMatrix);
+          const filterGrad = tf.matMul(tf.transpose(savedColumns), dyMatrix);
           return [
             tf.tensor(grads.input, xs.shape),
             tf.tensor(grads.offset, os.shape),
