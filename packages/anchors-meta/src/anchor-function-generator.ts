@@ -271,7 +271,8 @@ export class AnchorFunctionGenerator {
    * bias θ*_bias + h·W2_bias. Cost: (1 + m)× the multiply-adds of the plain O-output conv
    * (m = 128, O = 4: 516 vs 4 outputs per location) and a `[B, H, W, (1 + m)·O]` activation;
    * per-location filters would instead cost `H·W·k²·C·O` parameters per image. With `mask`
-   * (`[B, H, W]` bool, inference) the conv runs at kept locations only (masked conv). Returns
+   * (`[B, H, W]` bool, inference) the conv runs at kept locations only (masked conv) and the
+   * others are 0. Returns
    * `[B, H, W, O]`.
    */
   applyPerLocation(
@@ -330,7 +331,11 @@ export class AnchorFunctionGenerator {
         1,
       );
       const bias = tf.add(this.bias, tf.matMul(hidden, this.residualBias as tf.Tensor2D));
-      return tf.reshape(tf.add(contracted, bias), [batch, height, width, out]) as tf.Tensor4D;
+      const result = tf.reshape(tf.add(contracted, bias), [batch, height, width, out]);
+      // As `maskedConv2d`: locations outside the mask are 0 (their bias is not added either).
+      return (
+        options.mask ? tf.mul(result, tf.expandDims(tf.cast(options.mask, 'float32'), 3)) : result
+      ) as tf.Tensor4D;
     });
   }
 }
