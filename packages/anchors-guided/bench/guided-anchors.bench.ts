@@ -18,8 +18,13 @@ function anchorFunction(sparseInference: boolean, keptFraction: number): GuidedA
       numClasses: 80,
       clsName: 'retina_cls',
       regName: 'retina_reg',
+      strides,
+      sharedTower: false,
+      kernelSize: 3,
+      priorProbability: 0.01,
+      seed: 0,
     },
-    { strides, squareScale: 4, sparseInference },
+    { squareScale: 4, sparseInference },
   );
   fn.location.conv.weight.assign(tf.zeros(fn.location.conv.weight.shape));
   fn.location.conv.bias?.assign(tf.tensor1d([0]));
@@ -34,7 +39,13 @@ function anchorFunction(sparseInference: boolean, keptFraction: number): GuidedA
 const feature = tf.randomNormal([2, 64, 64, channels], 0, 1, 'float32', 1) as tf.Tensor4D;
 
 function run(fn: GuidedAnchorFunction): void {
-  const out = fn.apply({ level: 0, clsFeature: feature, regFeature: feature, training: false });
+  const out = fn.apply({
+    level: 0,
+    clsFeature: feature,
+    regFeature: feature,
+    training: false,
+    plan: undefined,
+  });
   out.clsScores.dataSync();
   tf.dispose([
     out.clsScores,

@@ -15,8 +15,19 @@ const channels = 8;
 function build(options: Partial<GuidedAnchorFunctionOptions> = {}) {
   const store = new ParameterStore();
   const fn = new GuidedAnchorFunction(
-    { store, inChannels: channels, numClasses: 3, clsName: 'retina_cls', regName: 'retina_reg' },
-    { strides, squareScale: 4, ...options },
+    {
+      store,
+      inChannels: channels,
+      numClasses: 3,
+      clsName: 'retina_cls',
+      regName: 'retina_reg',
+      strides,
+      sharedTower: false,
+      kernelSize: 3,
+      priorProbability: 0.01,
+      seed: 0,
+    },
+    { squareScale: 4, ...options },
   );
   return { store, fn };
 }
@@ -64,7 +75,13 @@ describe('GuidedAnchorFunction', () => {
           3 + level,
         ) as tf.Tensor4D;
         const before = tf.memory().numTensors;
-        const input = { level, clsFeature: feature, regFeature: feature, training: false };
+        const input = {
+          level,
+          clsFeature: feature,
+          regFeature: feature,
+          training: false,
+          plan: undefined,
+        };
         const a = sparse.fn.apply(input);
         const b = dense.fn.apply(input);
         const kept = a.evaluated?.dataSync() as Uint8Array;
@@ -96,7 +113,13 @@ describe('GuidedAnchorFunction', () => {
     const { fn } = build();
     fn.location.conv.bias?.assign(tf.tensor1d([-50]));
     const feature = tf.randomNormal([2, 4, 4, channels]) as tf.Tensor4D;
-    const out = fn.apply({ level: 1, clsFeature: feature, regFeature: feature, training: false });
+    const out = fn.apply({
+      level: 1,
+      clsFeature: feature,
+      regFeature: feature,
+      training: false,
+      plan: undefined,
+    });
     expect(out.clsScores.shape).toEqual([2, 16, 3]);
     expect(Array.from(out.clsScores.dataSync()).every((v) => v === 0)).toBe(true);
     expect(Array.from(out.evaluated?.dataSync() ?? [1]).every((v) => v === 0)).toBe(true);
@@ -121,7 +144,7 @@ describe('GuidedAnchorFunction', () => {
     const before = tf.memory().numTensors;
     const { value, grads } = tf.variableGrads(() => {
       const outputs = features.map((f, level) =>
-        fn.apply({ level, clsFeature: f, regFeature: f, training: true }),
+        fn.apply({ level, clsFeature: f, regFeature: f, training: true, plan: undefined }),
       );
       const losses = fn.auxiliaryLosses(outputs, {
         targets: { gtBoxes, gtLabels },

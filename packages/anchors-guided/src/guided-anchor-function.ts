@@ -4,9 +4,12 @@ import {
   normal,
   type ParameterStore,
   priorProbabilityBias,
+  RandomSampler,
   zeros,
 } from '@det/core';
 import type {
+  AnchorConditionedLayer,
+  AnchorConditionedLayerFactory,
   AnchorFunction,
   AnchorFunctionContext,
   AnchorFunctionFactory,
@@ -16,6 +19,7 @@ import type {
   LossRecord,
 } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
+import { detach } from './detach';
 import { FeatureAdaption } from './feature-adaption';
 import { LocationBranch, ShapeBranch } from './guided-anchor-branches';
 import { guidedAnchors, locationMask } from './guided-anchors';
@@ -25,25 +29,14 @@ import { type ShapeLossOptions, shapeLoss } from './shape-loss';
 import { disposeShapeTargets, ShapeTargetBuilder, type ShapeTargetOptions } from './shape-targets';
 
 export interface GuidedAnchorFunctionOptions {
-  /** Stride of each level, finest first ([4, 8, 16, 32, 64] GA-RPN; [8, ..., 128] GA-RetinaNet). */
-  strides: readonly number[];
   /** σ of `w = σ·s·e^dw` (GA-RPN 8, GA-RetinaNet 4). Default 8. */
   squareScale?: number;
-  /** Std multiplying (dw, dh) (mmdetection `anchor_coder` 0.14; the paper's 1). Default 1. */
+  /** Std multiplying (dw, dh) (mmdetection `anchor_coder`: GA-RPN 0.14, GA-RetinaNet 1). Default 1. */
   deltaStd?: number;
   /** Base scale of the level assignment and approximating anchors (`octave_base_scale`). Default 8. */
   octaveBaseScale?: number;
   /** Approximating scales per octave. Default 3. */
   scalesPerOctave?: number;
-  /**
-   * Initial probability encoded in the cls conv's bias (RetinaNet's prior, for focal loss), or
-   * `null` for a zero bias: mmdetection's `GARPNHead` keeps `normal_init(conv_cls, std=0.01)`
-   * with bias 0 for its sampled sigmoid cross-entropy; a 0.01 prior there starts every sampled
-   * negative at loss ≈ 0 and stalls the objectness. Default 0.01 (GA-RetinaNet).
-   */
-  clsPriorProbability?: number | null;
-  /** Kernel of the final cls/reg convs (GA-RetinaNet 3, GA-RPN 1). Default 3. */
-  headKernelSize?: number;
   /**
    * Std of the feature adaption's deformable-conv init (mmdetection 0.01). Behind a 0.01 cls/reg
    * conv it scales the towers' gradient by another ~0.01, which a from-scratch backbone feels.
@@ -63,28 +56,64 @@ export interface GuidedAnchorFunctionOptions {
   locationLoss?: LocationLossOptions;
   /** Shape loss options (β, normaliser, weight). */
   shapeLoss?: Omit<ShapeLossOptions, 'strides' | 'squareScale' | 'deltaStd'>;
-  /** Shape-target assigner / sampler (defaults GA-RPN's). */
+  /** Shape-target assigner / sampler / approximating ratios (default sampler seeded by the head). */
   shapeTargets?: Pick<ShapeTargetOptions, 'assigner' | 'sampler' | 'ratios'>;
+  /**
+   * The final cls / reg layers, fed each location's predicted anchor: default a plain conv
+   * (GA); `metaAnchorLayer(...)` from `@det/anchors-meta` generates them per location
+   * (`meta-guided`).
+   */
+  outputLayer?: AnchorConditionedLayerFactory;
 }
+
+/** GA's tensors for its own losses: per level `[B, H, W, 1]` location logits and `[B, H, W, 2]` (dw, dh). */
+export type GuidedExtras = { locLogits: tf.Tensor4D; shapePred: tf.Tensor4D };
 
 interface Adapted {
   adaption: FeatureAdaption;
-  conv: Conv2d;
+  layer: AnchorConditionedLayer;
+}
+
+/** GA's own final conv: θ at every location, masked at inference. */
+export function plainConvLayer(): AnchorConditionedLayerFactory {
+  return (context) => {
+    const { kernelSize, priorProbability } = context;
+    const conv = new Conv2d(context.store, {
+      inChannels: context.inChannels,
+      outChannels: context.outChannels,
+      kernelSize,
+      padding: (kernelSize - 1) / 2,
+      weightInit: normal({ std: 0.01 }),
+      // mmdetection `normal_init(std=0.01)`: bias 0 unless a prior probability is given.
+      biasInit: priorProbability === null ? zeros : priorProbabilityBias(priorProbability),
+    });
+    return {
+      apply: ({ feature, mask }) =>
+        mask
+          ? maskedConv2d(feature, conv.weight as tf.Tensor4D, mask, {
+              pad: (kernelSize - 1) / 2,
+              ...(conv.bias ? { bias: conv.bias as tf.Tensor1D } : {}),
+            })
+          : conv.apply(feature),
+    };
+  };
 }
 
 /**
  * Guided Anchoring as a dense head's anchor function: per level a location branch and a shape
  * branch predict one anchor per position; feature adaption (deformable conv driven by the
- * detached shape) feeds the head's final cls/reg convs. At inference only locations with
- * p ≥ εL are evaluated, by masked convolutions (any batch size, any backend), and a level with
- * no kept location runs no conv. `extras` carry `locLogits` and `shapePred` for
- * `auxiliaryLosses` (`loss_loc`, `loss_shape`). Parameter names follow mmdetection:
- * `conv_loc`, `conv_shape`, `feature_adaption_cls` / `feature_adaption_reg` (one
- * `feature_adaption` when the head has a single tower), and the head's cls / reg names.
+ * detached shape) feeds the head's final cls/reg layers, which also see each location's
+ * anchor (plain convs for GA, generated filters for meta-guided). At inference only locations
+ * with p ≥ εL are evaluated, by masked convolutions (any batch size, any backend), and a level
+ * with no kept location runs no conv. Strides, the shared tower (one `feature_adaption`), the
+ * final kernel, the class prior and the shape sampler's seed come from the head's context.
+ * Parameter names follow mmdetection: `conv_loc`, `conv_shape`, `feature_adaption_cls` /
+ * `feature_adaption_reg`, and the head's cls / reg names.
  */
-export class GuidedAnchorFunction implements AnchorFunction {
+export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExtras> {
   readonly numClasses: number;
   readonly numLevels: number;
+  readonly strides: readonly number[];
   readonly options: GuidedAnchorFunctionOptions;
   readonly location: LocationBranch;
   readonly shape: ShapeBranch;
@@ -93,18 +122,15 @@ export class GuidedAnchorFunction implements AnchorFunction {
   private readonly sharedAdaption: boolean;
   private readonly shapeTargetBuilder: ShapeTargetBuilder;
 
-  constructor(
-    context: AnchorFunctionContext,
-    options: GuidedAnchorFunctionOptions & { sharedTower?: boolean },
-  ) {
-    const { store, inChannels, numClasses } = context;
+  constructor(context: AnchorFunctionContext, options: GuidedAnchorFunctionOptions = {}) {
+    const { store, inChannels, numClasses, strides } = context;
     this.numClasses = numClasses;
-    this.numLevels = options.strides.length;
+    this.numLevels = strides.length;
+    this.strides = [...strides];
     this.options = options;
-    this.sharedAdaption = options.sharedTower ?? false;
+    this.sharedAdaption = context.sharedTower;
     this.location = new LocationBranch(store.scope('conv_loc'), { inChannels });
     this.shape = new ShapeBranch(store.scope('conv_shape'), { inChannels });
-    const kernelSize = options.headKernelSize ?? 3;
     const makeAdaption = (scope: ParameterStore) =>
       new FeatureAdaption(scope, {
         inChannels,
@@ -118,43 +144,50 @@ export class GuidedAnchorFunction implements AnchorFunction {
     const regAdaption = this.sharedAdaption
       ? clsAdaption
       : makeAdaption(store.scope('feature_adaption_reg'));
-    const conv = (name: string, outChannels: number, bias: number | undefined) =>
-      new Conv2d(store.scope(name), {
+    const outputLayer = options.outputLayer ?? plainConvLayer();
+    const layer = (name: string, outChannels: number, priorProbability: number | null) =>
+      outputLayer({
+        store: store.scope(name),
         inChannels,
         outChannels,
-        kernelSize,
-        padding: (kernelSize - 1) / 2,
-        weightInit: normal({ std: 0.01 }),
-        // mmdetection `normal_init(std=0.01)`: bias 0 unless a prior probability is given.
-        biasInit: bias !== undefined ? priorProbabilityBias(bias) : zeros,
+        kernelSize: context.kernelSize,
+        priorProbability,
+        strides,
       });
-    const clsPrior = options.clsPriorProbability === undefined ? 0.01 : options.clsPriorProbability;
     this.cls = {
       adaption: clsAdaption,
-      conv: conv(context.clsName, numClasses, clsPrior ?? undefined),
+      layer: layer(context.clsName, numClasses, context.priorProbability),
     };
-    this.reg = { adaption: regAdaption, conv: conv(context.regName, 4, undefined) };
+    this.reg = { adaption: regAdaption, layer: layer(context.regName, 4, null) };
     this.shapeTargetBuilder = new ShapeTargetBuilder({
-      strides: options.strides,
+      strides,
       octaveBaseScale: options.octaveBaseScale ?? 8,
       scalesPerOctave: options.scalesPerOctave ?? 3,
       squareScale: options.squareScale ?? 8,
       ...options.shapeTargets,
+      sampler:
+        options.shapeTargets?.sampler ??
+        new RandomSampler({ num: 256, posFraction: 0.5, seed: context.seed }),
     });
   }
 
-  private runHeadConv(feature: tf.Tensor4D, conv: Conv2d, mask: tf.Tensor3D | null): tf.Tensor4D {
-    if (!mask) return conv.apply(feature);
-    const [kh] = conv.options.kernelSize as unknown as [number, number];
-    return maskedConv2d(feature, conv.weight as tf.Tensor4D, mask, {
-      pad: (kh - 1) / 2,
-      ...(conv.bias ? { bias: conv.bias as tf.Tensor1D } : {}),
+  plan(): undefined {
+    return undefined;
+  }
+
+  /** `[B, H, W, 2]` (log h, log w) of the decoded anchors: log(σ·s) + std·(dh, dw), detached. */
+  private anchorLogSizes(shapePred: tf.Tensor4D, stride: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const std = this.options.deltaStd ?? 1;
+      const offset = Math.log((this.options.squareScale ?? 8) * stride);
+      const [dw, dh] = tf.split(detach(shapePred), 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      return tf.add(tf.mul(tf.concat([dh, dw], 3), std), offset) as tf.Tensor4D;
     });
   }
 
-  apply(input: AnchorLevelInput): AnchorLevelOutput {
+  apply(input: AnchorLevelInput<undefined>): AnchorLevelOutput<GuidedExtras> {
     const { level, clsFeature, regFeature, training } = input;
-    const stride = this.options.strides[level];
+    const stride = this.strides[level];
     if (stride === undefined) {
       throw new Error(
         `GuidedAnchorFunction.apply: level ${level} outside the ${this.numLevels} strides`,
@@ -191,14 +224,25 @@ export class GuidedAnchorFunction implements AnchorFunction {
           ? clsAdapted
           : this.reg.adaption.apply(regFeature, shapePred);
       const headMask = sparse ? mask : null;
-      const cls = this.runHeadConv(clsAdapted, this.cls.conv, headMask);
-      const reg = this.runHeadConv(regAdapted, this.reg.conv, headMask);
+      const anchorLogSizes = this.anchorLogSizes(shapePred, stride);
+      const cls = this.cls.layer.apply({
+        feature: clsAdapted,
+        level,
+        anchorLogSizes,
+        mask: headMask,
+      });
+      const reg = this.reg.layer.apply({
+        feature: regAdapted,
+        level,
+        anchorLogSizes,
+        mask: headMask,
+      });
       return {
         clsScores: tf.reshape(cls, [batch, numLocations, this.numClasses]) as tf.Tensor3D,
         boxDeltas: tf.reshape(reg, [batch, numLocations, 4]) as tf.Tensor3D,
       };
     });
-    const output: AnchorLevelOutput = {
+    const output: AnchorLevelOutput<GuidedExtras> = {
       clsScores,
       boxDeltas,
       priors,
@@ -213,21 +257,19 @@ export class GuidedAnchorFunction implements AnchorFunction {
 
   /** `loss_loc` (GA §3.1, focal) and `loss_shape` (GA eq. 6) over all levels. */
   auxiliaryLosses(
-    outputs: readonly AnchorLevelOutput[],
+    outputs: readonly AnchorLevelOutput<GuidedExtras>[],
     context: AuxiliaryLossContext,
   ): LossRecord {
-    const locLogits = outputs.map((o, level) => {
-      const logits = o.extras?.locLogits;
-      if (!logits)
-        throw new Error(
-          `GuidedAnchorFunction.auxiliaryLosses: outputs[${level}] has no extras.locLogits`,
-        );
-      return logits as tf.Tensor4D;
+    const extras = outputs.map((o, level) => {
+      if (!o.extras)
+        throw new Error(`GuidedAnchorFunction.auxiliaryLosses: outputs[${level}] has no extras`);
+      return o.extras;
     });
-    const shapePreds = outputs.map((o) => o.extras?.shapePred as tf.Tensor4D);
+    const locLogits = extras.map((e) => e.locLogits);
+    const shapePreds = extras.map((e) => e.shapePred);
     const featmapSizes = locLogits.map((l) => [l.shape[1], l.shape[2]] as const);
     const labels = locationTargets(context.targets.gtBoxes, featmapSizes, {
-      strides: this.options.strides,
+      strides: this.strides,
       octaveBaseScale: this.options.octaveBaseScale ?? 8,
       centerRatio: this.options.centerRatio ?? 0.2,
       ignoreRatio: this.options.ignoreRatio ?? 0.5,
@@ -240,7 +282,7 @@ export class GuidedAnchorFunction implements AnchorFunction {
     const lossLoc = locationLoss(locLogits, labels, this.options.locationLoss);
     const lossShape = shapeLoss(shapePreds, shapeTargets, {
       ...this.options.shapeLoss,
-      strides: this.options.strides,
+      strides: this.strides,
       squareScale: this.options.squareScale ?? 8,
       deltaStd: this.options.deltaStd ?? 1,
     });
@@ -250,9 +292,9 @@ export class GuidedAnchorFunction implements AnchorFunction {
   }
 }
 
-/** The factory a dense head takes (`anchorFunction` option of `AnchorHead`). */
+/** The Guided Anchoring scheme as a head's anchor-function factory. */
 export function guidedAnchorFunction(
-  options: GuidedAnchorFunctionOptions & { sharedTower?: boolean },
-): AnchorFunctionFactory {
+  options: GuidedAnchorFunctionOptions = {},
+): AnchorFunctionFactory<undefined, GuidedExtras> {
   return (context) => new GuidedAnchorFunction(context, options);
 }

@@ -18,13 +18,16 @@ describe('Guided Anchoring through the heads’ anchor-function seam', () => {
     (kind) => {
       const store = new ParameterStore();
       const anchorFunction = guidedAnchorFunction({
-        strides,
         squareScale: kind === 'retina' ? 4 : 8,
         deltaStd: 0.14,
-        headKernelSize: kind === 'retina' ? 3 : 1,
-        sharedTower: kind === 'rpn',
       });
-      const common = { store, inChannels: channels, featChannels: channels, anchorFunction };
+      const common = {
+        store,
+        strides,
+        inChannels: channels,
+        featChannels: channels,
+        anchorFunction,
+      };
       const head =
         kind === 'retina'
           ? createRetinaHead({ ...common, numClasses: 3, stackedConvs: 1 })

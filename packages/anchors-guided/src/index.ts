@@ -5,8 +5,12 @@ export type { FeatureAdaptionOptions } from './feature-adaption';
 export { FeatureAdaption } from './feature-adaption';
 export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-branches';
 export { LocationBranch, ShapeBranch } from './guided-anchor-branches';
-export type { GuidedAnchorFunctionOptions } from './guided-anchor-function';
-export { GuidedAnchorFunction, guidedAnchorFunction } from './guided-anchor-function';
+export type { GuidedAnchorFunctionOptions, GuidedExtras } from './guided-anchor-function';
+export {
+  GuidedAnchorFunction,
+  guidedAnchorFunction,
+  plainConvLayer,
+} from './guided-anchor-function';
 export { guidedAnchors, levelSquares, locationMask } from './guided-anchors';
 export type { LocationLossOptions, LocationNormalizer } from './location-loss';
 export { locationLoss } from './location-loss';

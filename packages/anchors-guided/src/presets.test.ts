@@ -8,6 +8,23 @@ beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
 });
 
+/** The context an RPN-style (shared tower, 1×1, zero bias) or RetinaNet-style head hands over. */
+function headContext(store: ParameterStore, prefix: 'rpn' | 'retina', numClasses: number) {
+  const rpn = prefix === 'rpn';
+  return {
+    store,
+    inChannels: 8,
+    numClasses,
+    clsName: `${prefix}_cls`,
+    regName: `${prefix}_reg`,
+    strides: rpn ? [4, 8, 16, 32, 64] : [8, 16, 32, 64, 128],
+    sharedTower: rpn,
+    kernelSize: rpn ? 1 : 3,
+    priorProbability: rpn ? null : 0.01,
+    seed: 0,
+  };
+}
+
 describe('presets', () => {
   it.each([
     [
@@ -31,14 +48,17 @@ describe('presets', () => {
     ],
   ] as const)('%s builds with mmdetection parameter names', (_name, preset, prefix, scopes) => {
     const store = new ParameterStore();
-    const fn = new GuidedAnchorFunction(
-      { store, inChannels: 8, numClasses: 2, clsName: `${prefix}_cls`, regName: `${prefix}_reg` },
-      preset(),
-    );
+    const fn = new GuidedAnchorFunction(headContext(store, prefix, 2), preset());
     expect(fn.numLevels).toBe(5);
     expect([...new Set(store.entries().map((e) => e.name.split('.')[0]))]).toEqual([...scopes]);
     const feature = tf.randomNormal([1, 4, 4, 8]) as tf.Tensor4D;
-    const out = fn.apply({ level: 0, clsFeature: feature, regFeature: feature, training: false });
+    const out = fn.apply({
+      level: 0,
+      clsFeature: feature,
+      regFeature: feature,
+      training: false,
+      plan: undefined,
+    });
     expect(out.priors.shape).toEqual([1, 16, 4]);
     tf.dispose([
       feature,
@@ -60,10 +80,7 @@ describe('presets', () => {
     '%s initialises the cls / reg biases as mmdetection',
     (_name, preset, prefix, bias) => {
       const store = new ParameterStore();
-      new GuidedAnchorFunction(
-        { store, inChannels: 8, numClasses: 1, clsName: `${prefix}_cls`, regName: `${prefix}_reg` },
-        preset(),
-      );
+      new GuidedAnchorFunction(headContext(store, prefix, 1), preset());
       expect(store.get(`${prefix}_cls.bias`).dataSync()[0]).toBeCloseTo(bias, 5);
       // conv_reg: normal_init(std=0.01), bias 0.
       expect(Array.from(store.get(`${prefix}_reg.bias`).dataSync())).toEqual([0, 0, 0, 0]);

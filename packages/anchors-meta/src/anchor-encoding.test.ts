@@ -1,4 +1,4 @@
-import { AnchorGenerator, metaAnchorOptions } from '@det/core';
+import { AnchorGenerator, metaAnchorOptions, mulberry32 } from '@det/core';
 import { describe, expect, it } from 'vitest';
 import {
   anchorCodes,
@@ -9,7 +9,6 @@ import {
 } from './anchor-encoding';
 import { jitterAnchorCodes, resolveAnchorSet } from './anchor-set';
 import { metaAnchorPreset, metaAnchorPresets, presetAnchors } from './presets';
-import { mulberry32 } from './seeded-random';
 
 describe('anchor box encoding (eq. 7)', () => {
   it('encodes b = (log(ah/AH), log(aw/AW)) and decodes back', () => {

@@ -1,6 +1,7 @@
 import {
   Conv2d,
   type Initializer,
+  maskedConv2d,
   normal,
   type ParameterStore,
   torchDefaultUniform,
@@ -258,6 +259,83 @@ export class AnchorFunctionGenerator {
         ),
       );
       return (outputs.length === 1 ? outputs[0]! : tf.concat(outputs, 0)) as tf.Tensor4D;
+    });
+  }
+
+  /**
+   * F(x; θ_b) with a different anchor b at every location (`codes` `[B, H, W, 2]`, e.g. Guided
+   * Anchoring's predicted shapes), without a filter per location: since
+   * θ_b = θ* + Σ_j h_j(b)·W2_j with h = relu(W1·b) (eq. 4–5; eq. 6 adds W12·r(x) inside the
+   * relu), F(x; θ_b) = conv(x, θ*) + Σ_j h_j·conv(x, W2_j). One conv with (1 + m)·O outputs —
+   * θ* and the m rows of W2 as filters — is contracted with (1, h) at each location, plus the
+   * bias θ*_bias + h·W2_bias. Cost: (1 + m)× the multiply-adds of the plain O-output conv
+   * (m = 128, O = 4: 516 vs 4 outputs per location) and a `[B, H, W, (1 + m)·O]` activation;
+   * per-location filters would instead cost `H·W·k²·C·O` parameters per image. With `mask`
+   * (`[B, H, W]` bool, inference) the conv runs at kept locations only (masked conv) and the
+   * others are 0. Returns
+   * `[B, H, W, O]`.
+   */
+  applyPerLocation(
+    feature: tf.Tensor4D,
+    codes: tf.Tensor4D,
+    options: { mask?: tf.Tensor3D | null } = {},
+  ): tf.Tensor4D {
+    const [batch, height, width, channels] = feature.shape;
+    if (feature.rank !== 4 || channels !== this.inChannels) {
+      throw new Error(
+        `AnchorFunctionGenerator.applyPerLocation: feature must be [B, H, W, ${this.inChannels}], got [${feature.shape.join(', ')}]`,
+      );
+    }
+    if (codes.shape.join() !== [batch, height, width, 2].join()) {
+      throw new Error(
+        `AnchorFunctionGenerator.applyPerLocation: codes must be [${[batch, height, width, 2].join(', ')}], got [${codes.shape.join(', ')}]`,
+      );
+    }
+    return tf.tidy(() => {
+      const m = this.hiddenSize;
+      const out = this.outChannels;
+      const k = this.kernelSize;
+      const taps = k * k * this.inChannels;
+      const locations = batch * height * width;
+      let preActivation = tf.reshape(
+        tf.matMul(tf.reshape(codes, [locations, 2]), this.codeWeight as tf.Tensor2D),
+        [batch, height * width, m],
+      );
+      if (this.contextWeight) {
+        const context = tf.mean(feature, [1, 2]) as tf.Tensor2D;
+        const fromContext = tf.matMul(context, this.contextWeight as tf.Tensor2D);
+        preActivation = tf.add(preActivation, tf.reshape(fromContext, [batch, 1, m]));
+      }
+      const hidden = tf.reshape(tf.relu(preActivation), [locations, m]) as tf.Tensor2D;
+      // [k, k, C, (1 + m)·O]: output channel j·O + o is θ* (j = 0) or W2_{j-1}, output o.
+      const residual = tf.reshape(
+        tf.transpose(tf.reshape(this.residualWeight, [m, taps, out]), [1, 0, 2]),
+        [taps, m * out],
+      );
+      const filter = tf.reshape(tf.concat([tf.reshape(this.weight, [taps, out]), residual], 1), [
+        k,
+        k,
+        this.inChannels,
+        (1 + m) * out,
+      ]) as tf.Tensor4D;
+      const padding = (k - 1) / 2;
+      const stacked = options.mask
+        ? maskedConv2d(feature, filter, options.mask, { pad: padding })
+        : Conv2d.run(feature, filter, undefined, { padding });
+      const coefficients = tf.concat([tf.ones([locations, 1]), hidden], 1);
+      const contracted = tf.sum(
+        tf.mul(
+          tf.reshape(stacked, [locations, 1 + m, out]),
+          tf.reshape(coefficients, [locations, 1 + m, 1]),
+        ),
+        1,
+      );
+      const bias = tf.add(this.bias, tf.matMul(hidden, this.residualBias as tf.Tensor2D));
+      const result = tf.reshape(tf.add(contracted, bias), [batch, height, width, out]);
+      // As `maskedConv2d`: locations outside the mask are 0 (their bias is not added either).
+      return (
+        options.mask ? tf.mul(result, tf.expandDims(tf.cast(options.mask, 'float32'), 3)) : result
+      ) as tf.Tensor4D;
     });
   }
 }

@@ -1,5 +1,5 @@
+import { mulberry32 } from '@det/core';
 import type { AnchorCode, AnchorSpec } from './anchor-encoding';
-import { mulberry32 } from './seeded-random';
 
 /** Scores an anchor set on held-out data, e.g. COCO AP from `@det/coco-eval` of the detector's predictions. */
 export type AnchorSetScorer = (anchors: readonly AnchorSpec[]) => Promise<number>;

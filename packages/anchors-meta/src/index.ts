@@ -27,7 +27,9 @@ export type {
   GreedySearchStep,
 } from './greedy-anchor-search';
 export { greedyAnchorSearch, uniformCodeCandidates } from './greedy-anchor-search';
-export type { MetaAnchorFunctionOptions, MetaAnchorOptions } from './meta-anchor-function';
+export type { MetaAnchorOptions, MetaAnchorPlan } from './meta-anchor-function';
 export { MetaAnchorFunction, metaAnchorFunction } from './meta-anchor-function';
+export type { MetaAnchorLayerOptions } from './meta-anchor-layer';
+export { metaAnchorLayer } from './meta-anchor-layer';
 export type { MetaAnchorPreset, MetaAnchorPresetName } from './presets';
 export { metaAnchorPreset, metaAnchorPresets, presetAnchors } from './presets';

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MetaAnchorFunction, metaAnchorFunction } from './meta-anchor-function';
 
 const strides = [8, 16, 32];
-const denseAnchors = { strides, ratios: [0.5, 1, 2], octaveBaseScale: 4, scalesPerOctave: 3 };
+const denseAnchors = { ratios: [0.5, 1, 2], octaveBaseScale: 4, scalesPerOctave: 3 };
 const small = { inChannels: 4, featChannels: 4, stackedConvs: 1 } as const;
 
 function features(batch: number, size: number, channels: number): tf.Tensor4D[] {
@@ -18,12 +18,18 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
 }
 
-function metaHead(store: ParameterStore, options: Parameters<typeof metaAnchorFunction>[0] = {}) {
+function metaHead(
+  store: ParameterStore,
+  options: Parameters<typeof metaAnchorFunction>[0] = {},
+  seed = 0,
+) {
   const head = createRetinaHead({
     store,
     numClasses: 3,
     ...small,
-    anchorFunction: metaAnchorFunction({ strides, anchors: '3x3', ...options }),
+    strides,
+    seed,
+    anchorFunction: metaAnchorFunction({ anchors: '3x3', ...options }),
   });
   return { head, fn: head.anchorFunction as MetaAnchorFunction };
 }
@@ -40,6 +46,7 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
         store: denseStore,
         numClasses: 3,
         ...small,
+        strides,
         anchors: denseAnchors,
       });
       const store = new ParameterStore();
@@ -86,15 +93,22 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
 
   it('trains on jittered anchors (±0.5, reproducible by seed) with finite gradients everywhere', () => {
     const store = new ParameterStore();
-    const { head, fn } = metaHead(store, { dataDependent: true, seed: 5, anchors: '5x5' });
-    const twin = new MetaAnchorFunction({
-      store: new ParameterStore(),
-      inChannels: 4,
-      numClasses: 3,
-      strides,
-      anchors: '5x5',
-      seed: 5,
-    });
+    const { head, fn } = metaHead(store, { dataDependent: true, anchors: '5x5' }, 5);
+    const twin = new MetaAnchorFunction(
+      {
+        store: new ParameterStore(),
+        inChannels: 4,
+        numClasses: 3,
+        clsName: 'cls',
+        regName: 'reg',
+        strides,
+        sharedTower: false,
+        kernelSize: 3,
+        priorProbability: 0.01,
+        seed: 5,
+      },
+      { anchors: '5x5' },
+    );
     expect(fn.standardBox).toEqual([45, 47]);
     const inputs = features(2, 64, 4);
     const targets = {
@@ -127,24 +141,22 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
     }
     tf.dispose([value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
-    // The codes used were jittered within ±0.5 and equal the same-seed twin's draw.
-    twin.beginForward({ training: true, batchSize: 2 });
-    expect(fn.currentAnchorCodes).toEqual(twin.currentAnchorCodes);
+    // The codes used were jittered within ±0.5: the same-seed twin's first draw.
+    const used = twin.plan({ training: true }).codes;
     fn.trainingAnchorCodes.forEach((code, a) => {
-      const used = fn.currentAnchorCodes[a]!;
-      expect(Math.abs(used[0] - code[0])).toBeLessThanOrEqual(0.5);
-      expect(Math.abs(used[1] - code[1])).toBeLessThanOrEqual(0.5);
-      expect(used).not.toEqual(code);
+      const usedCode = used[a]!;
+      expect(Math.abs(usedCode[0] - code[0])).toBeLessThanOrEqual(0.5);
+      expect(Math.abs(usedCode[1] - code[1])).toBeLessThanOrEqual(0.5);
+      expect(usedCode).not.toEqual(code);
       // Targets were assigned against these jittered anchors: the head's priors are theirs.
       const w = priors![a * 4 + 2]! - priors![a * 4]!;
       const h = priors![a * 4 + 3]! - priors![a * 4 + 1]!;
-      expect(Math.log(h / 45)).toBeCloseTo(used[0], 4);
-      expect(Math.log(w / 47)).toBeCloseTo(used[1], 4);
+      expect(Math.log(h / 45)).toBeCloseTo(usedCode[0], 4);
+      expect(Math.log(w / 47)).toBeCloseTo(usedCode[1], 4);
     });
-    // A second training forward draws new jitter.
-    const first = fn.currentAnchorCodes;
-    fn.beginForward({ training: true, batchSize: 2 });
-    expect(fn.currentAnchorCodes).not.toEqual(first);
+    // Each forward's plan is a fresh draw; inference plans use the inference anchors.
+    expect(twin.plan({ training: true }).codes).not.toEqual(used);
+    expect(twin.plan({ training: false }).codes).toEqual(twin.inferenceAnchorCodes);
     tf.dispose([...inputs, ...targets.gtBoxes, ...targets.gtLabels]);
     head.dispose();
     store.dispose();
@@ -152,7 +164,7 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
 
   it('a few optimiser steps on jittered anchors lower the loss (train step of RetinaNet)', () => {
     const store = new ParameterStore();
-    const { head } = metaHead(store, { seed: 2 });
+    const { head } = metaHead(store, {}, 2);
     const inputs = features(1, 64, 4);
     const targets = {
       gtBoxes: [tf.tensor2d([[8, 4, 24, 52]])],

@@ -1,4 +1,4 @@
-import { normal, type ParameterStore, priorProbabilityBias, zeros } from '@det/core';
+import { mulberry32, normal, priorProbabilityBias, shiftBaseAnchors, zeros } from '@det/core';
 import type {
   AnchorFunction,
   AnchorFunctionContext,
@@ -18,7 +18,6 @@ import {
 import { AnchorFunctionGenerator } from './anchor-function-generator';
 import { type AnchorSetInput, jitterAnchorCodes, resolveAnchorSet } from './anchor-set';
 import { type MetaAnchorPresetName, metaAnchorPreset } from './presets';
-import { mulberry32 } from './seeded-random';
 
 export interface MetaAnchorOptions {
   /** Training anchor configuration: a Table 1 preset or any list of anchors. Default `'3x3'`. */
@@ -27,46 +26,34 @@ export interface MetaAnchorOptions {
   standardBox?: StandardBox;
   /** Inference anchors; default the training anchors. Change later with `setInferenceAnchors`. */
   inferenceAnchors?: AnchorSetInput;
-  /** Strides of the levels served (RetinaNet P3–P7: 8…128); the standard box scales with them. */
-  strides?: readonly number[];
   /** Base size that (scale, ratio) pairs multiply on the first level. Default 32 (RetinaNet). */
   baseSize?: number;
   /** ±range of the uniform jitter of every b during training (§4: 0.5); 0 disables it. */
   jitter?: number;
-  /** Seed of the jitter. Default 0. */
-  seed?: number;
   /** Eq. 6 instead of eq. 4–5. */
   dataDependent?: boolean;
   /** m of eq. 5. Default 128. */
   hiddenSize?: number;
-  /** Kernel of the anchor function's conv. Default 3 (RetinaNet). */
-  kernelSize?: number;
-  /** θ*'s class bias: sigmoid = π (RetinaNet §4.1: 0.01). null: zeros. */
-  priorProbability?: number | null;
   /** Std of θ*'s filters (RetinaNet: 0.01). */
   weightStd?: number;
   /** Std of W2's init. Default 0.001. */
   residualStd?: number;
 }
 
-export interface MetaAnchorFunctionOptions extends MetaAnchorOptions {
-  store: ParameterStore;
-  inChannels: number;
-  numClasses: number;
-  clsName?: string;
-  regName?: string;
+/** One forward's anchors: the training codes jittered afresh, or the inference codes. */
+export interface MetaAnchorPlan {
+  codes: readonly AnchorCode[];
 }
-
-const defaultStrides = [8, 16, 32, 64, 128];
 
 /**
  * MetaAnchor's anchor functions behind `@det/heads`' seam (Fig. 1b): two generators, for the
  * class (K filters per anchor, option B) and box (4 filters) parts, shared by every level; only
- * the standard box changes from level to level (§3.2). Training draws the configured anchors
- * with every b jittered by ±0.5 each forward (§4), and the head assigns targets against those
- * jittered anchors; inference uses any anchor set without retraining.
+ * the standard box changes from level to level (§3.2) with the head's strides. Training draws
+ * the configured anchors with every b jittered by ±0.5 each forward (§4: the forward's `plan`),
+ * and the head assigns targets against those jittered anchors; inference uses any anchor set
+ * without retraining. Kernel, class prior and jitter seed come from the head's context.
  */
-export class MetaAnchorFunction implements AnchorFunction {
+export class MetaAnchorFunction implements AnchorFunction<MetaAnchorPlan> {
   readonly numClasses: number;
   readonly numLevels: number;
   readonly strides: readonly number[];
@@ -77,11 +64,10 @@ export class MetaAnchorFunction implements AnchorFunction {
   readonly reg: AnchorFunctionGenerator;
   private trainingCodes: AnchorCode[];
   private inferenceCodes: AnchorCode[];
-  private forwardCodes: AnchorCode[] | undefined;
   private readonly random: () => number;
 
-  constructor(options: MetaAnchorFunctionOptions) {
-    const { numClasses, inChannels } = options;
+  constructor(context: AnchorFunctionContext, options: MetaAnchorOptions = {}) {
+    const { numClasses, inChannels, strides } = context;
     if (!(Number.isInteger(numClasses) && numClasses >= 1)) {
       throw new Error(`MetaAnchorFunction: numClasses must be an integer ≥ 1, got ${numClasses}`);
     }
@@ -92,7 +78,6 @@ export class MetaAnchorFunction implements AnchorFunction {
         ? metaAnchorPreset(anchors as MetaAnchorPresetName).standardBox
         : ([44, 44] as const));
     checkStandardBox(standardBox, 'MetaAnchorFunction');
-    const strides = options.strides ?? defaultStrides;
     if (strides.length === 0 || !strides.every((s) => Number.isFinite(s) && s > 0)) {
       throw new Error(
         `MetaAnchorFunction: strides must be a non-empty list of numbers > 0, got ${JSON.stringify(strides)}`,
@@ -108,30 +93,29 @@ export class MetaAnchorFunction implements AnchorFunction {
     this.standardBox = [standardBox[0], standardBox[1]];
     this.baseSize = options.baseSize ?? 32;
     this.jitter = jitter;
-    this.random = mulberry32(options.seed ?? 0);
+    this.random = mulberry32(context.seed);
     this.trainingCodes = this.resolve(anchors);
     this.inferenceCodes = options.inferenceAnchors
       ? this.resolve(options.inferenceAnchors)
       : this.trainingCodes;
     const common = {
       inChannels,
-      kernelSize: options.kernelSize ?? 3,
+      kernelSize: context.kernelSize,
       hiddenSize: options.hiddenSize ?? 128,
       dataDependent: options.dataDependent ?? false,
       weightInit: normal({ std: options.weightStd ?? 0.01 }),
       residualInit: normal({ std: options.residualStd ?? 0.001 }),
     };
-    const priorProbability =
-      options.priorProbability === undefined ? 0.01 : options.priorProbability;
+    const { priorProbability } = context;
     this.cls = new AnchorFunctionGenerator({
       ...common,
-      store: options.store.scope(options.clsName ?? 'cls'),
+      store: context.store.scope(context.clsName),
       outChannels: numClasses,
       biasInit: priorProbability === null ? zeros : priorProbabilityBias(priorProbability),
     });
     this.reg = new AnchorFunctionGenerator({
       ...common,
-      store: options.store.scope(options.regName ?? 'reg'),
+      store: context.store.scope(context.regName),
       outChannels: 4,
       biasInit: zeros,
     });
@@ -144,13 +128,11 @@ export class MetaAnchorFunction implements AnchorFunction {
   /** Replaces the inference anchors: any preset or list, no retraining (§4.1.2). */
   setInferenceAnchors(input: AnchorSetInput): void {
     this.inferenceCodes = this.resolve(input);
-    this.forwardCodes = undefined;
   }
 
   /** Replaces the training anchor configuration. */
   setTrainingAnchors(input: AnchorSetInput): void {
     this.trainingCodes = this.resolve(input);
-    this.forwardCodes = undefined;
   }
 
   get trainingAnchorCodes(): readonly AnchorCode[] {
@@ -161,13 +143,8 @@ export class MetaAnchorFunction implements AnchorFunction {
     return this.inferenceCodes;
   }
 
-  /** The codes the last (or current) forward used: jittered while training. */
-  get currentAnchorCodes(): readonly AnchorCode[] {
-    return this.forwardCodes ?? this.inferenceCodes;
-  }
-
-  /** Anchor sizes on a level (pixels) for the current codes. */
-  anchorSizes(level: number, codes: readonly AnchorCode[] = this.currentAnchorCodes): AnchorSize[] {
+  /** Anchor sizes on a level (pixels) for `codes` (default the inference anchors). */
+  anchorSizes(level: number, codes: readonly AnchorCode[] = this.inferenceCodes): AnchorSize[] {
     const stride = this.strides[level];
     if (stride === undefined) {
       throw new Error(`MetaAnchorFunction: level ${level} is outside 0..${this.numLevels - 1}`);
@@ -176,37 +153,36 @@ export class MetaAnchorFunction implements AnchorFunction {
     return codes.map((code) => decodeAnchorCode(code, box));
   }
 
-  beginForward(options: { training: boolean; batchSize: number }): void {
-    this.forwardCodes = options.training
-      ? jitterAnchorCodes(this.trainingCodes, { range: this.jitter, random: this.random })
-      : this.inferenceCodes;
+  /** This forward's anchors: jittered training codes (a fresh draw each call) or the inference ones. */
+  plan(options: { training: boolean }): MetaAnchorPlan {
+    return {
+      codes: options.training
+        ? jitterAnchorCodes(this.trainingCodes, { range: this.jitter, random: this.random })
+        : this.inferenceCodes,
+    };
   }
 
   /**
    * `[H·W·A, 4]` xyxy priors in (H, W, A) order, centered on `(x·stride, y·stride)` as
    * mmdetection's `AnchorGenerator` with `center_offset = 0`.
    */
-  levelPriors(level: number, height: number, width: number): tf.Tensor2D {
-    const sizes = this.anchorSizes(level);
+  levelPriors(
+    level: number,
+    height: number,
+    width: number,
+    codes: readonly AnchorCode[] = this.inferenceCodes,
+  ): tf.Tensor2D {
+    const sizes = this.anchorSizes(level, codes);
     const stride = this.strides[level]!;
-    const anchors = sizes.length;
-    const base = new Float32Array(anchors * 4);
+    const base = new Float32Array(sizes.length * 4);
     sizes.forEach(({ height: h, width: w }, a) => {
       base.set([-w / 2, -h / 2, w / 2, h / 2], a * 4);
     });
-    return tf.tidy(() => {
-      const shiftX = tf.mul(tf.range(0, width, 1, 'float32'), stride);
-      const shiftY = tf.mul(tf.range(0, height, 1, 'float32'), stride);
-      const xx = tf.tile(tf.reshape(shiftX, [1, width]), [height, 1]);
-      const yy = tf.tile(tf.reshape(shiftY, [height, 1]), [1, width]);
-      const shifts = tf.reshape(tf.stack([xx, yy, xx, yy], 2), [height * width, 1, 4]);
-      const all = tf.add(tf.tensor3d(base, [1, anchors, 4]), shifts);
-      return tf.reshape(all, [height * width * anchors, 4]) as tf.Tensor2D;
-    });
+    return shiftBaseAnchors(base, [height, width], [stride, stride]);
   }
 
-  apply(input: AnchorLevelInput): AnchorLevelOutput {
-    const codes = this.forwardCodes ?? (input.training ? this.trainingCodes : this.inferenceCodes);
+  apply(input: AnchorLevelInput<MetaAnchorPlan>): AnchorLevelOutput {
+    const { codes } = input.plan;
     const [batch, height, width] = input.clsFeature.shape;
     const count = height * width * codes.length;
     return tf.tidy(() => {
@@ -223,21 +199,15 @@ export class MetaAnchorFunction implements AnchorFunction {
           count,
           4,
         ]) as tf.Tensor3D,
-        priors: this.levelPriors(input.level, height, width),
+        priors: this.levelPriors(input.level, height, width, codes),
       };
     });
   }
 }
 
-/** A factory for `AnchorHead` / `createRetinaHead({ anchorFunction })`. */
-export function metaAnchorFunction(options: MetaAnchorOptions = {}): AnchorFunctionFactory {
-  return (context: AnchorFunctionContext) =>
-    new MetaAnchorFunction({
-      ...options,
-      store: context.store,
-      inChannels: context.inChannels,
-      numClasses: context.numClasses,
-      clsName: context.clsName,
-      regName: context.regName,
-    });
+/** The MetaAnchor scheme as a head's anchor-function factory. */
+export function metaAnchorFunction(
+  options: MetaAnchorOptions = {},
+): AnchorFunctionFactory<MetaAnchorPlan> {
+  return (context) => new MetaAnchorFunction(context, options);
 }

@@ -57,7 +57,7 @@ export { multiLevelRoiAlign, roiLevels, roiLevelsOnHost } from './ops/multi-leve
 export type { RoiAlignOptions } from './ops/roi-align';
 export { roiAlign } from './ops/roi-align';
 export type { AnchorGeneratorOptions, Stride } from './priors/anchor-generator';
-export { AnchorGenerator } from './priors/anchor-generator';
+export { AnchorGenerator, shiftBaseAnchors } from './priors/anchor-generator';
 export type { MetaAnchorConfiguration } from './priors/anchor-presets';
 export {
   metaAnchorOptions,
@@ -68,6 +68,7 @@ export { PseudoSampler } from './samplers/pseudo-sampler';
 export type { RandomSamplerOptions } from './samplers/random-sampler';
 export { RandomSampler } from './samplers/random-sampler';
 export { disposeSamplingResult } from './samplers/sampling-result';
+export { mulberry32 } from './samplers/seeded-random';
 export type { Assigner, AssignOptions, AssignResult } from './types/assigner';
 export { ASSIGNED_IGNORE, ASSIGNED_NEGATIVE } from './types/assigner';
 export type { BoxCoder, DecodeOptions } from './types/box-coder';

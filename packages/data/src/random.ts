@@ -1,3 +1,5 @@
+import { mulberry32 } from '@det/core';
+
 /**
  * A small seeded PRNG (mulberry32). Everything random in @det/data (synthetic images,
  * shuffles, augmentations) draws from one of these, so a seed reproduces a run exactly.
@@ -36,14 +38,7 @@ export function deriveSeed(...parts: number[]): number {
 export function createRandom(seed: number): Random {
   if (!Number.isFinite(seed))
     throw new Error(`createRandom: seed must be a finite number, got ${seed}`);
-  let state = deriveSeed(seed);
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(deriveSeed(seed));
   return {
     next,
     uniform: (low, high) => low + (high - low) * next(),

@@ -71,8 +71,8 @@ for await (const batch of evalLoader.batches()) {
   images = batch.images;
   tf.dispose([...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
 }
-const options = detector.guidedHead.anchorFunction.options;
-const features = detector.pyramid(images, false);
+const options = detector.head.anchorFunction.options;
+const features = detector.backbone.apply(images, { training: false });
 const locations = features.reduce((sum, f) => sum + f.shape[1] * f.shape[2], 0);
 const rows = [];
 for (const sparse of [true, false]) {
@@ -80,7 +80,7 @@ for (const sparse of [true, false]) {
     options.locationThreshold = threshold;
     options.sparseInference = sparse;
     const run = () => {
-      const outputs = tf.tidy(() => detector.guidedHead.forward(features));
+      const outputs = tf.tidy(() => detector.head.forward(features));
       let kept = 0;
       for (const output of outputs) {
         kept += output.evaluated

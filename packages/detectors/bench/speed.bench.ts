@@ -1,9 +1,10 @@
 import { initBackend } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { bench, describe } from 'vitest';
-import { type DetectorConfig, presets } from '../src/config';
+import type { DetectorConfig } from '../src/config';
 import { createDetector } from '../src/create-detector';
 import type { Detector, DetectorBatch } from '../src/detector';
+import { presets } from '../src/presets';
 import { Trainer } from '../src/trainer';
 
 /*

@@ -1,16 +1,16 @@
-import { metaAnchorOptions } from '@det/core';
 import { z } from 'zod';
-import { anchorSchemeSchema, type MetaAnchorSchemeConfig } from './anchor-scheme-config';
 import {
-  gaRetinaNetGuidedDefaults,
-  gaRpnGuidedDefaults,
-  guidedAnchoringSchema,
-} from './guided-anchoring-config';
+  type AnchorSchemeType,
+  retinaAnchorSchemeSchema,
+  rpnAnchorSchemeSchema,
+} from './anchor-scheme-config';
 
 const positive = z.number().positive();
 const probability = z.number().min(0).max(1);
+const stds = z.tuple([positive, positive, positive, positive]);
 
-export const backboneConfigSchema = z.object({
+/** ResNet + FPN: the backbone and its neck (the pyramid levels follow from the detector). */
+export const backboneConfigSchema = z.strictObject({
   depth: z.union([z.literal(18), z.literal(34), z.literal(50), z.literal(101)]).default(50),
   style: z.enum(['pytorch', 'caffe']).default('pytorch'),
   /** mmdetection `frozen_stages` (1: stem and layer1 frozen, the 1× default). */
@@ -21,33 +21,39 @@ export const backboneConfigSchema = z.object({
   /** 'group': GroupNorm instead of frozen BN, for backbones trained from scratch. */
   norm: z.enum(['frozen-bn', 'group']).default('frozen-bn'),
   normGroups: z.number().int().positive().default(32),
+  /** Channels of every FPN level (the neck). */
   fpnChannels: z.number().int().positive().default(256),
 });
 
-export const anchorConfigSchema = z.object({
-  strides: z.array(positive).min(1),
-  ratios: z.array(positive).min(1),
-  octaveBaseScale: positive.optional(),
-  scalesPerOctave: z.number().int().positive().optional(),
-  scales: z.array(positive).optional(),
-});
-
-export const detectionTestSchema = z.object({
+export const detectionTestSchema = z.strictObject({
   nmsPre: z.number().int().positive().default(1000),
   scoreThreshold: z.number().min(0).default(0.05),
   iouThreshold: probability.default(0.5),
   maxPerImage: z.number().int().positive().default(100),
 });
 
-export const proposalSchema = z.object({
+export const proposalSchema = z.strictObject({
   nmsPre: z.number().int().positive().default(1000),
   iouThreshold: probability.default(0.7),
   maxPerImage: z.number().int().positive().default(1000),
   minBoxSize: z.number().min(0).default(0),
 });
 
+/** A max-IoU assigner's thresholds: IoU ≥ pos positive, < neg negative, low-quality ≥ minPos. */
+export const assignerSchema = z.strictObject({
+  posIouThreshold: probability,
+  negIouThreshold: probability,
+  minPosIou: probability,
+});
+
+/** The box regression loss of a dense head. */
+export const regressionSchema = z.discriminatedUnion('loss', [
+  z.strictObject({ loss: z.literal('l1') }),
+  z.strictObject({ loss: z.literal('smooth-l1'), beta: z.number().min(0).default(1) }),
+]);
+
 /** mmdetection's 1× schedule, by iterations. */
-export const trainConfigSchema = z.object({
+export const trainConfigSchema = z.strictObject({
   /** Learning rate at `baseBatchSize` images per step; scaled linearly to `batchSize` (Goyal et al. 2017). */
   baseLr: positive.default(0.01),
   baseBatchSize: z.number().int().positive().default(16),
@@ -65,357 +71,223 @@ export const trainConfigSchema = z.object({
   /** Iterations after which the learning rate is multiplied by `gamma` (1×: epochs 8 and 11 of 12). */
   steps: z.array(z.number().int().positive()).default([60000, 80000]),
   gamma: positive.default(0.1),
-  /** Seeds the initial weights (`createDetector`) and the RPN/RoI samplers. */
+  /** Seeds the initial weights (`createDetector`) and the samplers. */
   seed: z.number().int().default(0),
 });
 
-export const retinaNetConfigSchema = z.object({
-  kind: z.literal('retinanet'),
-  numClasses: z.number().int().positive(),
-  backbone: backboneConfigSchema.default(backboneConfigSchema.parse({})),
-  head: z
-    .object({
-      featChannels: z.number().int().positive().default(256),
-      stackedConvs: z.number().int().min(0).default(4),
-      anchors: anchorConfigSchema.default({
-        strides: [8, 16, 32, 64, 128],
-        ratios: [0.5, 1, 2],
-        octaveBaseScale: 4,
-        scalesPerOctave: 3,
-      }),
-      focalAlpha: probability.default(0.25),
-      focalGamma: z.number().min(0).default(2),
-    })
-    .default({
-      featChannels: 256,
-      stackedConvs: 4,
-      anchors: {
-        strides: [8, 16, 32, 64, 128],
-        ratios: [0.5, 1, 2],
-        octaveBaseScale: 4,
-        scalesPerOctave: 3,
-      },
-      focalAlpha: 0.25,
-      focalGamma: 2,
+type Assigner = z.output<typeof assignerSchema>;
+type Regression = z.output<typeof regressionSchema>;
+type Stds = [number, number, number, number];
+
+/**
+ * What a dense head's target and loss settings default to, by head style and anchor scheme —
+ * the one source of these defaults ("a scheme brings its own coder / assigner where the paper
+ * says so"): RetinaNet (Lin et al. 2017) 0.5 / 0.4 / 0 with L1; GA-RetinaNet (mmdetection
+ * `ga_retinanet_r50_caffe_fpn_1x`) 0.5 / 0.5 / 0 with smooth L1 β 0.04; RPN (Ren et al. 2015)
+ * 0.7 / 0.3 / 0.3 with L1; GA-RPN (mmdetection `ga_rpn_r50_fpn_1x`) bbox stds
+ * 0.07 / 0.07 / 0.11 / 0.11 and smooth L1 β 1. MetaAnchor keeps its base detector's.
+ */
+export const headTargetDefaults: Record<
+  'retina' | 'rpn',
+  Record<'anchor-grid' | 'guided', { assigner: Assigner; targetStds: Stds; regression: Regression }>
+> = {
+  retina: {
+    'anchor-grid': {
+      assigner: { posIouThreshold: 0.5, negIouThreshold: 0.4, minPosIou: 0 },
+      targetStds: [1, 1, 1, 1],
+      regression: { loss: 'l1' },
+    },
+    guided: {
+      assigner: { posIouThreshold: 0.5, negIouThreshold: 0.5, minPosIou: 0 },
+      targetStds: [1, 1, 1, 1],
+      regression: { loss: 'smooth-l1', beta: 0.04 },
+    },
+  },
+  rpn: {
+    'anchor-grid': {
+      assigner: { posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 },
+      targetStds: [1, 1, 1, 1],
+      regression: { loss: 'l1' },
+    },
+    guided: {
+      assigner: { posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 },
+      targetStds: [0.07, 0.07, 0.11, 0.11],
+      regression: { loss: 'smooth-l1', beta: 1 },
+    },
+  },
+};
+
+function targetDefaults(style: 'retina' | 'rpn', scheme: AnchorSchemeType) {
+  return headTargetDefaults[style][
+    scheme === 'guided' || scheme === 'meta-guided' ? 'guided' : 'anchor-grid'
+  ];
+}
+
+/** Fills a head's target settings the config left out from its style and scheme. */
+function withTargetDefaults<
+  Head extends {
+    anchorScheme: { type: AnchorSchemeType };
+    assigner?: Assigner | undefined;
+    targetStds?: Stds | undefined;
+    regression?: Regression | undefined;
+  },
+>(style: 'retina' | 'rpn') {
+  return (head: Head) => {
+    const defaults = targetDefaults(style, head.anchorScheme.type);
+    return {
+      ...head,
+      assigner: head.assigner ?? defaults.assigner,
+      targetStds: head.targetStds ?? defaults.targetStds,
+      regression: head.regression ?? defaults.regression,
+    };
+  };
+}
+
+const targetFields = {
+  /** Positive / negative / low-quality IoU of the head's assigner (default: style × scheme). */
+  assigner: assignerSchema.optional(),
+  /** Stds of the encoded box deltas (default: style × scheme). */
+  targetStds: stds.optional(),
+  regression: regressionSchema.optional(),
+};
+
+/** RetinaNet-style dense head: cls / reg towers, focal loss over all anchors. */
+export const retinaHeadSchema = z
+  .strictObject({
+    type: z.literal('retina'),
+    featChannels: z.number().int().positive().default(256),
+    stackedConvs: z.number().int().min(0).default(4),
+    focalAlpha: probability.default(0.25),
+    focalGamma: z.number().min(0).default(2),
+    anchorScheme: retinaAnchorSchemeSchema.prefault({ type: 'dense' }),
+    ...targetFields,
+  })
+  .transform(withTargetDefaults('retina'));
+
+/** RPN-style dense head: one shared 3×3 tower, class-agnostic objectness, sampled anchors. */
+export const rpnHeadSchema = z
+  .strictObject({
+    type: z.literal('rpn'),
+    featChannels: z.number().int().positive().default(256),
+    /** Anchors sampled per image and their positive fraction (Faster R-CNN: 256, 0.5). */
+    sampleSize: z.number().int().positive().default(256),
+    positiveFraction: probability.default(0.5),
+    anchorScheme: rpnAnchorSchemeSchema.prefault({ type: 'dense' }),
+    /** Proposals handed to the RoI head while training (mmdetection `rpn_proposal`: nms_pre 2000). */
+    trainProposals: proposalSchema.default({
+      nmsPre: 2000,
+      iouThreshold: 0.7,
+      maxPerImage: 1000,
+      minBoxSize: 0,
     }),
-  /** Which anchor function ends the head: sliding-window (`dense`) or MetaAnchor (`meta`). */
-  anchorScheme: anchorSchemeSchema.default({ type: 'dense' }),
-  test: detectionTestSchema.default(detectionTestSchema.parse({})),
-  train: trainConfigSchema.default(trainConfigSchema.parse({})),
-});
+    /** Proposals at inference (the detector's output when the RPN stands alone). */
+    testProposals: proposalSchema.default(proposalSchema.parse({})),
+    ...targetFields,
+  })
+  .transform(withTargetDefaults('rpn'));
 
-const rpnHeadSchema = z.object({
-  featChannels: z.number().int().positive().default(256),
-  anchors: anchorConfigSchema.default({
-    strides: [4, 8, 16, 32, 64],
-    ratios: [0.5, 1, 2],
-    scales: [8],
-  }),
-  /** Proposals handed to the RoI head while training (mmdetection `rpn_proposal`: nms_pre 2000). */
-  trainProposals: proposalSchema.default({
-    nmsPre: 2000,
-    iouThreshold: 0.7,
-    maxPerImage: 1000,
-    minBoxSize: 0,
-  }),
-  testProposals: proposalSchema.default(proposalSchema.parse({})),
-  sampleSize: z.number().int().positive().default(256),
-  positiveFraction: probability.default(0.5),
-});
-
-const roiHeadSchema = z.object({
+/** The RoI head (Fast R-CNN box head with FPN, RoIAlign on P2–P5). */
+export const roiHeadSchema = z.strictObject({
   fcChannels: z.number().int().positive().default(1024),
   roiSize: z.number().int().positive().default(7),
   samplingRatio: z.number().int().min(0).default(0),
   sampleSize: z.number().int().positive().default(512),
   positiveFraction: probability.default(0.25),
+  /** RoI assigner (Fast R-CNN 0.5 / 0.5 / 0.5; GA-Faster R-CNN 0.6). No low-quality matches. */
+  assigner: assignerSchema.default({ posIouThreshold: 0.5, negIouThreshold: 0.5, minPosIou: 0.5 }),
   /** Deltas normalised by these stds (mmdetection's `target_stds`). */
-  targetStds: z.tuple([positive, positive, positive, positive]).default([0.1, 0.1, 0.2, 0.2]),
+  targetStds: stds.default([0.1, 0.1, 0.2, 0.2]),
 });
 
-export const rpnConfigSchema = z.object({
-  kind: z.literal('rpn'),
+/** Proposals from files (Fast R-CNN): `batch.proposals` / `predict(…, { proposals })`. */
+export const precomputedProposalsSchema = z.strictObject({
+  type: z.literal('precomputed'),
+  /** Keep at most this many per image, the first (highest-scoring) ones; default all. */
+  maxPerImage: z.number().int().positive().optional(),
+});
+
+/** Backbone → neck → dense head (RetinaNet, RPN, GA-*, Meta-*). */
+export const singleStageConfigSchema = z.strictObject({
+  kind: z.literal('single-stage'),
+  /** Object classes of a `retina` head; an `rpn` head scores objectness only. */
+  numClasses: z.number().int().positive().optional(),
   backbone: backboneConfigSchema.default(backboneConfigSchema.parse({})),
-  rpn: rpnHeadSchema.default(rpnHeadSchema.parse({})),
-  train: trainConfigSchema.default(trainConfigSchema.parse({ baseLr: 0.02 })),
+  head: z.discriminatedUnion('type', [retinaHeadSchema, rpnHeadSchema]),
+  /** Detection post-processing of a `retina` head (an `rpn` head uses `head.testProposals`). */
+  test: detectionTestSchema.optional(),
+  train: trainConfigSchema.default(trainConfigSchema.parse({})),
 });
 
-export const fasterRcnnConfigSchema = z.object({
-  kind: z.literal('faster-rcnn'),
+/** Backbone → neck → proposal source (dense head or files) → RoI head. */
+export const twoStageConfigSchema = z.strictObject({
+  kind: z.literal('two-stage'),
   numClasses: z.number().int().positive(),
   backbone: backboneConfigSchema.default(backboneConfigSchema.parse({})),
-  rpn: rpnHeadSchema.default(rpnHeadSchema.parse({})),
+  proposals: z.discriminatedUnion('type', [rpnHeadSchema, precomputedProposalsSchema]),
   roi: roiHeadSchema.default(roiHeadSchema.parse({})),
   test: detectionTestSchema.default(detectionTestSchema.parse({})),
   train: trainConfigSchema.default(trainConfigSchema.parse({ baseLr: 0.02 })),
 });
 
-/** Fast R-CNN (Girshick 2015) with FPN on precomputed proposals: the RoI head alone. */
-export const fastRcnnConfigSchema = z.object({
-  kind: z.literal('fast-rcnn'),
-  numClasses: z.number().int().positive(),
-  backbone: backboneConfigSchema.default(backboneConfigSchema.parse({})),
-  roi: roiHeadSchema.default(roiHeadSchema.parse({})),
-  test: detectionTestSchema.default(detectionTestSchema.parse({})),
-  train: trainConfigSchema.default(trainConfigSchema.parse({ baseLr: 0.02 })),
-});
+export const detectorConfigSchema = z
+  .discriminatedUnion('kind', [singleStageConfigSchema, twoStageConfigSchema])
+  .superRefine((config, context) => {
+    if (config.kind !== 'single-stage') return;
+    if (config.head.type === 'retina' && config.numClasses === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['numClasses'],
+        message: "required for a 'retina' head",
+      });
+    }
+    if (config.head.type === 'rpn') {
+      for (const field of ['numClasses', 'test'] as const) {
+        if (config[field] !== undefined) {
+          context.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `has no effect on an 'rpn' head (class-agnostic proposals; set head.testProposals)`,
+          });
+        }
+      }
+    }
+  })
+  .transform((config) =>
+    config.kind === 'single-stage' && config.head.type === 'retina'
+      ? { ...config, test: config.test ?? detectionTestSchema.parse({}) }
+      : config,
+  );
 
-/**
- * GA-RPN (Wang et al. 2019, §4; mmdetection `ga_rpn_r50_fpn_1x`): the RPN's 3×3 `rpn_conv`
- * followed by a Guided Anchoring head on P2–P6; `rpn.anchors` is unused (anchors are predicted).
- */
-export const gaRpnConfigSchema = rpnConfigSchema.extend({
-  kind: z.literal('ga-rpn'),
-  guided: guidedAnchoringSchema(gaRpnGuidedDefaults),
-});
-
-/**
- * GA-RetinaNet (mmdetection `ga_retinanet_r50_caffe_fpn_1x`): cls and reg towers, one feature
- * adaption each, 3×3 `retina_cls` / `retina_reg`; `head.anchors` is unused.
- */
-export const gaRetinaNetConfigSchema = retinaNetConfigSchema.extend({
-  kind: z.literal('ga-retinanet'),
-  guided: guidedAnchoringSchema(gaRetinaNetGuidedDefaults),
-});
-
-/**
- * GA-Faster R-CNN (mmdetection `ga_faster_r50_fpn_1x`): GA-RPN + the RoI head; 300 proposals,
- * RoI assigner IoU 0.6, 256 RoIs, RoI deltas stds 0.05, 0.05, 0.1, 0.1, score threshold 1e-3.
- */
-export const gaFasterRcnnConfigSchema = fasterRcnnConfigSchema.extend({
-  kind: z.literal('ga-faster-rcnn'),
-  rpn: rpnHeadSchema.default(
-    rpnHeadSchema.parse({
-      trainProposals: { nmsPre: 2000, maxPerImage: 300 },
-      testProposals: { nmsPre: 1000, maxPerImage: 300 },
-    }),
-  ),
-  roi: roiHeadSchema.default(
-    roiHeadSchema.parse({ sampleSize: 256, targetStds: [0.05, 0.05, 0.1, 0.1] }),
-  ),
-  /** IoU of the RoI head's positive / negative split (mmdetection GA-Faster 0.6; Faster 0.5). */
-  roiIouThreshold: probability.default(0.6),
-  test: detectionTestSchema.default(detectionTestSchema.parse({ scoreThreshold: 0.001 })),
-  guided: guidedAnchoringSchema(gaRpnGuidedDefaults),
-});
-
-export const detectorConfigSchema = z.discriminatedUnion('kind', [
-  retinaNetConfigSchema,
-  rpnConfigSchema,
-  fasterRcnnConfigSchema,
-  fastRcnnConfigSchema,
-  gaRpnConfigSchema,
-  gaRetinaNetConfigSchema,
-  gaFasterRcnnConfigSchema,
-]);
-
-export type RetinaNetConfig = z.output<typeof retinaNetConfigSchema>;
-export type RpnConfig = z.output<typeof rpnConfigSchema>;
-export type FasterRcnnConfig = z.output<typeof fasterRcnnConfigSchema>;
-export type FastRcnnConfig = z.output<typeof fastRcnnConfigSchema>;
-export type GaRpnConfig = z.output<typeof gaRpnConfigSchema>;
-export type GaRetinaNetConfig = z.output<typeof gaRetinaNetConfigSchema>;
-export type GaFasterRcnnConfig = z.output<typeof gaFasterRcnnConfigSchema>;
+export type SingleStageConfig = z.output<typeof singleStageConfigSchema>;
+export type TwoStageConfig = z.output<typeof twoStageConfigSchema>;
 export type DetectorConfig = z.output<typeof detectorConfigSchema>;
 export type DetectorConfigInput = z.input<typeof detectorConfigSchema>;
 export type TrainConfig = z.output<typeof trainConfigSchema>;
+export type RetinaHeadConfig = z.output<typeof retinaHeadSchema>;
+export type RpnHeadConfig = z.output<typeof rpnHeadSchema>;
+export type DenseHeadConfig = RetinaHeadConfig | RpnHeadConfig;
+export type RoiHeadConfig = z.output<typeof roiHeadSchema>;
+export type BackboneConfig = z.output<typeof backboneConfigSchema>;
+export type DetectionTestConfig = z.output<typeof detectionTestSchema>;
 
-/** Validates a config, naming every bad field and value. */
+/**
+ * Validates a config, naming every bad field (its dotted path) and value; unknown fields —
+ * including a field of another head style or scheme, which would have no effect — are errors.
+ */
 export function parseDetectorConfig(input: unknown, source = 'config'): DetectorConfig {
   const result = detectorConfigSchema.safeParse(input);
   if (!result.success) {
-    const problems = result.error.issues.map(
-      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
-    );
+    const problems = result.error.issues.map((issue) => {
+      const path = issue.path.join('.');
+      const keys = 'keys' in issue ? (issue.keys as string[]) : [];
+      const fields = keys.map((key) => (path ? `${path}.${key}` : key));
+      const where = fields.length > 0 ? fields.join(', ') : path || '(root)';
+      return `${where}: ${issue.message}`;
+    });
     throw new Error(`${source}: invalid detector config\n  ${problems.join('\n  ')}`);
   }
   return result.data;
 }
 
-/** The tiny CPU backbone: ResNet-18 at 1/4 width, 32-channel FPN, trained from scratch. */
-const tinyBackbone = {
-  depth: 18,
-  widthMultiplier: 0.25,
-  frozenStages: -1,
-  trainableNormAffine: true,
-  zeroInitResidual: true,
-  fpnChannels: 32,
-} as const;
-
-/** A tiny schedule for a few hundred steps on 2 CPU cores. */
-const tinyTrain = {
-  baseLr: 0.02,
-  baseBatchSize: 2,
-  batchSize: 2,
-  warmupIters: 50,
-  warmupRatio: 0.1,
-  maxIters: 1000,
-  steps: [800],
-} as const;
-
-/**
- * The tiny GA presets' `guided` overrides: the shape loss divided by positives (see
- * `GuidedAnchoringConfig.shapeLossNormalizer`) and the feature adaption started at std 0.06
- * instead of 0.01 (more gradient reaches the from-scratch towers). GA-RPN also drops
- * mmdetection's 0.14 anchor-coder std: a (dw, dh) of log 2 then needs a ~7× larger output of a
- * from-scratch 1×1 conv.
- */
-const tinyGuided = { shapeLossNormalizer: 'positives', adaptionWeightStd: 0.06 } as const;
-const tinyGaRpnGuided = { ...tinyGuided, anchorDeltaStd: 1 } as const;
-
-/** MetaAnchor preset options: Table 1 training anchors and eq. 4–5 vs eq. 6. */
-export type MetaAnchorPresetOptions = Partial<Omit<MetaAnchorSchemeConfig, 'type'>>;
-
-/** MetaAnchor Table 1 as `@det/core`'s `metaAnchorOptions(n)` for the dense baseline. */
-function table1DenseAnchors(n: 3 | 5 | 7 | 9) {
-  const { ratios, octaveBaseScale, scalesPerOctave } = metaAnchorOptions(n);
-  return { strides: [8, 16, 32, 64, 128], ratios: [...ratios], octaveBaseScale, scalesPerOctave };
-}
-
-/** Presets: mmdetection's 1× configs and tiny CPU versions for the synthetic data (5 classes). */
-export const presets = {
-  /** GA-RPN, mmdetection `ga_rpn_r50_fpn_1x` (σ 8, εL 0.01, bbox stds 0.07/0.07/0.11/0.11). */
-  gaRpnR50Fpn1x: (): DetectorConfig => parseDetectorConfig({ kind: 'ga-rpn' }),
-  /** GA-RetinaNet, mmdetection `ga_retinanet_r50_caffe_fpn_1x` (σ 4). */
-  gaRetinanetR50Fpn1x: (numClasses = 80): DetectorConfig =>
-    parseDetectorConfig({ kind: 'ga-retinanet', numClasses }),
-  /** GA-Faster R-CNN, mmdetection `ga_faster_r50_fpn_1x`. */
-  gaFasterRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
-    parseDetectorConfig({ kind: 'ga-faster-rcnn', numClasses }),
-  /** `tinyRpn` with a Guided Anchoring head. */
-  tinyGaRpn: (): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'ga-rpn',
-      backbone: tinyBackbone,
-      rpn: { featChannels: 32 },
-      guided: tinyGaRpnGuided,
-      train: { ...tinyTrain, baseLr: 0.02 },
-    }),
-  /** `tinyRetinaNet` with a Guided Anchoring head. */
-  tinyGaRetinaNet: (numClasses = 5): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'ga-retinanet',
-      numClasses,
-      backbone: tinyBackbone,
-      head: { featChannels: 32, stackedConvs: 1 },
-      guided: tinyGuided,
-      // AdamW: AP50 1.0 on the overfit set in 150 steps at lr 0.001 and 0.002; SGD at lr 0.02
-      // gave 0.36–1.0 after 150 steps depending on the initial weights.
-      train: { ...tinyTrain, optimizer: 'adam', baseLr: 0.002 },
-    }),
-  /** `tinyFasterRcnn` with GA-RPN. */
-  tinyGaFasterRcnn: (numClasses = 5): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'ga-faster-rcnn',
-      numClasses,
-      backbone: tinyBackbone,
-      rpn: {
-        featChannels: 32,
-        trainProposals: { nmsPre: 1000, maxPerImage: 300 },
-        testProposals: { nmsPre: 500, maxPerImage: 300 },
-      },
-      roi: { fcChannels: 128, sampleSize: 128, targetStds: [0.05, 0.05, 0.1, 0.1] },
-      train: { ...tinyTrain, baseLr: 0.02 },
-    }),
-  retinanetR50Fpn1x: (numClasses = 80): DetectorConfig =>
-    parseDetectorConfig({ kind: 'retinanet', numClasses }),
-  fasterRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
-    parseDetectorConfig({ kind: 'faster-rcnn', numClasses }),
-  rpnR50Fpn1x: (): DetectorConfig => parseDetectorConfig({ kind: 'rpn' }),
-  tinyRetinaNet: (numClasses = 5): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'retinanet',
-      numClasses,
-      backbone: tinyBackbone,
-      head: {
-        featChannels: 32,
-        stackedConvs: 1,
-        anchors: {
-          strides: [8, 16, 32, 64, 128],
-          ratios: [0.5, 1, 2],
-          octaveBaseScale: 4,
-          scalesPerOctave: 3,
-        },
-      },
-      train: tinyTrain,
-    }),
-  /** MetaAnchor RetinaNet (data-independent, eq. 4–5), Table 1 `3x3` unless told. */
-  metaRetinanetR50Fpn1x: (numClasses = 80, options: MetaAnchorPresetOptions = {}): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'retinanet',
-      numClasses,
-      anchorScheme: { type: 'meta', ...options },
-    }),
-  /** MetaAnchor RetinaNet with data-dependent anchor functions (eq. 6). */
-  metaRetinanetR50Fpn1xDataDependent: (
-    numClasses = 80,
-    options: MetaAnchorPresetOptions = {},
-  ): DetectorConfig =>
-    presets.metaRetinanetR50Fpn1x(numClasses, { ...options, dataDependent: true }),
-  /** The dense RetinaNet baseline with the same Table 1 anchors (n scales × n ratios). */
-  retinanetR50Fpn1xTable1: (n: 3 | 5 | 7 | 9, numClasses = 80): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'retinanet',
-      numClasses,
-      head: { anchors: table1DenseAnchors(n) },
-    }),
-  /** `tinyRetinaNet` with a MetaAnchor head (data-independent). */
-  metaRetinanetTiny: (numClasses = 5, options: MetaAnchorPresetOptions = {}): DetectorConfig => {
-    const tiny = presets.tinyRetinaNet(numClasses);
-    return parseDetectorConfig({
-      ...tiny,
-      anchorScheme: { type: 'meta', hiddenSize: 32, ...options },
-      // The generated filters train reliably with Adam from scratch (AP50 1.0 on the overfit
-      // set with the paper's ±0.5 jitter in 150 steps); SGD at the baseline's lr gave 0.15.
-      train: { ...tiny.train, optimizer: 'adam', baseLr: 0.002 },
-    });
-  },
-  metaRetinanetTinyDataDependent: (
-    numClasses = 5,
-    options: MetaAnchorPresetOptions = {},
-  ): DetectorConfig => presets.metaRetinanetTiny(numClasses, { ...options, dataDependent: true }),
-  /** `tinyRetinaNet` with the dense Table 1 anchors: the baseline of `metaRetinanetTiny`. */
-  tinyRetinaNetTable1: (n: 3 | 5 | 7 | 9, numClasses = 5): DetectorConfig => {
-    const tiny = presets.tinyRetinaNet(numClasses);
-    if (tiny.kind !== 'retinanet')
-      throw new Error('presets.tinyRetinaNetTable1: expected a RetinaNet');
-    return parseDetectorConfig({
-      ...tiny,
-      head: {
-        ...tiny.head,
-        anchors: { ...table1DenseAnchors(n), strides: tiny.head.anchors.strides },
-      },
-    });
-  },
-  tinyFasterRcnn: (numClasses = 5): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'faster-rcnn',
-      numClasses,
-      backbone: tinyBackbone,
-      rpn: {
-        featChannels: 32,
-        anchors: { strides: [4, 8, 16, 32, 64], ratios: [0.5, 1, 2], scales: [8] },
-        trainProposals: { nmsPre: 1000, maxPerImage: 300 },
-        testProposals: { nmsPre: 500, maxPerImage: 300 },
-      },
-      roi: { fcChannels: 128, sampleSize: 128 },
-      train: { ...tinyTrain, baseLr: 0.02 },
-    }),
-  fastRcnnR50Fpn1x: (numClasses = 80): DetectorConfig =>
-    parseDetectorConfig({ kind: 'fast-rcnn', numClasses }),
-  tinyFastRcnn: (numClasses = 5): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'fast-rcnn',
-      numClasses,
-      backbone: tinyBackbone,
-      roi: { fcChannels: 128, sampleSize: 128 },
-      train: { ...tinyTrain, baseLr: 0.02 },
-    }),
-  tinyRpn: (): DetectorConfig =>
-    parseDetectorConfig({
-      kind: 'rpn',
-      backbone: tinyBackbone,
-      rpn: { featChannels: 32 },
-      train: { ...tinyTrain, baseLr: 0.02 },
-    }),
-};
+/** The named configurations (also importable from here, where they used to live). */
+export { presets } from './presets';

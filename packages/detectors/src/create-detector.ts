@@ -1,56 +1,156 @@
-import { withInitializerSeed } from '@det/core';
-import type { AnchorFunctionFactory } from '@det/heads';
+import { ParameterStore, withInitializerSeed } from '@det/core';
+import type { AnchorFunctionFactory, AnchorHead, RoiHead } from '@det/heads';
+import { buildDenseHead, buildRoiHead } from './build-parts';
 import { type DetectorConfig, type DetectorConfigInput, parseDetectorConfig } from './config';
 import type { Detector } from './detector';
-import { GaFasterRcnn, GaRetinaNet, GaRpn } from './guided-anchoring';
-import { MetaRetinaNet } from './meta-retinanet';
-import { RetinaNet } from './retinanet';
-import { FasterRcnn, FastRcnn, Rpn } from './two-stage';
+import {
+  DenseProposalSource,
+  type FeaturePyramid,
+  PrecomputedProposalSource,
+  type ProposalSource,
+  resnetFpnPyramid,
+} from './parts';
+import { SingleStageDetector } from './single-stage-detector';
+import { TwoStageDetector } from './two-stage-detector';
 
 /**
- * Builds a detector from a (validated) config: the typed `fromConfig` of this package. The
- * initial weights are drawn from `config.train.seed`, so a config names one model exactly.
+ * Parts a user hands `createDetector` instead of the config's: objects built against
+ * `parameters` (so the detector trains and saves them). Whatever is not given is built from
+ * the config.
+ */
+export interface DetectorParts {
+  /** The store the given parts keep their parameters in. Default a new one. */
+  parameters?: ParameterStore;
+  /** Backbone + neck. Default ResNet + FPN from `config.backbone`. */
+  backbone?: FeaturePyramid;
+  /**
+   * The anchor scheme of the dense head (single-stage head or proposal head), replacing the
+   * config's `anchorScheme`, which must then stay `dense` (it would have no effect).
+   */
+  anchorFunction?: AnchorFunctionFactory;
+  /** The dense head (single-stage) or proposal head (two-stage with `proposals.type: 'rpn'`). */
+  head?: AnchorHead;
+  /** A two-stage detector's proposal source. */
+  proposals?: ProposalSource;
+  /** A two-stage detector's RoI head. */
+  roiHead?: RoiHead;
+}
+
+/** How many of the finest levels the RoI head pools (FPN: P2–P5). */
+const roiLevels = 4;
+
+/**
+ * Builds a detector from a (validated) config and optional parts: one of two
+ * meta-architectures, `SingleStageDetector` or `TwoStageDetector`. The initial weights of the
+ * config-built parts are drawn from `config.train.seed`, so a config names one model exactly.
  */
 export function createDetector(
   input: DetectorConfig | DetectorConfigInput,
-  options: { anchorFunction?: AnchorFunctionFactory } = {},
+  parts: DetectorParts = {},
 ): Detector {
   const config = parseDetectorConfig(input);
-  return withInitializerSeed(config.train.seed, () => build(config, options));
+  checkParts(config, parts);
+  return withInitializerSeed(config.train.seed, () => build(config, parts));
 }
 
-function build(
-  config: DetectorConfig,
-  options: { anchorFunction?: AnchorFunctionFactory },
-): Detector {
-  switch (config.kind) {
-    case 'retinanet':
-      if (config.anchorScheme.type === 'meta') {
-        if (options.anchorFunction) {
-          throw new Error(
-            "createDetector: anchorScheme 'meta' builds its own anchor function; pass anchorFunction only with anchorScheme 'dense'",
-          );
-        }
-        return new MetaRetinaNet({ config });
-      }
-      return new RetinaNet({ config, ...options });
-    case 'rpn':
-      return new Rpn({ config, ...options });
-    case 'faster-rcnn':
-      return new FasterRcnn({ config, ...options });
-    case 'fast-rcnn':
-      return new FastRcnn({ config });
-    case 'ga-rpn':
-    case 'ga-retinanet':
-    case 'ga-faster-rcnn': {
-      if (options.anchorFunction) {
-        throw new Error(
-          `createDetector: kind '${config.kind}' builds its own Guided Anchoring anchor function; anchorFunction is not accepted`,
-        );
-      }
-      if (config.kind === 'ga-rpn') return new GaRpn({ config });
-      if (config.kind === 'ga-retinanet') return new GaRetinaNet({ config });
-      return new GaFasterRcnn({ config });
+function checkParts(config: DetectorConfig, parts: DetectorParts): void {
+  const head = config.kind === 'single-stage' ? config.head : config.proposals;
+  const field = config.kind === 'single-stage' ? 'head' : 'proposals';
+  if (parts.anchorFunction) {
+    if (head.type === 'precomputed') {
+      throw new Error(
+        "createDetector: parts.anchorFunction has no dense head to end (proposals.type is 'precomputed')",
+      );
+    }
+    if (head.anchorScheme.type !== 'dense') {
+      throw new Error(
+        `createDetector: config ${field}.anchorScheme ('${head.anchorScheme.type}') would be ignored: parts.anchorFunction replaces it; leave it 'dense' or drop the part`,
+      );
     }
   }
+  if (parts.head && parts.anchorFunction) {
+    throw new Error('createDetector: parts.anchorFunction has no effect when parts.head is given');
+  }
+  if (config.kind === 'single-stage' && (parts.proposals || parts.roiHead)) {
+    throw new Error(
+      'createDetector: parts.proposals / parts.roiHead have no effect on a single-stage detector',
+    );
+  }
+  if (config.kind === 'two-stage' && parts.proposals && (parts.head || parts.anchorFunction)) {
+    throw new Error(
+      'createDetector: parts.head / parts.anchorFunction have no effect when parts.proposals is given',
+    );
+  }
+}
+
+function build(config: DetectorConfig, parts: DetectorParts): Detector {
+  const parameters = parts.parameters ?? new ParameterStore();
+  const seed = config.train.seed;
+  if (config.kind === 'single-stage') {
+    const { head } = config;
+    const backbone =
+      parts.backbone ??
+      resnetFpnPyramid(config.backbone, head.type === 'retina' ? 'p3-p7' : 'p2-p6', parameters);
+    const denseHead =
+      parts.head ??
+      buildDenseHead({
+        head,
+        numClasses: head.type === 'retina' ? config.numClasses! : 1,
+        inChannels: backbone.channels,
+        strides: backbone.strides,
+        store: parameters,
+        seed,
+        anchorFunction: parts.anchorFunction,
+      });
+    return new SingleStageDetector({
+      config,
+      parameters,
+      backbone,
+      head: denseHead,
+      output:
+        head.type === 'retina'
+          ? { mode: 'detections', test: config.test! }
+          : { mode: 'proposals', test: head.testProposals },
+    });
+  }
+  const backbone = parts.backbone ?? resnetFpnPyramid(config.backbone, 'p2-p6', parameters);
+  const source = config.proposals;
+  const proposals =
+    parts.proposals ??
+    (source.type === 'precomputed'
+      ? new PrecomputedProposalSource({ maxPerImage: source.maxPerImage })
+      : new DenseProposalSource({
+          head:
+            parts.head ??
+            buildDenseHead({
+              head: source,
+              numClasses: 1,
+              inChannels: backbone.channels,
+              strides: backbone.strides,
+              store: parameters,
+              seed,
+              anchorFunction: parts.anchorFunction,
+            }),
+          trainProposals: source.trainProposals,
+          testProposals: source.testProposals,
+        }));
+  const roiHead =
+    parts.roiHead ??
+    buildRoiHead({
+      roi: config.roi,
+      numClasses: config.numClasses,
+      inChannels: backbone.channels,
+      featmapStrides: backbone.strides.slice(0, roiLevels),
+      store: parameters,
+      seed,
+    });
+  return new TwoStageDetector({
+    config,
+    parameters,
+    backbone,
+    proposals,
+    roiHead,
+    roiLevels,
+    test: config.test,
+  });
 }

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { initBackend } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseDetectorConfig, presets } from './config';
+import { parseDetectorConfig } from './config';
 import { createDetector } from './create-detector';
 import type { DetectorBatch } from './detector';
 import { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
+import { presets } from './presets';
 import { Trainer } from './trainer';
 
 /** Two 64 px images: the first with two boxes, the second without any ground truth. */
@@ -43,18 +44,39 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
     const rpn = presets.gaRpnR50Fpn1x();
     const retina = presets.gaRetinanetR50Fpn1x();
     const faster = presets.gaFasterRcnnR50Fpn1x();
-    if (rpn.kind !== 'ga-rpn' || retina.kind !== 'ga-retinanet' || faster.kind !== 'ga-faster-rcnn')
-      throw new Error('unexpected kinds');
-    expect(rpn.guided.targetStds).toEqual([0.07, 0.07, 0.11, 0.11]);
-    expect(rpn.guided.squareScale).toBe(8);
-    expect(rpn.guided.locationThreshold).toBe(0.01);
-    expect(retina.guided.squareScale).toBe(4);
-    expect(retina.guided.anchorDeltaStd).toBe(1);
-    expect(faster.rpn.testProposals.maxPerImage).toBe(300);
-    expect(faster.roiIouThreshold).toBe(0.6);
+    if (
+      rpn.kind !== 'single-stage' ||
+      retina.kind !== 'single-stage' ||
+      faster.kind !== 'two-stage' ||
+      rpn.head.anchorScheme.type !== 'guided' ||
+      retina.head.anchorScheme.type !== 'guided' ||
+      faster.proposals.type !== 'rpn'
+    )
+      throw new Error('unexpected presets');
+    // A scheme brings its coder and assigner: GA-RPN's bbox stds and smooth L1 β 1.
+    expect(rpn.head.targetStds).toEqual([0.07, 0.07, 0.11, 0.11]);
+    expect(rpn.head.regression).toEqual({ loss: 'smooth-l1', beta: 1 });
+    expect(rpn.head.anchorScheme.squareScale).toBe(8);
+    expect(rpn.head.anchorScheme.locationThreshold).toBe(0.01);
+    expect(retina.head.anchorScheme.squareScale).toBe(4);
+    expect(retina.head.anchorScheme.anchorDeltaStd).toBe(1);
+    expect(retina.head.assigner).toEqual({
+      posIouThreshold: 0.5,
+      negIouThreshold: 0.5,
+      minPosIou: 0,
+    });
+    expect(retina.head.regression).toEqual({ loss: 'smooth-l1', beta: 0.04 });
+    expect(faster.proposals.testProposals.maxPerImage).toBe(300);
+    expect(faster.roi.assigner.posIouThreshold).toBe(0.6);
     expect(() =>
-      parseDetectorConfig({ kind: 'ga-rpn', guided: { squareScale: -1 } }, 'ga.json'),
-    ).toThrow(/ga\.json: invalid detector config\n {2}guided\.squareScale/);
+      parseDetectorConfig(
+        {
+          kind: 'single-stage',
+          head: { type: 'rpn', anchorScheme: { type: 'guided', squareScale: -1 } },
+        },
+        'ga.json',
+      ),
+    ).toThrow(/ga\.json: invalid detector config\n {2}head\.anchorScheme\.squareScale/);
   });
 
   for (const [name, config] of [
@@ -116,7 +138,7 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
     expect(text.length).toBeGreaterThan(0);
     const rpn = createDetector(presets.tinyRpn());
     await expect(writeGuidedAnchoringDiagnostics(rpn, batch, outDir)).rejects.toThrow(
-      /kind 'rpn' has no Guided Anchoring head/,
+      /the single-stage detector has no Guided Anchoring head/,
     );
     rpn.dispose();
     disposeBatch(batch);

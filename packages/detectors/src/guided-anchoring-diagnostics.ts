@@ -2,7 +2,9 @@ import { writeLocationHeatmaps, writeShapeHistograms } from '@det/anchors-guided
 import { disposeLevelOutputs } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Detector, DetectorBatch } from './detector';
-import { isGuidedAnchoringDetector } from './guided-anchoring';
+import { guidedAnchorFunctionOf } from './scheme-access';
+import { SingleStageDetector } from './single-stage-detector';
+import { TwoStageDetector } from './two-stage-detector';
 
 export interface GuidedAnchoringDiagnosticsOptions {
   /** The source image of each batch image (path or encoded bytes), drawn under the heat maps. */
@@ -32,9 +34,14 @@ export async function writeGuidedAnchoringDiagnostics(
   outDir: string,
   options: GuidedAnchoringDiagnosticsOptions = {},
 ): Promise<GuidedAnchoringDiagnostics> {
-  if (!isGuidedAnchoringDetector(detector)) {
+  const composed =
+    detector instanceof SingleStageDetector || detector instanceof TwoStageDetector
+      ? detector
+      : undefined;
+  const head = composed?.denseHead;
+  if (!composed || !head || !guidedAnchorFunctionOf(detector)) {
     throw new Error(
-      `writeGuidedAnchoringDiagnostics: detector of kind '${detector.config.kind}' has no Guided Anchoring head (use a ga-* kind)`,
+      `writeGuidedAnchoringDiagnostics: the ${detector.config.kind} detector has no Guided Anchoring head (use anchorScheme 'guided' or 'meta-guided')`,
     );
   }
   const [batchSize, height, width] = batch.images.shape;
@@ -43,9 +50,11 @@ export async function writeGuidedAnchoringDiagnostics(
       `writeGuidedAnchoringDiagnostics: options.images has ${options.images.length} entries for a batch of ${batchSize}`,
     );
   }
-  const head = detector.guidedHead;
   const outputs = tf.tidy(
-    () => head.forward(detector.pyramid(batch.images, false)) as unknown as tf.TensorContainer,
+    () =>
+      head.forward(
+        composed.backbone.apply(batch.images, { training: false }),
+      ) as unknown as tf.TensorContainer,
   ) as unknown as ReturnType<typeof head.forward>;
   try {
     const locationMaps = outputs.map((output, level) => {

@@ -1,12 +1,15 @@
+import { gaRetinaNetAnchorOptions, gaRpnAnchorOptions } from '@det/anchors-guided';
 import { initBackend } from '@det/core';
 import type { DetectionBatch } from '@det/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type DetectorConfig, presets } from './config';
+import type { GuidedSchemeConfig } from './anchor-scheme-config';
+import { guidedAnchorOptions } from './build-parts';
+import type { DetectorConfig } from './config';
 import { createDetector } from './create-detector';
 import type { Detector } from './detector';
 import { evaluateCoco, predictDataset } from './evaluate';
-import { guidedAnchorOptions } from './guided-anchoring';
+import { presets } from './presets';
 import { trainOnSynthetic } from './testing/train-on-synthetic';
 
 const log = (...args: unknown[]) => {
@@ -45,21 +48,36 @@ async function overfit(
   }
 }
 
+/** The dense head's anchor scheme of a guided preset. */
+function guidedScheme(config: DetectorConfig): GuidedSchemeConfig {
+  const head = config.kind === 'single-stage' ? config.head : config.proposals;
+  if (head.type === 'precomputed' || head.anchorScheme.type !== 'guided') {
+    throw new Error('expected a guided scheme');
+  }
+  return head.anchorScheme;
+}
+
 describe('Guided Anchoring presets', () => {
   it('1× presets keep mmdetection’s shape-loss divisor; tiny presets divide by positives', () => {
     for (const config of [presets.gaRpnR50Fpn1x(), presets.gaRetinanetR50Fpn1x()]) {
-      if (!('guided' in config)) throw new Error(`${config.kind} has no guided block`);
-      expect(config.guided.shapeLossNormalizer).toBe('samples');
-      expect(config.guided.adaptionWeightStd).toBe(0.01);
+      expect(guidedScheme(config).shapeLossNormalizer).toBe('samples');
+      expect(guidedScheme(config).adaptionWeightStd).toBe(0.01);
     }
     for (const config of [presets.tinyGaRpn(), presets.tinyGaRetinaNet(5)]) {
-      if (!('guided' in config)) throw new Error(`${config.kind} has no guided block`);
-      expect(config.guided.shapeLossNormalizer).toBe('positives');
-      expect(config.guided.adaptionWeightStd).toBe(0.06);
-      const options = guidedAnchorOptions(config.guided, 'rpn', 0);
+      const scheme = guidedScheme(config);
+      expect(scheme.shapeLossNormalizer).toBe('positives');
+      expect(scheme.adaptionWeightStd).toBe(0.06);
+      const options = guidedAnchorOptions(scheme, 0);
       expect(options.shapeLoss?.normalizer).toBe('positives');
       expect(options.adaptionWeightStd).toBe(0.06);
     }
+  });
+
+  it('GA-RetinaNet’s anchor-coder std is 1 (mmdetection), GA-RPN’s 0.14, one source each', () => {
+    expect(guidedScheme(presets.gaRetinanetR50Fpn1x()).anchorDeltaStd).toBe(1);
+    expect(guidedScheme(presets.gaRpnR50Fpn1x()).anchorDeltaStd).toBe(0.14);
+    expect(gaRetinaNetAnchorOptions().deltaStd).toBe(1);
+    expect(gaRpnAnchorOptions().deltaStd).toBe(0.14);
   });
 
   it('GA-RPN starts its objectness at bias 0, GA-RetinaNet at the 0.01 prior (mmdetection)', async () => {

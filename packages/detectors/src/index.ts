@@ -2,58 +2,65 @@ export type { AdamOptions } from './adam';
 export { Adam } from './adam';
 export type {
   AnchorSchemeConfig,
+  AnchorSchemeType,
   AnchorSetConfig,
+  DenseAnchorsConfig,
+  GuidedDefaults,
+  GuidedSchemeConfig,
   MetaAnchorSchemeConfig,
+  MetaGuidedSchemeConfig,
+  SchemeDefaults,
 } from './anchor-scheme-config';
-export { anchorSchemeSchema } from './anchor-scheme-config';
+export {
+  anchorSchemeSchema,
+  gaRetinaNetGuidedDefaults,
+  gaRpnGuidedDefaults,
+  retinaAnchorSchemeSchema,
+  rpnAnchorSchemeSchema,
+} from './anchor-scheme-config';
 export { toDetectorBatch } from './batch';
+export {
+  anchorSchemeFunction,
+  buildDenseHead,
+  buildRoiHead,
+  guidedAnchorOptions,
+} from './build-parts';
 export type { Checkpoint, TrainingState } from './checkpoint';
 export { disposeCheckpoint, loadParameters, readCheckpoint, saveCheckpoint } from './checkpoint';
 export type {
+  BackboneConfig,
+  DenseHeadConfig,
+  DetectionTestConfig,
   DetectorConfig,
   DetectorConfigInput,
-  FasterRcnnConfig,
-  FastRcnnConfig,
-  GaFasterRcnnConfig,
-  GaRetinaNetConfig,
-  GaRpnConfig,
-  MetaAnchorPresetOptions,
-  RetinaNetConfig,
-  RpnConfig,
+  RetinaHeadConfig,
+  RoiHeadConfig,
+  RpnHeadConfig,
+  SingleStageConfig,
   TrainConfig,
+  TwoStageConfig,
 } from './config';
 export {
   backboneConfigSchema,
   detectorConfigSchema,
+  headTargetDefaults,
   parseDetectorConfig,
-  presets,
   trainConfigSchema,
 } from './config';
+export type { DetectorParts } from './create-detector';
 export { createDetector } from './create-detector';
 export type { Detector, DetectorBatch } from './detector';
 export type { EvaluationResult } from './evaluate';
 export { evaluateCoco, predictDataset, toCocoResults } from './evaluate';
-export type { GuidedAnchoringDetector } from './guided-anchoring';
-export {
-  GaFasterRcnn,
-  GaRetinaNet,
-  GaRpn,
-  guidedAnchorOptions,
-  isGuidedAnchoringDetector,
-} from './guided-anchoring';
-export type { GuidedAnchoringConfig } from './guided-anchoring-config';
-export {
-  gaRetinaNetGuidedDefaults,
-  gaRpnGuidedDefaults,
-  guidedAnchoringSchema,
-} from './guided-anchoring-config';
 export type {
   GuidedAnchoringDiagnostics,
   GuidedAnchoringDiagnosticsOptions,
 } from './guided-anchoring-diagnostics';
 export { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
-export type { MetaRetinaNetOptions } from './meta-retinanet';
-export { MetaRetinaNet, metaAnchorFunctionOf } from './meta-retinanet';
+export type { FeaturePyramid, ProposalSource, PyramidLevels } from './parts';
+export { DenseProposalSource, PrecomputedProposalSource, resnetFpnPyramid } from './parts';
+export type { MetaAnchorPresetOptions } from './presets';
+export { presets } from './presets';
 export type { ProposalsByImage, ReadProposalsOptions } from './proposals-file';
 export {
   parseProposals,
@@ -61,15 +68,17 @@ export {
   readProposalsFile,
   writeProposalsFile,
 } from './proposals-file';
-export type { RetinaNetOptions } from './retinanet';
-export { RetinaNet } from './retinanet';
 export { learningRateAt, scaledLearningRate } from './schedule';
+export { denseHeadOf, guidedAnchorFunctionOf, metaAnchorFunctionOf } from './scheme-access';
 export type { SearchAnchorConfigurationOptions } from './search-anchor-configuration';
 export { searchAnchorConfiguration } from './search-anchor-configuration';
 export type { Optimizer, SgdOptions } from './sgd';
 export { clipGradientNorm, Sgd } from './sgd';
+export type { SingleStageDetectorOptions, SingleStageOutput } from './single-stage-detector';
+export { SingleStageDetector } from './single-stage-detector';
 export type { TrainOptions, TrainOutcome } from './train-loop';
 export { trainDetector } from './train-loop';
 export type { TrainStepResult } from './trainer';
 export { Trainer } from './trainer';
-export { FasterRcnn, FastRcnn, Rpn } from './two-stage';
+export type { TwoStageDetectorOptions } from './two-stage-detector';
+export { TwoStageDetector } from './two-stage-detector';

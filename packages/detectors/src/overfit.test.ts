@@ -1,7 +1,8 @@
 import { initBackend } from '@det/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type DetectorConfig, presets } from './config';
+import type { DetectorConfig } from './config';
 import { evaluateCoco, predictDataset } from './evaluate';
+import { presets } from './presets';
 import { trainOnSynthetic } from './testing/train-on-synthetic';
 
 /**

@@ -7,7 +7,7 @@ import {
 import type { DetectionBatch } from '@det/data';
 import type { Detector } from './detector';
 import { evaluateCoco, predictDataset } from './evaluate';
-import { metaAnchorFunctionOf } from './meta-retinanet';
+import { metaAnchorFunctionOf } from './scheme-access';
 
 /** Index into `evaluateCoco(...).stats`. */
 const metricIndex = { AP: 0, AP50: 1, AP75: 2 } as const;
@@ -46,7 +46,7 @@ export async function searchAnchorConfiguration(
   const anchorFunction = metaAnchorFunctionOf(detector);
   if (!anchorFunction) {
     throw new Error(
-      `searchAnchorConfiguration: the detector (${detector.config.kind}) has no MetaAnchor anchor functions; build it with anchorScheme: { type: 'meta' }`,
+      `searchAnchorConfiguration: the detector (${detector.config.kind}) has no MetaAnchor anchor functions; build its dense head with anchorScheme: { type: 'meta' }`,
     );
   }
   const metric = options.metric ?? 'AP';

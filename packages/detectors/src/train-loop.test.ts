@@ -6,9 +6,10 @@ import { DetectionDataLoader, normalize } from '@det/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { disposeCheckpoint, readCheckpoint } from './checkpoint';
-import { type DetectorConfig, presets } from './config';
+import type { DetectorConfig } from './config';
 import { createDetector } from './create-detector';
 import type { Detector } from './detector';
+import { presets } from './presets';
 import { smallSyntheticDataset } from './testing/synthetic-fixture';
 import { trainDetector } from './train-loop';
 
@@ -68,7 +69,7 @@ describe('trainDetector', () => {
       config: { kind: string };
       state: { iteration: number };
     };
-    expect(sidecar.config.kind).toBe('retinanet');
+    expect(sidecar.config.kind).toBe('single-stage');
     expect(sidecar.state.iteration).toBe(4);
     // The detector owns its parameters and its cached priors; nothing else may remain.
     detector.dispose();

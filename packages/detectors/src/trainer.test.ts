@@ -5,9 +5,10 @@ import { initBackend } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeCheckpoint, readCheckpoint } from './checkpoint';
-import { type DetectorConfig, presets } from './config';
+import type { DetectorConfig } from './config';
 import { createDetector } from './create-detector';
 import type { Detector, DetectorBatch } from './detector';
+import { presets } from './presets';
 import { learningRateAt, scaledLearningRate } from './schedule';
 import { Trainer } from './trainer';
 

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@det/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type DetectorConfig, presets } from './config';
+import type { DetectorConfig } from './config';
 import type { createDetector } from './create-detector';
 import { evaluateCoco, predictDataset } from './evaluate';
+import { presets } from './presets';
 import { proposalsForBatch, readProposalsFile, writeProposalsFile } from './proposals-file';
 import { smallSyntheticDataset } from './testing/synthetic-fixture';
 import { trainOnSynthetic } from './testing/train-on-synthetic';
@@ -51,13 +52,14 @@ async function train(
   });
   expect(trained.allFinite).toBe(true);
   const { dataset, groundTruthJson, detector } = trained;
+  const proposalMode = config.kind === 'single-stage' && config.head.type === 'rpn';
   const results = await predictDataset(detector, trained.evalBatches(), {
-    categoryIds: config.kind === 'rpn' ? [1] : dataset.categoryIds,
+    categoryIds: proposalMode ? [1] : dataset.categoryIds,
     ...(proposals
       ? { proposalsOf: (imageId: number) => proposals.get(imageId) ?? new Float32Array(0) }
       : {}),
   });
-  const stats = evaluateCoco(groundTruthJson, results, { proposals: config.kind === 'rpn' }).stats;
+  const stats = evaluateCoco(groundTruthJson, results, { proposals: proposalMode }).stats;
   return { stats, detector, categoryIds: dataset.categoryIds };
 }
 

@@ -1,15 +1,59 @@
+import type { ParameterStore } from '@det/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { HeadTargets, ImageShape, LossRecord } from './types';
 
+/**
+ * The anchor-scheme seam of a dense head, in one place. A dense head is towers followed by an
+ * anchor function (MetaAnchor's F_b, eq. 1): the head owns towers, targets and cls/reg losses;
+ * the anchor function decides which anchors exist and how their class and box filters are
+ * obtained. Every scheme is built the same way — a factory that receives the head's
+ * `AnchorFunctionContext` — and keeps no per-forward state: what a forward needs (MetaAnchor's
+ * jittered codes) is a `plan` value returned once per forward and handed to every level.
+ */
+
+/** Tensors a scheme carries from its forward to its own losses (typed per scheme). */
+export type AnchorExtras = Record<string, tf.Tensor>;
+
+/** Everything a scheme learns from the head that builds it. */
+export interface AnchorFunctionContext {
+  /** Where the function's parameters live (mmdetection names: `retina_cls`, `rpn_cls`, ...). */
+  store: ParameterStore;
+  /** Channels of the tower outputs. */
+  inChannels: number;
+  /** Classes K each anchor is scored for (1 for RPN objectness). */
+  numClasses: number;
+  /** Names of the classification and regression output layers. */
+  clsName: string;
+  regName: string;
+  /** Stride of every level the head serves, finest first. */
+  strides: readonly number[];
+  /** One tower feeds both outputs (RPN's `rpn_conv`): `clsFeature === regFeature`. */
+  sharedTower: boolean;
+  /** Kernel of the final cls / reg convs (RetinaNet 3, RPN 1). */
+  kernelSize: number;
+  /** Initial foreground probability of the class bias (RetinaNet π = 0.01); null: zero bias. */
+  priorProbability: number | null;
+  /** Seeds whatever the scheme draws (MetaAnchor's jitter, GA's shape sampler). */
+  seed: number;
+}
+
+/** What a forward pass is: the same for every level. */
+export interface ForwardOptions {
+  training: boolean;
+  batchSize: number;
+}
+
 /** What a dense head hands its anchor function on one FPN level. */
-export interface AnchorLevelInput {
+export interface AnchorLevelInput<Plan = unknown> {
   /** 0-based index into the head's levels (P3 = 0 for RetinaNet). */
   level: number;
   /** Output of the classification tower, `[B, H, W, C]`. */
   clsFeature: tf.Tensor4D;
-  /** Output of the regression tower (the same tensor when the head has one shared tower, as RPN). */
+  /** Output of the regression tower (the same tensor when the tower is shared, as RPN). */
   regFeature: tf.Tensor4D;
   training: boolean;
+  /** The value `plan` returned for this forward. */
+  plan: Plan;
 }
 
 /**
@@ -17,7 +61,7 @@ export interface AnchorLevelInput {
  * (A fixed shapes for sliding-window anchors, any number for MetaAnchor, 1 for Guided
  * Anchoring); rows are ordered (H, W, A) as `PriorGenerator.gridPriors`.
  */
-export interface AnchorLevelOutput {
+export interface AnchorLevelOutput<Extras extends AnchorExtras = AnchorExtras> {
   /** `[B, H·W·A, K]` classification logits. */
   clsScores: tf.Tensor3D;
   /** `[B, H·W·A, 4]` box deltas, encoded by the head's box coder relative to `priors`. */
@@ -28,13 +72,10 @@ export interface AnchorLevelOutput {
    * Never carries a gradient to the loss: heads only assign, encode and decode with it.
    */
   priors: tf.Tensor2D | tf.Tensor3D;
-  /**
-   * `[B, H·W·A]` bool: the anchors inference evaluates (Guided Anchoring keeps locations
-   * with p > εL); absent means all.
-   */
+  /** `[B, H·W·A]` bool: the anchors inference evaluates (GA: p ≥ εL); absent means all. */
   evaluated?: tf.Tensor2D;
-  /** Tensors only the scheme's own `auxiliaryLosses` read (e.g. GA's location and shape maps). */
-  extras?: Record<string, tf.Tensor>;
+  /** Tensors only the scheme's own `auxiliaryLosses` read (GA's location and shape maps). */
+  extras?: Extras;
 }
 
 /** Everything an anchor scheme may read when it adds its own losses. */
@@ -45,44 +86,57 @@ export interface AuxiliaryLossContext {
 }
 
 /**
- * The last layer of a dense head: MetaAnchor's "anchor function" F_b (eq. 1) for every anchor
- * b of every location. Heads own the towers, the targets (assigner, sampler, coder) and the
- * losses; the anchor function decides which anchors exist and how their class and box filters
- * are obtained:
- * - `DenseAnchorFunction`: sliding-window anchors from a prior generator, A·K + A·4 fixed
- *   filters (RetinaNet, RPN);
- * - MetaAnchor: filters θ_b = θ* + W2·relu(W1·b) generated from arbitrary anchor boxes;
- * - Guided Anchoring: one predicted anchor per location, features adapted by a deformable
- *   conv, plus its location / shape losses through `auxiliaryLosses`.
- * Every returned tensor is new and owned by the caller.
+ * The last layer of a dense head for every anchor b of every location. Every returned tensor
+ * is new and owned by the caller.
  */
-export interface AnchorFunction {
-  /** Classes K each anchor is scored for (1 for RPN objectness). */
+export interface AnchorFunction<Plan = unknown, Extras extends AnchorExtras = AnchorExtras> {
   readonly numClasses: number;
-  /** Number of levels it serves. */
   readonly numLevels: number;
-  /** Called once before the levels of a forward pass (MetaAnchor samples its training anchors here). */
-  beginForward?(options: { training: boolean; batchSize: number }): void;
-  apply(input: AnchorLevelInput): AnchorLevelOutput;
+  /** The value every level of one forward reads (MetaAnchor: the jittered training codes). */
+  plan(options: ForwardOptions): Plan;
+  apply(input: AnchorLevelInput<Plan>): AnchorLevelOutput<Extras>;
   /** Losses the scheme adds to the head's (GA's `loss_loc`, `loss_shape`). */
   auxiliaryLosses?(
-    outputs: readonly AnchorLevelOutput[],
+    outputs: readonly AnchorLevelOutput<Extras>[],
     context: AuxiliaryLossContext,
   ): LossRecord;
   /** Frees tensors it caches (not the parameters, which live in the model's store). */
   dispose?(): void;
 }
 
-/** How a head builds its anchor function: the seam a scheme plugs into. */
-export interface AnchorFunctionContext {
-  /** Where the function's parameters live (mmdetection names: `retina_cls`, `rpn_cls`, ...). */
-  store: import('@det/core').ParameterStore;
-  /** Channels of the tower outputs. */
-  inChannels: number;
-  numClasses: number;
-  /** Names of the classification and regression output layers (`retina_cls`/`retina_reg`, `rpn_cls`/`rpn_reg`). */
-  clsName: string;
-  regName: string;
+/** How a head builds its anchor function: the one way every scheme is constructed. */
+export type AnchorFunctionFactory<Plan = unknown, Extras extends AnchorExtras = AnchorExtras> = (
+  context: AnchorFunctionContext,
+) => AnchorFunction<Plan, Extras>;
+
+/**
+ * The final class or box layer of a scheme whose anchor differs from location to location
+ * (Guided Anchoring): a plain conv θ, or MetaAnchor's θ_b generated from each location's own
+ * anchor (`meta-guided`). Returns `[B, H, W, O]`.
+ */
+export interface AnchorConditionedLayer {
+  apply(input: {
+    /** The (adapted) feature, `[B, H, W, C]`. */
+    feature: tf.Tensor4D;
+    level: number;
+    /** `[B, H, W, 2]` (log h, log w) of each location's anchor in pixels; carries no gradient. */
+    anchorLogSizes: tf.Tensor4D;
+    /** `[B, H, W]` bool: evaluate only these locations (inference); null: all. */
+    mask: tf.Tensor3D | null;
+  }): tf.Tensor4D;
 }
 
-export type AnchorFunctionFactory = (context: AnchorFunctionContext) => AnchorFunction;
+/** What an anchor-conditioned layer is built from (its scheme's context, one layer's slice). */
+export interface AnchorConditionedLayerContext {
+  /** The layer's own scope (`retina_cls`, `rpn_reg`, ...). */
+  store: ParameterStore;
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  priorProbability: number | null;
+  strides: readonly number[];
+}
+
+export type AnchorConditionedLayerFactory = (
+  context: AnchorConditionedLayerContext,
+) => AnchorConditionedLayer;

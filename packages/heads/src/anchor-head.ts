@@ -37,7 +37,15 @@ export interface AnchorHeadOptions {
   /** One tower feeds both outputs (RPN's `rpn_conv`) instead of separate cls / reg towers. */
   sharedTower?: boolean;
   numClasses: number;
-  /** Builds the last layer (the anchor-function seam), e.g. `denseAnchorFunction({ priorGenerator })`. */
+  /** Stride of every input level, finest first (handed to the anchor function). */
+  strides: readonly number[];
+  /** Kernel of the final cls / reg convs the anchor function builds (RetinaNet 3, RPN 1). */
+  kernelSize: number;
+  /** Initial foreground probability of the class bias (RetinaNet 0.01); null: zero bias. */
+  priorProbability: number | null;
+  /** Seeds what the anchor function draws (MetaAnchor jitter, GA shape sampler). Default 0. */
+  seed?: number;
+  /** Builds the last layer (the anchor-function seam), e.g. `denseAnchorFunction({ anchors })`. */
   anchorFunction: AnchorFunctionFactory;
   assigner: Assigner;
   sampler: Sampler;
@@ -64,6 +72,8 @@ export interface AnchorHeadOptions {
  */
 export class AnchorHead {
   readonly numClasses: number;
+  readonly strides: readonly number[];
+  readonly sharedTower: boolean;
   readonly anchorFunction: AnchorFunction;
   readonly coder: BoxCoder;
   private readonly clsTower: ConvTower;
@@ -73,6 +83,8 @@ export class AnchorHead {
   constructor(options: AnchorHeadOptions) {
     this.options = options;
     this.numClasses = options.numClasses;
+    this.strides = [...options.strides];
+    this.sharedTower = options.sharedTower ?? false;
     this.coder = options.coder;
     const names = {
       clsTower: options.sharedTower ? 'rpn_conv' : 'cls_convs',
@@ -96,7 +108,17 @@ export class AnchorHead {
       numClasses: options.numClasses,
       clsName: names.cls,
       regName: names.reg,
+      strides: this.strides,
+      sharedTower: this.sharedTower,
+      kernelSize: options.kernelSize,
+      priorProbability: options.priorProbability,
+      seed: options.seed ?? 0,
     });
+    if (this.anchorFunction.numLevels !== this.strides.length) {
+      throw new Error(
+        `AnchorHead: the anchor function serves ${this.anchorFunction.numLevels} levels, the head has ${this.strides.length} strides`,
+      );
+    }
   }
 
   /** Per level, the anchor function's predictions; the caller disposes them (`disposeLevelOutputs`). */
@@ -110,7 +132,7 @@ export class AnchorHead {
         `AnchorHead.forward: got ${features.length} feature levels, the anchor function serves ${this.anchorFunction.numLevels}`,
       );
     }
-    this.anchorFunction.beginForward?.({ training, batchSize: features[0]?.shape[0] ?? 0 });
+    const plan = this.anchorFunction.plan({ training, batchSize: features[0]?.shape[0] ?? 0 });
     return features.map(
       (feature, level) =>
         tf.tidy(() => {
@@ -121,6 +143,7 @@ export class AnchorHead {
             clsFeature,
             regFeature,
             training,
+            plan,
           }) as unknown as tf.TensorContainer;
         }) as unknown as AnchorLevelOutput,
     );

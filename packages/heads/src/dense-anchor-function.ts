@@ -1,7 +1,8 @@
 import {
+  AnchorGenerator,
+  type AnchorGeneratorOptions,
   Conv2d,
   normal,
-  type ParameterStore,
   type PriorGenerator,
   priorProbabilityBias,
   type Size2D,
@@ -16,27 +17,22 @@ import type {
   AnchorLevelOutput,
 } from './anchor-function';
 
+/** The sliding-window anchors of every level: `AnchorGeneratorOptions` less the strides (the head's). */
+export type DenseAnchorShapes = Omit<AnchorGeneratorOptions, 'strides'>;
+
 export interface DenseAnchorFunctionOptions {
-  store: ParameterStore;
-  /** Sliding-window anchors (e.g. `AnchorGenerator`); A = its `numBasePriors[level]`, equal on every level. */
-  priorGenerator: PriorGenerator;
-  inChannels: number;
-  numClasses: number;
-  /** Kernel of the two output convs: 3 for RetinaNet, 1 for RPN. */
-  kernelSize?: number;
-  /** Initial foreground probability of every anchor (RetinaNet §4.1: π = 0.01); null: zero bias. */
-  priorProbability?: number | null;
+  /** Ratios and scales of the anchors at every location; A = ratios × scales. */
+  anchors: DenseAnchorShapes;
   /** Std of the normal weight init (RetinaNet, RPN: 0.01). */
   weightStd?: number;
-  clsName?: string;
-  regName?: string;
 }
 
 /**
  * The sliding-window anchor function of RetinaNet and RPN: one conv with A·K class filters
- * and one with A·4 box filters, shared by all levels, over the anchors of a prior generator.
+ * and one with A·4 box filters, shared by all levels, over an `AnchorGenerator`'s anchors on
+ * the head's strides.
  */
-export class DenseAnchorFunction implements AnchorFunction {
+export class DenseAnchorFunction implements AnchorFunction<undefined> {
   readonly numClasses: number;
   readonly numLevels: number;
   readonly numAnchors: number;
@@ -45,15 +41,11 @@ export class DenseAnchorFunction implements AnchorFunction {
   private readonly reg: Conv2d;
   private readonly priorCache = new Map<string, tf.Tensor2D>();
 
-  constructor(options: DenseAnchorFunctionOptions) {
-    const { priorGenerator, numClasses, inChannels } = options;
+  constructor(context: AnchorFunctionContext, options: DenseAnchorFunctionOptions) {
+    const { numClasses, inChannels, kernelSize, priorProbability } = context;
+    const priorGenerator = new AnchorGenerator({ ...options.anchors, strides: context.strides });
     const counts = priorGenerator.numBasePriors;
-    const numAnchors = counts[0];
-    if (numAnchors === undefined || counts.some((count) => count !== numAnchors)) {
-      throw new Error(
-        `DenseAnchorFunction: every level needs the same number of anchors, got numBasePriors [${counts.join(', ')}]`,
-      );
-    }
+    const numAnchors = counts[0]!;
     if (!(Number.isInteger(numClasses) && numClasses >= 1)) {
       throw new Error(`DenseAnchorFunction: numClasses must be an integer ≥ 1, got ${numClasses}`);
     }
@@ -61,12 +53,9 @@ export class DenseAnchorFunction implements AnchorFunction {
     this.numLevels = priorGenerator.numLevels;
     this.numAnchors = numAnchors;
     this.priorGenerator = priorGenerator;
-    const kernelSize = options.kernelSize ?? 3;
     const padding = (kernelSize - 1) / 2;
     const weightInit = normal({ std: options.weightStd ?? 0.01 });
-    const priorProbability =
-      options.priorProbability === undefined ? 0.01 : options.priorProbability;
-    this.cls = new Conv2d(options.store.scope(options.clsName ?? 'cls'), {
+    this.cls = new Conv2d(context.store.scope(context.clsName), {
       inChannels,
       outChannels: numAnchors * numClasses,
       kernelSize,
@@ -74,7 +63,7 @@ export class DenseAnchorFunction implements AnchorFunction {
       weightInit,
       biasInit: priorProbability === null ? zeros : priorProbabilityBias(priorProbability),
     });
-    this.reg = new Conv2d(options.store.scope(options.regName ?? 'reg'), {
+    this.reg = new Conv2d(context.store.scope(context.regName), {
       inChannels,
       outChannels: numAnchors * 4,
       kernelSize,
@@ -82,6 +71,10 @@ export class DenseAnchorFunction implements AnchorFunction {
       weightInit,
       biasInit: zeros,
     });
+  }
+
+  plan(): undefined {
+    return undefined;
   }
 
   /** Priors of one level for a feature map of this size, generated once and cached. */
@@ -103,7 +96,7 @@ export class DenseAnchorFunction implements AnchorFunction {
     return priors;
   }
 
-  apply(input: AnchorLevelInput): AnchorLevelOutput {
+  apply(input: AnchorLevelInput<undefined>): AnchorLevelOutput {
     const [batch, height, width] = input.clsFeature.shape;
     const count = height * width * this.numAnchors;
     const priors = this.levelPriors(input.level, height, width);
@@ -125,20 +118,9 @@ export class DenseAnchorFunction implements AnchorFunction {
   }
 }
 
-/** A factory for `AnchorHead`: sliding-window anchors from `priorGenerator`. */
+/** The sliding-window scheme as a head's anchor-function factory. */
 export function denseAnchorFunction(
-  options: Pick<
-    DenseAnchorFunctionOptions,
-    'priorGenerator' | 'kernelSize' | 'priorProbability' | 'weightStd'
-  >,
-): AnchorFunctionFactory {
-  return (context: AnchorFunctionContext) =>
-    new DenseAnchorFunction({
-      ...options,
-      store: context.store,
-      inChannels: context.inChannels,
-      numClasses: context.numClasses,
-      clsName: context.clsName,
-      regName: context.regName,
-    });
+  options: DenseAnchorFunctionOptions,
+): AnchorFunctionFactory<undefined> {
+  return (context) => new DenseAnchorFunction(context, options);
 }

@@ -1,16 +1,21 @@
 export type {
+  AnchorConditionedLayer,
+  AnchorConditionedLayerContext,
+  AnchorConditionedLayerFactory,
+  AnchorExtras,
   AnchorFunction,
   AnchorFunctionContext,
   AnchorFunctionFactory,
   AnchorLevelInput,
   AnchorLevelOutput,
   AuxiliaryLossContext,
+  ForwardOptions,
 } from './anchor-function';
 export type { AnchorHeadOptions } from './anchor-head';
 export { AnchorHead, disposeLevelOutputs } from './anchor-head';
 export type { ConvTowerOptions } from './conv-tower';
 export { ConvTower } from './conv-tower';
-export type { DenseAnchorFunctionOptions } from './dense-anchor-function';
+export type { DenseAnchorFunctionOptions, DenseAnchorShapes } from './dense-anchor-function';
 export { DenseAnchorFunction, denseAnchorFunction } from './dense-anchor-function';
 export {
   focalClassificationLoss,

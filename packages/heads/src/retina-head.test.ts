@@ -6,7 +6,7 @@ import { disposeLevelOutputs } from './anchor-head';
 import { createRetinaHead } from './retina-head';
 
 const strides = [8, 16, 32];
-const anchors = { strides, ratios: [0.5, 1, 2], octaveBaseScale: 4, scalesPerOctave: 3 };
+const anchors = { ratios: [0.5, 1, 2], octaveBaseScale: 4, scalesPerOctave: 3 };
 
 function features(batch: number, size: number, channels: number): tf.Tensor4D[] {
   return strides.map((stride, level) =>
@@ -28,6 +28,7 @@ describe('RetinaNet head', () => {
         inChannels: 8,
         featChannels: 8,
         stackedConvs: 1,
+        strides,
         anchors,
       }),
     );
@@ -91,6 +92,7 @@ describe('RetinaNet head', () => {
         inChannels: 4,
         featChannels: 4,
         stackedConvs: 1,
+        strides,
         anchors,
       }),
     );
@@ -127,6 +129,7 @@ describe('RetinaNet head', () => {
         inChannels: 4,
         featChannels: 4,
         stackedConvs: 1,
+        strides,
         anchors,
       }),
     );

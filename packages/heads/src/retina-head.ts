@@ -1,6 +1,4 @@
 import {
-  AnchorGenerator,
-  type AnchorGeneratorOptions,
   type Assigner,
   type BoxCoder,
   DeltaXYWHBoxCoder,
@@ -12,7 +10,7 @@ import {
 } from '@det/core';
 import type { AnchorFunctionFactory } from './anchor-function';
 import { AnchorHead } from './anchor-head';
-import { denseAnchorFunction } from './dense-anchor-function';
+import { type DenseAnchorShapes, denseAnchorFunction } from './dense-anchor-function';
 import { focalClassificationLoss, l1RegressionLoss } from './loss-functions';
 import type { ClassificationLoss, RegressionLoss } from './types';
 
@@ -25,10 +23,14 @@ export interface RetinaHeadOptions {
   featChannels?: number;
   /** Convs per tower. Default 4 (RetinaNet §4). */
   stackedConvs?: number;
-  /** Anchors of the default dense anchor function. Default RetinaNet's 9 per location on P3–P7. */
-  anchors?: AnchorGeneratorOptions;
+  /** Strides of the input levels. Default P3–P7: 8, 16, …, 128. */
+  strides?: readonly number[];
+  /** Anchors of the default dense anchor function. Default RetinaNet's 9 per location. */
+  anchors?: DenseAnchorShapes;
   /** Replaces the sliding-window anchor function (MetaAnchor, Guided Anchoring). */
   anchorFunction?: AnchorFunctionFactory;
+  /** Seed of what the anchor function draws. Default 0. */
+  seed?: number;
   /** Default mmdetection's: IoU ≥ 0.5 positive, < 0.4 negative, low-quality matches with min IoU 0. */
   assigner?: Assigner;
   sampler?: Sampler;
@@ -57,19 +59,19 @@ export function retinaAssigner(): MaxIoUAssigner {
  * both averaged over the number of positives.
  */
 export function createRetinaHead(options: RetinaHeadOptions): AnchorHead {
+  const { strides: defaultStrides, ...defaultAnchors } = retinanetAnchorOptions;
   return new AnchorHead({
     store: options.store,
     inChannels: options.inChannels ?? 256,
     featChannels: options.featChannels ?? 256,
     stackedConvs: options.stackedConvs ?? 4,
     numClasses: options.numClasses,
+    strides: options.strides ?? (defaultStrides as readonly number[]),
+    kernelSize: 3,
+    priorProbability: 0.01,
+    seed: options.seed ?? 0,
     anchorFunction:
-      options.anchorFunction ??
-      denseAnchorFunction({
-        priorGenerator: new AnchorGenerator(options.anchors ?? retinanetAnchorOptions),
-        kernelSize: 3,
-        priorProbability: 0.01,
-      }),
+      options.anchorFunction ?? denseAnchorFunction({ anchors: options.anchors ?? defaultAnchors }),
     assigner: options.assigner ?? retinaAssigner(),
     sampler: options.sampler ?? new PseudoSampler(),
     coder: options.coder ?? new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [1, 1, 1, 1] }),

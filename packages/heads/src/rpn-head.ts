@@ -1,6 +1,4 @@
 import {
-  AnchorGenerator,
-  type AnchorGeneratorOptions,
   type Assigner,
   type BoxCoder,
   DeltaXYWHBoxCoder,
@@ -12,7 +10,7 @@ import {
 } from '@det/core';
 import type { AnchorFunctionFactory } from './anchor-function';
 import { AnchorHead } from './anchor-head';
-import { denseAnchorFunction } from './dense-anchor-function';
+import { type DenseAnchorShapes, denseAnchorFunction } from './dense-anchor-function';
 import { l1RegressionLoss, sigmoidClassificationLoss } from './loss-functions';
 import type { ClassificationLoss, RegressionLoss } from './types';
 
@@ -22,8 +20,10 @@ export interface RpnHeadOptions {
   inChannels?: number;
   /** Channels of `rpn_conv`. Default 256. */
   featChannels?: number;
-  /** Default FPN's RPN anchors: scale 8, 3 ratios, on P2–P6. */
-  anchors?: AnchorGeneratorOptions;
+  /** Strides of the input levels. Default P2–P6: 4, 8, …, 64. */
+  strides?: readonly number[];
+  /** Default FPN's RPN anchors: scale 8, 3 ratios. */
+  anchors?: DenseAnchorShapes;
   anchorFunction?: AnchorFunctionFactory;
   /** Default IoU ≥ 0.7 positive, < 0.3 negative, low-quality matches ≥ 0.3 (Faster R-CNN §3.1.2). */
   assigner?: Assigner;
@@ -32,7 +32,7 @@ export interface RpnHeadOptions {
   coder?: BoxCoder;
   clsLoss?: ClassificationLoss;
   regLoss?: RegressionLoss;
-  /** Seed of the default random sampler. */
+  /** Seed of the default random sampler and of what the anchor function draws. */
   seed?: number;
 }
 
@@ -52,6 +52,7 @@ export function rpnAssigner(): MaxIoUAssigner {
  * averaged over the 256 sampled anchors per image.
  */
 export function createRpnHead(options: RpnHeadOptions): AnchorHead {
+  const { strides: defaultStrides, ...defaultAnchors } = rpnAnchorOptions;
   return new AnchorHead({
     store: options.store,
     inChannels: options.inChannels ?? 256,
@@ -61,13 +62,12 @@ export function createRpnHead(options: RpnHeadOptions): AnchorHead {
     numClasses: 1,
     classAgnostic: true,
     lossPrefix: 'rpn_',
+    strides: options.strides ?? (defaultStrides as readonly number[]),
+    kernelSize: 1,
+    priorProbability: null,
+    seed: options.seed ?? 0,
     anchorFunction:
-      options.anchorFunction ??
-      denseAnchorFunction({
-        priorGenerator: new AnchorGenerator(options.anchors ?? rpnAnchorOptions),
-        kernelSize: 1,
-        priorProbability: null,
-      }),
+      options.anchorFunction ?? denseAnchorFunction({ anchors: options.anchors ?? defaultAnchors }),
     assigner: options.assigner ?? rpnAssigner(),
     sampler:
       options.sampler ??

@@ -180,19 +180,7 @@ export class AnchorGenerator implements PriorGenerator {
   gridPriors(featmapSizes: readonly Size2D[]): tf.Tensor2D[] {
     this.checkSizes(featmapSizes, 'gridPriors');
     return featmapSizes.map(([height, width], level) =>
-      tf.tidy(() => {
-        const [strideW, strideH] = this.strides[level]!;
-        const base = this.baseAnchors[level]!;
-        const numBase = base.length / 4;
-        // shifts[y·W + x] = (x·sw, y·sh, x·sw, y·sh), mmdetection's meshgrid order.
-        const shiftX = tf.mul(tf.range(0, width, 1, 'float32'), strideW);
-        const shiftY = tf.mul(tf.range(0, height, 1, 'float32'), strideH);
-        const xx = tf.tile(tf.reshape(shiftX, [1, width]), [height, 1]);
-        const yy = tf.tile(tf.reshape(shiftY, [height, 1]), [1, width]);
-        const shifts = tf.reshape(tf.stack([xx, yy, xx, yy], 2), [height * width, 1, 4]);
-        const anchors = tf.add(tf.tensor3d(base, [1, numBase, 4]), shifts);
-        return tf.reshape(anchors, [height * width * numBase, 4]) as tf.Tensor2D;
-      }),
+      shiftBaseAnchors(this.baseAnchors[level]!, [height, width], this.strides[level]!),
     );
   }
 
@@ -221,4 +209,26 @@ export class AnchorGenerator implements PriorGenerator {
       }),
     );
   }
+}
+
+/**
+ * Every base anchor (flat `A·4` xyxy) shifted to every cell of an `[H, W]` grid: `[H·W·A, 4]`
+ * in (H, W, A) order, cell (y, x) adding `(x·strideW, y·strideH)` (mmdetection's meshgrid
+ * order). The one grid shift of sliding-window and MetaAnchor priors.
+ */
+export function shiftBaseAnchors(
+  base: Float32Array,
+  [height, width]: Size2D,
+  [strideW, strideH]: readonly [number, number],
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const numBase = base.length / 4;
+    const shiftX = tf.mul(tf.range(0, width, 1, 'float32'), strideW);
+    const shiftY = tf.mul(tf.range(0, height, 1, 'float32'), strideH);
+    const xx = tf.tile(tf.reshape(shiftX, [1, width]), [height, 1]);
+    const yy = tf.tile(tf.reshape(shiftY, [height, 1]), [1, width]);
+    const shifts = tf.reshape(tf.stack([xx, yy, xx, yy], 2), [height * width, 1, 4]);
+    const anchors = tf.add(tf.tensor3d(base, [1, numBase, 4]), shifts);
+    return tf.reshape(anchors, [height * width * numBase, 4]) as tf.Tensor2D;
+  });
 }

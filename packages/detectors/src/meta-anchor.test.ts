@@ -1,15 +1,17 @@
+import type { MetaAnchorFunction } from '@det/anchors-meta';
 import { initBackend } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { presets } from './config';
 import { createDetector } from './create-detector';
+import type { Detector } from './detector';
 import { evaluateCoco, predictDataset } from './evaluate';
-import { MetaRetinaNet, metaAnchorFunctionOf } from './meta-retinanet';
-import { RetinaNet } from './retinanet';
+import { presets } from './presets';
+import { metaAnchorFunctionOf } from './scheme-access';
 import { searchAnchorConfiguration } from './search-anchor-configuration';
+import { SingleStageDetector } from './single-stage-detector';
 import { type TrainedOnSynthetic, trainOnSynthetic } from './testing/train-on-synthetic';
 
-function snapshot(detector: MetaRetinaNet): Map<string, Float32Array> {
+function snapshot(detector: Detector): Map<string, Float32Array> {
   return new Map(
     detector.parameters
       .entries()
@@ -19,7 +21,8 @@ function snapshot(detector: MetaRetinaNet): Map<string, Float32Array> {
 
 describe('MetaAnchor RetinaNet', () => {
   let trained: TrainedOnSynthetic;
-  let detector: MetaRetinaNet;
+  let detector: Detector;
+  let anchorFunction: MetaAnchorFunction;
   let trainSeconds = 0;
 
   beforeAll(async () => {
@@ -32,8 +35,10 @@ describe('MetaAnchor RetinaNet', () => {
       steps: 150,
     });
     trainSeconds = (performance.now() - start) / 1000;
-    if (!(trained.detector instanceof MetaRetinaNet)) throw new Error('expected a MetaRetinaNet');
     detector = trained.detector;
+    const found = metaAnchorFunctionOf(detector);
+    if (!found) throw new Error('expected a MetaAnchor head');
+    anchorFunction = found;
   }, 600_000);
 
   afterAll(() => {
@@ -43,15 +48,15 @@ describe('MetaAnchor RetinaNet', () => {
   it('builds from the config, next to the dense baseline with the same Table 1 anchors', () => {
     const baseline = createDetector(presets.tinyRetinaNetTable1(3));
     try {
-      expect(baseline).toBeInstanceOf(RetinaNet);
-      expect(baseline).not.toBeInstanceOf(MetaRetinaNet);
+      expect(baseline).toBeInstanceOf(SingleStageDetector);
+      expect(detector).toBeInstanceOf(SingleStageDetector);
       expect(metaAnchorFunctionOf(baseline)).toBeUndefined();
     } finally {
       baseline.dispose();
     }
-    expect(metaAnchorFunctionOf(detector)).toBe(detector.anchorFunction);
+    expect((detector as SingleStageDetector).head.anchorFunction).toBe(anchorFunction);
     // The training configuration is Table 1's 3×3 = RetinaNet's 9 anchors.
-    expect(detector.anchorFunction.trainingAnchorCodes).toHaveLength(9);
+    expect(anchorFunction.trainingAnchorCodes).toHaveLength(9);
     expect(detector.parameters.has('bbox_head.retina_cls.generator.w1')).toBe(true);
   });
 
@@ -75,13 +80,13 @@ describe('MetaAnchor RetinaNet', () => {
         categoryIds: trained.dataset.categoryIds,
       });
     const trainingSet = await predictWith();
-    detector.setInferenceAnchors([{ scale: 1, ratio: 1 }]);
-    expect(detector.inferenceAnchorCodes).toHaveLength(1);
+    anchorFunction.setInferenceAnchors([{ scale: 1, ratio: 1 }]);
+    expect(anchorFunction.inferenceAnchorCodes).toHaveLength(1);
     const oneAnchor = await predictWith();
-    detector.setInferenceAnchors('9x9');
-    expect(detector.inferenceAnchorCodes).toHaveLength(81);
+    anchorFunction.setInferenceAnchors('9x9');
+    expect(anchorFunction.inferenceAnchorCodes).toHaveLength(81);
     const many = await predictWith();
-    detector.setInferenceAnchors('3x3');
+    anchorFunction.setInferenceAnchors('3x3');
     const again = await predictWith();
     expect(tf.memory().numTensors).toBe(numTensors);
 
@@ -97,7 +102,7 @@ describe('MetaAnchor RetinaNet', () => {
   });
 
   it('searches an inference anchor set on held-out data, deterministically for a seed', async () => {
-    const originalCodes = detector.inferenceAnchorCodes;
+    const originalCodes = anchorFunction.inferenceAnchorCodes;
     const search = () =>
       searchAnchorConfiguration({
         detector,
@@ -115,15 +120,15 @@ describe('MetaAnchor RetinaNet', () => {
     expect(first.score).toBeGreaterThan(0);
     expect(first.anchors.length).toBeGreaterThanOrEqual(1);
     expect(first.trace.filter((s) => s.accepted)).toHaveLength(first.anchors.length);
-    expect(detector.inferenceAnchorCodes).toEqual(originalCodes);
+    expect(anchorFunction.inferenceAnchorCodes).toEqual(originalCodes);
 
     // The found set scores what the search reported.
-    detector.setInferenceAnchors(first.anchors);
+    anchorFunction.setInferenceAnchors(first.anchors);
     const results = await predictDataset(detector, trained.evalBatches(), {
       categoryIds: trained.dataset.categoryIds,
     });
     expect(evaluateCoco(trained.groundTruthJson, results).stats[1]).toBeCloseTo(first.score, 10);
-    detector.setInferenceAnchors('3x3');
+    anchorFunction.setInferenceAnchors('3x3');
   });
 
   it('refuses a detector without MetaAnchor anchor functions', async () => {
