@@ -183,7 +183,8 @@ describe('RPN head against the mmdetection computation (batch 2, one image witho
         store,
         inChannels: testCase.inChannels,
         featChannels: testCase.featChannels,
-        anchors: { strides: testCase.strides, ratios: testCase.ratios, scales: testCase.scales },
+        strides: testCase.strides,
+        anchors: { ratios: testCase.ratios, scales: testCase.scales },
       }),
     );
     loadWeights(store, testCase.weights);
@@ -243,7 +244,8 @@ describe('RetinaNet head against the mmdetection computation (batch 2, one image
         inChannels: testCase.inChannels,
         featChannels: testCase.featChannels,
         stackedConvs: 1,
-        anchors: { strides: testCase.strides, ratios: testCase.ratios, scales: testCase.scales },
+        strides: testCase.strides,
+        anchors: { ratios: testCase.ratios, scales: testCase.scales },
       }),
     );
     loadWeights(store, testCase.weights);

@@ -131,7 +131,8 @@ describe('RPN and RoI heads', () => {
         store,
         inChannels: 8,
         featChannels: 8,
-        anchors: { strides, ratios: [0.5, 1, 2], scales: [8] },
+        strides,
+        anchors: { ratios: [0.5, 1, 2], scales: [8] },
       }),
     );
     const roi = withInitializerSeed(
