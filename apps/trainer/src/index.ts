@@ -1,1 +1,4 @@
-export const packageName = '@det/trainer';
+export { runCli } from './program';
+export { buildReport } from './report';
+export type { RunConfig } from './run-config';
+export { resolveRunConfig } from './run-config';

@@ -1,5 +1,3 @@
-export type { AdamOptions } from './adam';
-export { Adam } from './adam';
 export type {
   AnchorSchemeConfig,
   AnchorSetConfig,
@@ -7,8 +5,6 @@ export type {
 } from './anchor-scheme-config';
 export { anchorSchemeSchema } from './anchor-scheme-config';
 export { toDetectorBatch } from './batch';
-export type { Checkpoint, TrainingState } from './checkpoint';
-export { disposeCheckpoint, loadParameters, readCheckpoint, saveCheckpoint } from './checkpoint';
 export type {
   DetectorConfig,
   DetectorConfigInput,
@@ -63,13 +59,6 @@ export {
 } from './proposals-file';
 export type { RetinaNetOptions } from './retinanet';
 export { RetinaNet } from './retinanet';
-export { learningRateAt, scaledLearningRate } from './schedule';
 export type { SearchAnchorConfigurationOptions } from './search-anchor-configuration';
 export { searchAnchorConfiguration } from './search-anchor-configuration';
-export type { Optimizer, SgdOptions } from './sgd';
-export { clipGradientNorm, Sgd } from './sgd';
-export type { TrainOptions, TrainOutcome } from './train-loop';
-export { trainDetector } from './train-loop';
-export type { TrainStepResult } from './trainer';
-export { Trainer } from './trainer';
 export { FasterRcnn, FastRcnn, Rpn } from './two-stage';

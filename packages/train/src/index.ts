@@ -30,6 +30,8 @@ export type {
 export { AdamW, createOptimizer, Optimizer, Sgd } from './optimizer';
 export type { ScheduleOptions } from './schedule';
 export { learningRateAt } from './schedule';
+export type { TrainSettings } from './settings';
+export { engineOptionsOf, trainerFor } from './settings';
 export type { JsonValue, Trainable } from './trainable';
 export type { TrainerOptions, TrainStepResult } from './trainer';
 export { Trainer } from './trainer';
