@@ -254,12 +254,18 @@ export async function buildReport(directory: string): Promise<string> {
   }
   const guided = join(paths.plots, 'guided-anchoring');
   if (existsSync(guided)) {
-    const files = (await readdir(guided)).filter((name) => name.endsWith('.png')).sort();
+    // Shape histograms (SVG) first, then the location maps per image and level.
+    const files = (await readdir(guided))
+      .filter((name) => name.endsWith('.png') || name.endsWith('.svg'))
+      .sort(
+        (a, b) => Number(a.endsWith('.png')) - Number(b.endsWith('.png')) || a.localeCompare(b),
+      );
     if (files.length > 0) {
-      images.push('<h2>Guided Anchoring: location maps and anchor shapes</h2>');
+      images.push('<h2>Guided Anchoring: anchor shapes and location maps</h2>');
       for (const name of files.slice(0, 24)) {
+        const type = name.endsWith('.svg') ? 'image/svg+xml' : 'image/png';
         images.push(
-          `<figure><img alt="${escapeHtml(name)}" src="data:image/png;base64,${(await readFile(join(guided, name))).toString('base64')}"><figcaption>${escapeHtml(name)}</figcaption></figure>`,
+          `<figure><img alt="${escapeHtml(name)}" src="data:${type};base64,${(await readFile(join(guided, name))).toString('base64')}"><figcaption>${escapeHtml(name)}</figcaption></figure>`,
         );
       }
     }

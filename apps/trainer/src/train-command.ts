@@ -7,7 +7,6 @@ import { createDetector, type DetectorBatch } from '@det/detectors';
 import {
   checkpointFiles,
   engineOptionsOf,
-  type StepReport,
   type TrainingHook,
   trainerFor,
   trainLoop,
@@ -16,10 +15,11 @@ import { writeModelPictures } from './artifacts';
 import { startBackend } from './backend';
 import { loadSplit, numClassesOf, trainingData } from './datasets';
 import { evaluateDetector } from './evaluation';
+import { jsonLinesLogHook } from './log-hook';
 import { progressHook } from './progress';
 import { buildReport } from './report';
 import { bestMetricOf, isProposalDetector, type RunConfig, resolveRunConfig } from './run-config';
-import { allocateRunDirectory, appendJsonLine, appendMetricsRow, runPaths } from './run-folder';
+import { allocateRunDirectory, appendMetricsRow, runPaths } from './run-folder';
 
 export interface TrainCommandOptions {
   config?: string;
@@ -115,19 +115,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   process.on('SIGTERM', onSignal);
   let lastResults: CocoResult[] = [];
   const logHook: TrainingHook<DetectorBatch> = {
-    async afterStep(_, report: StepReport) {
-      await appendJsonLine(paths.log, {
-        iteration: report.iteration,
-        losses: report.losses,
-        lr: report.learningRate,
-        gradNorm: report.gradNorm,
-        seconds: report.elapsedSeconds,
-        stepSeconds: report.stepSeconds,
-        imagesPerSecond: report.imagesPerSecond,
-        tensors: report.tensors,
-        heapBytes: report.heapBytes,
-      });
-    },
+    ...jsonLinesLogHook(paths.log),
     afterCheckpoint(_, file, kind) {
       if (kind === 'best') io.log(`${stamp()} new best checkpoint: ${file}`);
     },
