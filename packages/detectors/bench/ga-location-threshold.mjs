@@ -13,8 +13,9 @@ import {
   loadCocoDataset,
   normalize,
 } from '@det/data';
+import { trainerFor } from '@det/train';
 import * as tf from '@tensorflow/tfjs-core';
-import { createDetector, presets, Trainer, toDetectorBatch } from '../dist/index.js';
+import { createDetector, presets, toDetectorBatch } from '../dist/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +43,7 @@ const dataset = await loadCocoDataset({
   imageRoot: paths.train.imageRoot,
 });
 const detector = createDetector(presets.tinyGaRpn());
-const trainer = new Trainer({ detector });
+const trainer = trainerFor(detector, detector.config.train);
 const loader = new DetectionDataLoader({
   records: dataset.records,
   batchSize: 2,

@@ -1,11 +1,11 @@
 import { initBackend } from '@det/core';
+import { type Trainer, trainerFor } from '@det/train';
 import * as tf from '@tensorflow/tfjs-core';
 import { bench, describe } from 'vitest';
 import type { DetectorConfig } from '../src/config';
 import { createDetector } from '../src/create-detector';
 import type { Detector, DetectorBatch } from '../src/detector';
 import { presets } from '../src/presets';
-import { Trainer } from '../src/trainer';
 
 /*
  * Training images/s = batch / step time; inference ms/image = predict time / batch.
@@ -31,9 +31,13 @@ function setup(
   config: DetectorConfig,
   size: number,
   images: number,
-): { detector: Detector; trainer: Trainer; batch: DetectorBatch } {
+): { detector: Detector; trainer: Trainer<DetectorBatch>; batch: DetectorBatch } {
   const detector = createDetector(config);
-  return { detector, trainer: new Trainer({ detector }), batch: batchOf(size, images) };
+  return {
+    detector,
+    trainer: trainerFor(detector, detector.config.train),
+    batch: batchOf(size, images),
+  };
 }
 
 const cases: Array<[string, DetectorConfig, number]> = [

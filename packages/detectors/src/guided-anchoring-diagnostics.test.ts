@@ -3,6 +3,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@det/core';
+import { trainerFor } from '@det/train';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDetectorConfig } from './config';
@@ -10,7 +11,6 @@ import { createDetector } from './create-detector';
 import type { DetectorBatch } from './detector';
 import { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
 import { presets } from './presets';
-import { Trainer } from './trainer';
 
 /** Two 64 px images: the first with two boxes, the second without any ground truth. */
 function batchWithAnEmptyImage(): DetectorBatch {
@@ -86,7 +86,7 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
   ] as const) {
     it(`${name}: a batch with an image without GT trains, batch-2 predict works, no leaks`, () => {
       const detector = createDetector(config);
-      const trainer = new Trainer({ detector });
+      const trainer = trainerFor(detector, detector.config.train);
       const batch = batchWithAnEmptyImage();
       const first = trainer.step(batch);
       expect(first.finite).toBe(true);

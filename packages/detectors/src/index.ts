@@ -1,5 +1,3 @@
-export type { AdamOptions } from './adam';
-export { Adam } from './adam';
 export type {
   AnchorSchemeConfig,
   AnchorSchemeType,
@@ -25,8 +23,6 @@ export {
   buildRoiHead,
   guidedAnchorOptions,
 } from './build-parts';
-export type { Checkpoint, TrainingState } from './checkpoint';
-export { disposeCheckpoint, loadParameters, readCheckpoint, saveCheckpoint } from './checkpoint';
 export type {
   BackboneConfig,
   DenseHeadConfig,
@@ -68,17 +64,10 @@ export {
   readProposalsFile,
   writeProposalsFile,
 } from './proposals-file';
-export { learningRateAt, scaledLearningRate } from './schedule';
 export { denseHeadOf, guidedAnchorFunctionOf, metaAnchorFunctionOf } from './scheme-access';
 export type { SearchAnchorConfigurationOptions } from './search-anchor-configuration';
 export { searchAnchorConfiguration } from './search-anchor-configuration';
-export type { Optimizer, SgdOptions } from './sgd';
-export { clipGradientNorm, Sgd } from './sgd';
 export type { SingleStageDetectorOptions, SingleStageOutput } from './single-stage-detector';
 export { SingleStageDetector } from './single-stage-detector';
-export type { TrainOptions, TrainOutcome } from './train-loop';
-export { trainDetector } from './train-loop';
-export type { TrainStepResult } from './trainer';
-export { Trainer } from './trainer';
 export type { TwoStageDetectorOptions } from './two-stage-detector';
 export { TwoStageDetector } from './two-stage-detector';

@@ -1,10 +1,10 @@
 import { type CocoDataset, type DetectionBatch, DetectionDataLoader, normalize } from '@det/data';
+import { type TrainStepResult, trainerFor } from '@det/train';
 import * as tf from '@tensorflow/tfjs-core';
 import { toDetectorBatch } from '../batch';
 import type { DetectorConfig } from '../config';
 import { createDetector } from '../create-detector';
 import type { Detector } from '../detector';
-import { Trainer, type TrainStepResult } from '../trainer';
 import { smallSyntheticDataset } from './synthetic-fixture';
 
 export interface TrainedOnSynthetic {
@@ -19,7 +19,8 @@ export interface TrainedOnSynthetic {
 
 /**
  * The overfit recipe (tests and benches only): `steps` steps of batch 2 on a few 128 px
- * synthetic images with a short warmup and one LR drop at 80 %.
+ * synthetic images with a short warmup and one LR drop at 80 %, on `@det/train`'s `Trainer`
+ * with the optimizer, schedule and clip of the config's `train` section.
  */
 export async function trainOnSynthetic(options: {
   config: DetectorConfig;
@@ -42,7 +43,7 @@ export async function trainOnSynthetic(options: {
     ...config,
     train: { ...config.train, warmupIters: 20, maxIters: steps, steps: [Math.floor(steps * 0.8)] },
   } as DetectorConfig);
-  const trainer = new Trainer({ detector });
+  const trainer = trainerFor(detector, detector.config.train);
   const loader = new DetectionDataLoader({
     records: dataset.records,
     batchSize: 2,

@@ -1,0 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import {
+  type CocoDataset,
+  DetectionDataLoader,
+  disposeBatch,
+  ensureDefaultDataset,
+  type LoaderPosition,
+  loadCocoDataset,
+  normalize,
+} from '@det/data';
+import { type DetectorBatch, toDetectorBatch } from '@det/detectors';
+import type { JsonValue, TrainingData } from '@det/train';
+import type { DataConfig } from './run-config';
+
+export interface LoadedSplit {
+  dataset: CocoDataset;
+  /** The split's COCO JSON, restricted to the loaded images (for evaluation). */
+  groundTruthJson: { images: { id: number }[]; annotations: { image_id: number }[] };
+}
+
+async function splitFiles(
+  spec: DataConfig['train'],
+  split: 'train' | 'val',
+): Promise<{ annotationFile: string; imageRoot: string }> {
+  if (spec !== 'synthetic') return spec;
+  const paths = await ensureDefaultDataset();
+  return paths[split];
+}
+
+/**
+ * Loads a split (the embedded synthetic set or COCO files). Strict by default: the first
+ * problem (malformed JSON with its position, a missing or undecodable image with its id, a
+ * `file_name` escaping the image root) throws naming the file; `lenient` skips and counts.
+ */
+export async function loadSplit(
+  data: DataConfig,
+  split: 'train' | 'val',
+  limit?: number,
+): Promise<LoadedSplit> {
+  const files = await splitFiles(data[split], split);
+  const dataset = await loadCocoDataset({
+    ...files,
+    policy: data.lenient ? 'lenient' : 'strict',
+  });
+  if (limit !== undefined && dataset.records.length > limit)
+    dataset.records = dataset.records.slice(0, limit);
+  const json = JSON.parse(
+    await readFile(files.annotationFile, 'utf8'),
+  ) as LoadedSplit['groundTruthJson'];
+  const kept = new Set(dataset.records.map((record) => record.imageId));
+  json.images = json.images.filter((image) => kept.has(image.id));
+  json.annotations = json.annotations.filter((annotation) => kept.has(annotation.image_id));
+  return { dataset, groundTruthJson: json };
+}
+
+/** Number of classes of the training split (what presets are built with). */
+export async function numClassesOf(data: DataConfig): Promise<number> {
+  const files = await splitFiles(data.train, 'train');
+  let json: { categories?: unknown[] };
+  try {
+    json = JSON.parse(await readFile(files.annotationFile, 'utf8')) as { categories?: unknown[] };
+  } catch (error) {
+    // loadSplit reports the precise problem (file and position); keep this one short.
+    throw new Error(`${files.annotationFile}: ${(error as Error).message}`);
+  }
+  return Array.isArray(json.categories) ? Math.max(json.categories.length, 1) : 1;
+}
+
+/**
+ * The training loader as the engine's data source: endless epochs, deterministic by
+ * (seed, epoch, image) and resumable from a `{ epoch, index }` position; decoding runs ahead
+ * (prefetch) while the step computes.
+ */
+export function trainingData(
+  dataset: CocoDataset,
+  options: { batchSize: number; seed: number },
+): TrainingData<DetectorBatch> {
+  const loader = new DetectionDataLoader({
+    records: dataset.records,
+    batchSize: options.batchSize,
+    transforms: [normalize()],
+    seed: options.seed,
+  });
+  if (loader.batchesPerEpoch === 0)
+    throw new Error(`${dataset.annotationFile}: no training images`);
+  return {
+    async *batches(from: JsonValue | undefined) {
+      let position = (from as LoaderPosition | null | undefined) ?? { epoch: 0, index: 0 };
+      for (;;) {
+        for await (const batch of loader.batches({ from: position, epochs: 1 })) {
+          position = batch.next;
+          yield {
+            batch: toDetectorBatch(batch),
+            next: batch.next as unknown as JsonValue,
+            size: batch.metas.length,
+            dispose: () => disposeBatch(batch),
+          };
+        }
+      }
+    },
+  };
+}
+
+/** Unshuffled batches of a split for prediction and evaluation. */
+export function evaluationLoader(dataset: CocoDataset, batchSize = 4): DetectionDataLoader {
+  return new DetectionDataLoader({
+    records: dataset.records,
+    batchSize,
+    transforms: [normalize()],
+    shuffle: false,
+  });
+}

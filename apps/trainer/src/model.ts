@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createDetector, type Detector, parseDetectorConfig } from '@det/detectors';
+import { checkpointFiles, disposeCheckpoint, loadParameters, readCheckpoint } from '@det/train';
+import type { RunConfig } from './run-config';
+import { runPaths } from './run-folder';
+
+export interface LoadedModel {
+  detector: Detector;
+  config: RunConfig;
+  /** The checkpoint file read. */
+  checkpoint: string;
+  iteration: number;
+  /** The run folder when the checkpoint is a run's. */
+  runDirectory?: string;
+}
+
+/**
+ * A detector from `--checkpoint FILE` or `--run NAME` (its best checkpoint, else last). The
+ * checkpoint's config builds the model; a config of another architecture than the weights
+ * names the first mismatched parameter.
+ */
+export async function loadModel(options: {
+  checkpoint?: string;
+  run?: string;
+  runsDir: string;
+}): Promise<LoadedModel> {
+  let file = options.checkpoint;
+  let runDirectory: string | undefined;
+  if (!file) {
+    if (!options.run) throw new Error('give --checkpoint FILE or --run NAME');
+    runDirectory = join(options.runsDir, options.run);
+    const paths = runPaths(runDirectory);
+    if (!existsSync(runDirectory)) throw new Error(`${runDirectory}: no such run`);
+    file = [paths.best, paths.last].map((base) => checkpointFiles(base).tensors).find(existsSync);
+    if (!file) throw new Error(`${paths.checkpoints}: no checkpoint yet (train first)`);
+  }
+  const saved = await readCheckpoint(file);
+  try {
+    let config = saved.config as unknown as RunConfig | null;
+    if (!config?.detector) {
+      // A checkpoint written with no run config: take the run folder's config.json beside it.
+      const beside = join(file, '..', '..', 'config.json');
+      if (!existsSync(beside)) throw new Error(`${file}: the checkpoint holds no run config`);
+      config = JSON.parse(await readFile(beside, 'utf8')) as RunConfig;
+    }
+    const detectorConfig = parseDetectorConfig(config.detector, `${file} config.detector`);
+    const detector = createDetector(detectorConfig);
+    try {
+      loadParameters(detector.parameters, saved.parameters, saved.path);
+    } catch (error) {
+      detector.dispose();
+      throw error;
+    }
+    return {
+      detector,
+      config: { ...config, detector: detectorConfig },
+      checkpoint: saved.path,
+      iteration: saved.state.iteration,
+      ...(runDirectory ? { runDirectory } : {}),
+    };
+  } finally {
+    disposeCheckpoint(saved);
+  }
+}

@@ -1,0 +1,225 @@
+import { statSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import type { DetectionRecord } from '@det/data';
+import { predictDataset, searchAnchorConfiguration } from '@det/detectors';
+import sharp from 'sharp';
+import { startBackend } from './backend';
+import { evaluationLoader, loadSplit } from './datasets';
+import { drawRecords } from './draw';
+import { evaluateDetector } from './evaluation';
+import { loadModel } from './model';
+import { buildReport } from './report';
+import { isProposalDetector } from './run-config';
+import type { CommandIo } from './train-command';
+
+export interface ModelOptions {
+  checkpoint?: string;
+  run?: string;
+  runsDir: string;
+}
+
+function splitOverride(options: { annotations?: string; images?: string; lenient?: boolean }) {
+  return options.annotations
+    ? { annotationFile: options.annotations, imageRoot: options.images ?? '.' }
+    : undefined;
+}
+
+/** `det eval`: pycocotools' table, per-class AP (proposal AR for proposal detectors). */
+export async function evalCommand(
+  options: ModelOptions & {
+    split: 'train' | 'val';
+    limit?: number;
+    annotations?: string;
+    images?: string;
+    lenient?: boolean;
+    out?: string;
+  },
+  io: CommandIo,
+): Promise<number> {
+  await startBackend(io.log);
+  const model = await loadModel(options);
+  try {
+    const override = splitOverride(options);
+    const data = {
+      ...model.config.data,
+      ...(override ? { [options.split]: override } : {}),
+      ...(options.lenient ? { lenient: true } : {}),
+    };
+    const split = await loadSplit(
+      data,
+      options.split,
+      options.limit ?? (options.split === 'val' ? data.valImages : undefined),
+    );
+    const proposals = isProposalDetector(model.config.detector);
+    io.log(
+      `evaluating ${model.checkpoint} (iteration ${model.iteration}) on ${split.dataset.records.length} ${options.split} images${proposals ? ' (class-agnostic proposal recall)' : ''}`,
+    );
+    const { details } = await evaluateDetector(model.detector, split, {
+      proposals,
+      iteration: model.iteration,
+    });
+    io.log(details.lines.join('\n'));
+    if (details.perClass.length > 0) {
+      io.log('per-class AP:');
+      for (const entry of details.perClass)
+        io.log(
+          `  ${entry.name.padEnd(16)} AP ${entry.ap.toFixed(3)}  AP50 ${entry.ap50.toFixed(3)}  AP75 ${entry.ap75.toFixed(3)}`,
+        );
+    }
+    if (options.out) {
+      await writeFile(options.out, `${JSON.stringify(details, null, 2)}\n`);
+      io.log(`wrote ${options.out}`);
+    }
+    return 0;
+  } finally {
+    model.detector.dispose();
+  }
+}
+
+const imageExtensions = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+
+/** Records for loose image files (no ground truth), ids 1..N in name order. */
+async function imageRecords(input: string): Promise<DetectionRecord[]> {
+  const path = resolve(input);
+  const files = statSync(path).isDirectory()
+    ? (await readdir(path))
+        .filter((name) => imageExtensions.has(extname(name).toLowerCase()))
+        .sort()
+        .map((name) => join(path, name))
+    : [path];
+  if (files.length === 0) throw new Error(`${input}: no .png/.jpg/.webp images`);
+  return Promise.all(
+    files.map(async (filePath, index) => {
+      let metadata: sharp.Metadata;
+      try {
+        metadata = await sharp(filePath).metadata();
+      } catch (error) {
+        throw new Error(`${filePath}: cannot decode image (${(error as Error).message})`);
+      }
+      return {
+        imageId: index + 1,
+        fileName: basename(filePath),
+        filePath,
+        width: metadata.width ?? 0,
+        height: metadata.height ?? 0,
+        boxes: new Float32Array(0),
+        labels: new Int32Array(0),
+        annotationIds: new Int32Array(0),
+        ignoreBoxes: new Float32Array(0),
+      };
+    }),
+  );
+}
+
+/** `det predict`: COCO results JSON and images with boxes drawn. */
+export async function predictCommand(
+  options: ModelOptions & {
+    input?: string;
+    split?: 'train' | 'val';
+    limit?: number;
+    out: string;
+    score: number;
+  },
+  io: CommandIo,
+): Promise<number> {
+  await startBackend(io.log);
+  const model = await loadModel(options);
+  try {
+    let records: DetectionRecord[];
+    let categoryIds: readonly number[];
+    let classNames: readonly string[];
+    if (options.input) {
+      records = await imageRecords(options.input);
+      const train = await loadSplit(model.config.data, 'train', 1);
+      categoryIds = train.dataset.categoryIds;
+      classNames = train.dataset.classNames;
+    } else {
+      const split = await loadSplit(model.config.data, options.split ?? 'val', options.limit ?? 8);
+      records = split.dataset.records;
+      categoryIds = split.dataset.categoryIds;
+      classNames = split.dataset.classNames;
+    }
+    const loader = evaluationLoader({ records } as Parameters<typeof evaluationLoader>[0]);
+    const results = await predictDataset(model.detector, loader.batches(), { categoryIds });
+    await mkdir(options.out, { recursive: true });
+    await writeFile(join(options.out, 'results.json'), `${JSON.stringify(results)}\n`);
+    const drawn = await drawRecords({
+      records: options.input ? records.map((record) => ({ ...record })) : records,
+      results,
+      categoryIds,
+      classNames,
+      minScore: options.score,
+    });
+    await Promise.all(
+      drawn.map((png, index) =>
+        writeFile(
+          join(
+            options.out,
+            `${basename(records[index]!.fileName, extname(records[index]!.fileName))}.png`,
+          ),
+          png,
+        ),
+      ),
+    );
+    io.log(
+      `${results.length} detections on ${records.length} image(s) → ${join(options.out, 'results.json')} and ${drawn.length} drawn image(s) in ${options.out}`,
+    );
+    return 0;
+  } finally {
+    model.detector.dispose();
+  }
+}
+
+/** `det search-anchors`: MetaAnchor's greedy inference-anchor search on held-out images. */
+export async function searchAnchorsCommand(
+  options: ModelOptions & {
+    steps: number;
+    limit: number;
+    metric: 'AP' | 'AP50' | 'AP75';
+    seed: number;
+    out?: string;
+  },
+  io: CommandIo,
+): Promise<number> {
+  await startBackend(io.log);
+  const model = await loadModel(options);
+  try {
+    const split = await loadSplit(model.config.data, 'val', options.limit);
+    const loader = evaluationLoader(split.dataset);
+    io.log(
+      `searching ${options.steps} candidate anchors on ${split.dataset.records.length} held-out images by ${options.metric}`,
+    );
+    const result = await searchAnchorConfiguration({
+      detector: model.detector,
+      heldOut: () => loader.batches(),
+      groundTruthJson: split.groundTruthJson,
+      categoryIds: split.dataset.categoryIds,
+      steps: options.steps,
+      seed: options.seed,
+      metric: options.metric,
+    });
+    io.log(
+      `chosen ${result.anchors.length} anchor(s), ${options.metric} ${result.score.toFixed(4)}:`,
+    );
+    for (const anchor of result.anchors) io.log(`  ${JSON.stringify(anchor)}`);
+    const out =
+      options.out ??
+      (model.runDirectory ? join(model.runDirectory, 'anchors.json') : 'anchors.json');
+    await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+    io.log(`wrote ${out}`);
+    return 0;
+  } finally {
+    model.detector.dispose();
+  }
+}
+
+/** `det report`: rebuilds a run's report.html and plots. */
+export async function reportCommand(
+  options: { run: string; runsDir: string },
+  io: CommandIo,
+): Promise<number> {
+  const path = await buildReport(join(options.runsDir, options.run));
+  io.log(`report: ${path}`);
+  return 0;
+}

@@ -1,0 +1,154 @@
+import { runSynthCli } from '@det/data';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { evalCommand, predictCommand, reportCommand, searchAnchorsCommand } from './other-commands';
+import { presetNames } from './run-config';
+import { type CommandIo, trainCommand } from './train-command';
+
+function number(name: string, options: { integer?: boolean; minimum?: number } = {}) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (
+      !Number.isFinite(parsed) ||
+      (options.integer && !Number.isInteger(parsed)) ||
+      parsed < (options.minimum ?? -Infinity)
+    ) {
+      throw new InvalidArgumentError(
+        `${name} must be ${options.integer ? 'an integer' : 'a number'}${options.minimum !== undefined ? ` ≥ ${options.minimum}` : ''}, got '${value}'`,
+      );
+    }
+    return parsed;
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function modelOptions(command: Command): Command {
+  return command
+    .option('--run <name>', 'a run folder (its best checkpoint, else last)')
+    .option('--checkpoint <file>', 'a checkpoint .safetensors file');
+}
+
+/**
+ * The `det` command line; `argv` as `process.argv`. Resolves to the exit code (errors reject
+ * with a message naming the file, field or value at fault).
+ */
+export async function runCli(argv: readonly string[], io: CommandIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command()
+    .name('det')
+    .description('Train, evaluate and run object detectors (TensorFlow.js).')
+    .option('--runs-dir <dir>', 'where run folders live', 'runs')
+    .showHelpAfterError()
+    .exitOverride();
+  const runsDir = () => program.opts<{ runsDir: string }>().runsDir;
+
+  program
+    .command('train')
+    .description(
+      'train a detector from a preset or config; writes runs/<name>/ (logs, checkpoints, report)',
+    )
+    .option('--config <file>', 'run config JSON ({ preset?, detector, data?, run? })')
+    .addOption(new Option('--preset <name>', `a preset: ${presetNames().join(', ')}`))
+    .option(
+      '--set <key=value>',
+      'override a config field, e.g. train.maxIters=200 or run.evalInterval=100 (repeatable)',
+      collect,
+    )
+    .option('--name <run>', 'run folder name (default: the preset or config name)')
+    .option('--resume', 'continue runs/<name> from its last checkpoint when there is one')
+    .option(
+      '--time <seconds>',
+      'training seconds for this session',
+      number('--time', { minimum: 1 }),
+    )
+    .option(
+      '--annotations <file>',
+      'COCO annotation JSON of the training split (default: the embedded synthetic set)',
+    )
+    .option('--images <dir>', 'image folder of --annotations')
+    .option(
+      '--val-annotations <file>',
+      'COCO annotation JSON of the validation split (default: --annotations)',
+    )
+    .option('--val-images <dir>', 'image folder of --val-annotations')
+    .option('--lenient', 'skip (and count) missing, undecodable or invalid images and annotations')
+    .action(async (options) => {
+      exitCode = await trainCommand({ ...options, runsDir: runsDir() }, io);
+    });
+
+  modelOptions(program.command('eval'))
+    .description(
+      "evaluate a checkpoint on a split: pycocotools' table and per-class AP (AR for proposals)",
+    )
+    .addOption(
+      new Option('--split <split>', 'split of the run config')
+        .choices(['train', 'val'])
+        .default('val'),
+    )
+    .option(
+      '--limit <n>',
+      'evaluate the first n images',
+      number('--limit', { integer: true, minimum: 1 }),
+    )
+    .option('--annotations <file>', 'evaluate on this COCO annotation file instead')
+    .option('--images <dir>', 'image folder of --annotations')
+    .option('--lenient', 'skip (and count) bad images and annotations')
+    .option('--out <file>', 'also write the evaluation as JSON')
+    .action(async (options) => {
+      exitCode = await evalCommand({ ...options, runsDir: runsDir() }, io);
+    });
+
+  modelOptions(program.command('predict'))
+    .description(
+      'detect objects in an image, a folder or a split: COCO results JSON and drawn images',
+    )
+    .option('--input <path>', 'an image file or a folder of images')
+    .addOption(
+      new Option('--split <split>', 'a split of the run config instead of --input').choices([
+        'train',
+        'val',
+      ]),
+    )
+    .option('--limit <n>', 'images of the split', number('--limit', { integer: true, minimum: 1 }))
+    .option('--score <threshold>', 'lowest score drawn', number('--score', { minimum: 0 }), 0.3)
+    .option('--out <dir>', 'output folder', 'predictions')
+    .action(async (options) => {
+      exitCode = await predictCommand({ ...options, runsDir: runsDir() }, io);
+    });
+
+  modelOptions(program.command('search-anchors'))
+    .description("MetaAnchor's greedy inference-anchor search on held-out (val) images")
+    .option('--steps <n>', 'candidates tried', number('--steps', { integer: true, minimum: 1 }), 20)
+    .option('--limit <n>', 'held-out images', number('--limit', { integer: true, minimum: 1 }), 50)
+    .addOption(
+      new Option('--metric <metric>', 'what the search maximises')
+        .choices(['AP', 'AP50', 'AP75'])
+        .default('AP'),
+    )
+    .option('--seed <n>', 'seed of the candidate draws', number('--seed', { integer: true }), 0)
+    .option('--out <file>', 'where to save the chosen set (default runs/<name>/anchors.json)')
+    .action(async (options) => {
+      exitCode = await searchAnchorsCommand({ ...options, runsDir: runsDir() }, io);
+    });
+
+  program
+    .command('synth')
+    .description('write the synthetic detection dataset (det synth --help for its options)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[options...]')
+    .action(async (args: string[]) => {
+      await runSynthCli(['node', 'det synth', ...args], io);
+    });
+
+  program
+    .command('report')
+    .description("rebuild a run's report.html and plots")
+    .requiredOption('--run <name>', 'the run folder name')
+    .action(async (options) => {
+      exitCode = await reportCommand({ run: options.run, runsDir: runsDir() }, io);
+    });
+
+  await program.parseAsync([...argv]);
+  return exitCode;
+}

@@ -1,0 +1,218 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { CocoResult } from '@det/coco-eval';
+import { summarizeReport } from '@det/data';
+import { createDetector, type DetectorBatch } from '@det/detectors';
+import {
+  checkpointFiles,
+  engineOptionsOf,
+  type TrainingHook,
+  trainerFor,
+  trainLoop,
+} from '@det/train';
+import { writeModelPictures } from './artifacts';
+import { startBackend } from './backend';
+import { loadSplit, numClassesOf, trainingData } from './datasets';
+import { evaluateDetector } from './evaluation';
+import { jsonLinesLogHook } from './log-hook';
+import { progressHook } from './progress';
+import { buildReport } from './report';
+import { bestMetricOf, isProposalDetector, type RunConfig, resolveRunConfig } from './run-config';
+import { allocateRunDirectory, appendMetricsRow, runPaths } from './run-folder';
+
+export interface TrainCommandOptions {
+  config?: string;
+  preset?: string;
+  set?: string[];
+  name?: string;
+  resume?: boolean;
+  time?: number;
+  runsDir: string;
+  /** Overrides the data section: a COCO annotation file and image folder for both splits. */
+  annotations?: string;
+  images?: string;
+  valAnnotations?: string;
+  valImages?: string;
+  lenient?: boolean;
+}
+
+export interface CommandIo {
+  log: (line: string) => void;
+  interactive: boolean;
+}
+
+/** `det train`: returns the process exit code (0 done or interrupted with a checkpoint). */
+export async function trainCommand(options: TrainCommandOptions, io: CommandIo): Promise<number> {
+  const started = performance.now();
+  const stamp = () => `[${((performance.now() - started) / 1000).toFixed(0)}s]`;
+  const name =
+    options.name ??
+    options.preset ??
+    (options.config ? basename(options.config).replace(/\.json$/, '') : 'train');
+  const directory = allocateRunDirectory(options.runsDir, name, options.resume === true);
+  const paths = runPaths(directory);
+  const resuming = options.resume === true && existsSync(checkpointFiles(paths.last).tensors);
+  const settings = [...(options.set ?? [])];
+  if (options.annotations)
+    settings.push(
+      `data.train=${JSON.stringify({ annotationFile: options.annotations, imageRoot: options.images ?? '.' })}`,
+    );
+  if (options.valAnnotations || options.annotations)
+    settings.push(
+      `data.val=${JSON.stringify({ annotationFile: options.valAnnotations ?? options.annotations, imageRoot: options.valImages ?? options.images ?? '.' })}`,
+    );
+  if (options.lenient) settings.push('data.lenient=true');
+  const saved = resuming
+    ? (JSON.parse(await readFile(paths.config, 'utf8')) as RunConfig)
+    : undefined;
+  const config = await resolveRunConfig(
+    {
+      ...(options.preset ? { preset: options.preset } : {}),
+      ...(options.config ? { configFile: options.config } : {}),
+      ...(saved ? { saved } : {}),
+      settings,
+    },
+    numClassesOf,
+  );
+  if (config.detector.kind === 'fast-rcnn') {
+    throw new Error(
+      "det train: kind 'fast-rcnn' trains on precomputed proposals, which det train does not take yet; use faster-rcnn",
+    );
+  }
+  await startBackend(io.log);
+  const train = await loadSplit(config.data, 'train');
+  const val = await loadSplit(config.data, 'val', config.data.valImages);
+  await mkdir(directory, { recursive: true });
+  await writeFile(paths.config, `${JSON.stringify(config, null, 2)}\n`);
+  await writeFile(
+    paths.dataReport,
+    `${JSON.stringify({ train: train.dataset.report, val: val.dataset.report }, null, 2)}\n`,
+  );
+  for (const [split, loaded] of [
+    ['train', train],
+    ['val', val],
+  ] as const) {
+    if (loaded.dataset.report.skippedImages + loaded.dataset.report.skippedAnnotations > 0)
+      io.log(`${split}: ${summarizeReport(loaded.dataset.report)}`);
+  }
+  const detector = createDetector(config.detector);
+  const trainSettings = config.detector.train;
+  const trainer = trainerFor(detector, trainSettings);
+  const proposals = isProposalDetector(config.detector);
+  const timeBudget = options.time ?? config.run.timeSeconds;
+  io.log(
+    `${stamp()} run ${directory}: ${config.detector.kind}${config.preset ? ` (${config.preset})` : ''}, ${detector.parameters.count()} parameters, ${train.dataset.records.length} training / ${val.dataset.records.length} validation images` +
+      (resuming ? `; resuming from ${checkpointFiles(paths.last).tensors}` : '') +
+      (timeBudget ? `; ${timeBudget} s budget` : ''),
+  );
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    io.log(`${signal}: stopping after this step and writing a checkpoint`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let lastResults: CocoResult[] = [];
+  const logHook: TrainingHook<DetectorBatch> = {
+    ...jsonLinesLogHook(paths.log),
+    afterCheckpoint(_, file, kind) {
+      if (kind === 'best') io.log(`${stamp()} new best checkpoint: ${file}`);
+    },
+  };
+  try {
+    const outcome = await trainLoop({
+      trainer,
+      data: trainingData(train.dataset, {
+        batchSize: trainSettings.batchSize,
+        seed: trainSettings.seed,
+      }),
+      optimizerOptions: engineOptionsOf(trainSettings).optimizer,
+      maxIters: trainSettings.maxIters,
+      ...(timeBudget !== undefined ? { timeBudgetSeconds: timeBudget } : {}),
+      checkpoint: {
+        directory: paths.checkpoints,
+        interval: config.run.checkpointInterval,
+        config: config as unknown as import('@det/train').JsonValue,
+      },
+      resume: resuming,
+      evaluation: {
+        interval: config.run.evalInterval,
+        bestMetric: bestMetricOf(config),
+        evaluate: async (context) => {
+          io.log(
+            `${stamp()} evaluating ${val.dataset.records.length} validation images at iteration ${context.trainer.iteration}`,
+          );
+          const { details, results } = await evaluateDetector(detector, val, {
+            proposals,
+            iteration: context.trainer.iteration,
+          });
+          lastResults = results;
+          await mkdir(paths.evals, { recursive: true });
+          await writeFile(
+            join(paths.evals, `iteration-${String(details.iteration).padStart(7, '0')}.json`),
+            `${JSON.stringify(details)}\n`,
+          );
+          await appendMetricsRow(paths.metrics, {
+            iteration: details.iteration,
+            seconds: Number(context.elapsedSeconds.toFixed(1)),
+            ...details.metrics,
+          });
+          io.log(details.lines.join('\n'));
+          return details.metrics;
+        },
+      },
+      hooks: [
+        logHook,
+        progressHook({
+          interactive: io.interactive,
+          interval: config.run.logInterval,
+          log: io.log,
+        }),
+      ],
+      signal: controller.signal,
+    });
+    if (outcome.nonFinite) {
+      io.log(`error: ${outcome.nonFinite.message}`);
+      return 3;
+    }
+    const reason = {
+      'max-iters': `reached maxIters ${trainSettings.maxIters}`,
+      'time-budget': `used the ${timeBudget} s budget (rerun with --resume to train further; --time adds budget)`,
+      interrupted: 'interrupted (rerun with --resume to continue)',
+      'data-exhausted': 'ran out of data',
+      'non-finite-loss': '',
+    }[outcome.stopped];
+    io.log(
+      `${stamp()} ${outcome.resumedFrom > 0 ? `resumed at ${outcome.resumedFrom}, ` : ''}trained to iteration ${outcome.iterations}: ${reason}; ${outcome.elapsedSeconds.toFixed(0)} s of training in total`,
+    );
+    if (
+      outcome.stopped !== 'interrupted' &&
+      outcome.lastMetrics === undefined &&
+      outcome.resumedFrom === outcome.iterations
+    ) {
+      io.log(
+        `nothing to train: the run is at maxIters ${trainSettings.maxIters} (raise it with --set train.maxIters=N)`,
+      );
+    }
+    if (outcome.stopped !== 'interrupted') {
+      if (lastResults.length > 0 || outcome.lastMetrics)
+        await writeModelPictures({
+          directory,
+          detector,
+          split: val,
+          results: lastResults,
+          images: config.run.reportImages,
+        });
+    }
+    const report = await buildReport(directory);
+    io.log(`checkpoints: ${paths.checkpoints}`);
+    io.log(`report: ${report}`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    trainer.dispose();
+    detector.dispose();
+  }
+}

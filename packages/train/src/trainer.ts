@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { clipGradientNorm } from './clip';
+import type { Optimizer } from './optimizer';
+import { learningRateAt, type ScheduleOptions } from './schedule';
+import type { Trainable } from './trainable';
+
+export interface TrainStepResult {
+  /** Iteration this step ran as (0-based). */
+  iteration: number;
+  /** Each named loss and `loss` (their sum). */
+  losses: Record<string, number>;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  learningRate: number;
+  /** false: a loss or the gradient norm was NaN/∞ and no parameter was changed. */
+  finite: boolean;
+  /** The first non-finite loss term (`gradNorm` when only the gradients were), if any. */
+  nonFiniteTerm?: string;
+}
+
+export interface TrainerOptions<Batch> {
+  model: Trainable<Batch>;
+  optimizer: Optimizer;
+  schedule: ScheduleOptions;
+  /** Global gradient-norm clip (≤ 0: none). */
+  gradClipNorm: number;
+}
+
+/**
+ * One optimisation step at a time: forward + named losses, gradients of their sum, global-norm
+ * clipping, the optimizer at the scheduled rate. Reads back only the losses and the gradient
+ * norm (one transfer) and applies no update when one is not finite.
+ */
+export class Trainer<Batch> {
+  readonly model: Trainable<Batch>;
+  readonly optimizer: Optimizer;
+  readonly schedule: ScheduleOptions;
+  readonly gradClipNorm: number;
+  /** Iterations completed (the schedule position). */
+  iteration = 0;
+
+  constructor(options: TrainerOptions<Batch>) {
+    this.model = options.model;
+    this.optimizer = options.optimizer;
+    this.schedule = options.schedule;
+    this.gradClipNorm = options.gradClipNorm;
+  }
+
+  step(batch: Batch): TrainStepResult {
+    const learningRate = learningRateAt(this.schedule, this.iteration);
+    const entries = this.model.parameters.entries().filter((entry) => entry.variable.trainable);
+    const nameOf = new Map(entries.map((entry) => [entry.variable.name, entry.name]));
+    let record: Record<string, tf.Scalar> = {};
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const losses = this.model.losses(batch);
+        record = Object.fromEntries(
+          Object.entries(losses).map(([name, loss]) => [name, tf.keep(loss)]),
+        );
+        // tf.addN's gradient is broken on this tfjs build (null dy), so sum pairwise.
+        return Object.values(losses).reduce((a, b) => tf.add(a, b)) as tf.Scalar;
+      },
+      entries.map((entry) => entry.variable),
+    );
+    const named: Record<string, tf.Tensor> = {};
+    for (const [variableName, gradient] of Object.entries(grads))
+      named[nameOf.get(variableName)!] = gradient;
+    const { gradients, norm } = clipGradientNorm(named, this.gradClipNorm);
+    const names = Object.keys(record);
+    const packed = tf.tidy(() => tf.stack([value, norm, ...names.map((name) => record[name]!)]));
+    const values = packed.dataSync();
+    const losses: Record<string, number> = { loss: values[0]! };
+    names.forEach((name, index) => {
+      losses[name] = values[index + 2]!;
+    });
+    const gradNorm = values[1]!;
+    const nonFiniteTerm =
+      names.find((name) => !Number.isFinite(losses[name])) ??
+      (Number.isFinite(losses.loss) ? undefined : 'loss') ??
+      (Number.isFinite(gradNorm) ? undefined : 'gradNorm');
+    const finite = nonFiniteTerm === undefined;
+    if (finite) {
+      this.optimizer.step(
+        new Map(entries.map((entry) => [entry.name, entry.variable])),
+        gradients,
+        learningRate,
+      );
+    }
+    tf.dispose([packed, value, norm, ...Object.values(grads), ...Object.values(gradients)]);
+    tf.dispose(Object.values(record));
+    const result: TrainStepResult = {
+      iteration: this.iteration,
+      losses,
+      gradNorm,
+      learningRate,
+      finite,
+      ...(nonFiniteTerm ? { nonFiniteTerm } : {}),
+    };
+    if (finite) this.iteration += 1;
+    return result;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
