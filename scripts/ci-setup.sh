@@ -4,8 +4,12 @@
 #   - Debian's python3-torch and python3-torchvision for /usr/bin/python3: the fixture
 #     generators (scripts/fixtures/) that the drift check and the full ResNet parity run.
 #   - setpriv / runuser (util-linux) for tests that must run a step as an unprivileged user.
+#   - Mesa >= 23 lavapipe (software Vulkan, from bookworm-backports; scripts/install-lavapipe.sh)
+#     so the webgpu parity suite runs det's ops on tfjs-backend-webgpu through Dawn without a GPU.
 # Without them those tests fail with the reason; they never skip.
 set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bash "$here/install-lavapipe.sh"
 
 missing=()
 if ! /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1; then
