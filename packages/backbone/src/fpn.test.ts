@@ -99,9 +99,9 @@ describe('createFpn', () => {
       createFpn({ inChannels: [4, 8, 16], outChannels: 8 }),
     );
     const inputs = {
-      c3: tf.randomNormal([2, 9, 7, 4]) as tf.Tensor4D,
-      c4: tf.randomNormal([2, 5, 4, 8]) as tf.Tensor4D,
-      c5: tf.randomNormal([2, 3, 2, 16]) as tf.Tensor4D,
+      c3: tf.randomNormal([2, 9, 7, 4], 0, 1, 'float32', 102) as tf.Tensor4D,
+      c4: tf.randomNormal([2, 5, 4, 8], 0, 1, 'float32', 103) as tf.Tensor4D,
+      c5: tf.randomNormal([2, 3, 2, 16], 0, 1, 'float32', 104) as tf.Tensor4D,
     };
     const before = tf.memory().numTensors;
     const { value, grads } = tf.variableGrads(

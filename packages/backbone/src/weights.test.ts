@@ -23,8 +23,8 @@ afterAll(() => {
 function smallStore(): ParameterStore {
   const store = new ParameterStore();
   const conv = store.scope('conv');
-  conv.create('weight', tf.randomNormal([3, 3, 2, 4]));
-  conv.create('bias', tf.randomNormal([4]));
+  conv.create('weight', tf.randomNormal([3, 3, 2, 4], 0, 1, 'float32', 108));
+  conv.create('bias', tf.randomNormal([4], 0, 1, 'float32', 109));
   store.create('steps', tf.tensor1d([7, -3], 'int32'), { trainable: false });
   return store;
 }
