@@ -321,12 +321,19 @@ try {
       throw new Error(`${library.name}: installing it alone brings @types/node`);
     }
     writeFileSync(join(folder, 'example.ts'), example);
+    // Every entry point the package exports, so each shipped .d.ts is checked too.
+    const { exports = {} } = readJson(join(folder, 'node_modules', library.name, 'package.json'));
+    const entryPoints = Object.keys(exports).filter((key) => !key.endsWith('.json'));
+    writeFileSync(
+      join(folder, 'entry-points.ts'),
+      `${entryPoints.map((key, index) => `import * as entry${index} from '${library.name}${key.slice(1)}';`).join('\n')}\nexport const entries = [${entryPoints.map((_, index) => `entry${index}`).join(', ')}];\n`,
+    );
     for (const [name, options] of Object.entries(resolutions)) {
       writeFileSync(
         join(folder, `tsconfig.${name}.json`),
         JSON.stringify({
           compilerOptions: { ...compilerOptions, ...options },
-          files: ['example.ts'],
+          files: ['example.ts', 'entry-points.ts'],
         }),
       );
       await run(process.execPath, [tsc, '-p', `tsconfig.${name}.json`], { cwd: folder });
@@ -397,6 +404,40 @@ try {
     console.log(
       `  @det/losses ${versions['@det/losses']} → ${newLosses}; detectors installs and runs against it`,
     );
+
+    // A minor of @det/losses leaves `^0.x` ranges behind: exactly its direct runtime
+    // dependents must follow (a patch each); nothing else moves.
+    const patched = Object.fromEntries(
+      libraries.map((library) => [
+        library.name,
+        readJson(join(copy, library.dir, 'package.json')).version,
+      ]),
+    );
+    writeFileSync(
+      join(copy, '.changeset', 'losses-minor.md'),
+      '---\n"@det/losses": minor\n---\nfeat(losses): registry-test release-flow check\n',
+    );
+    await run(process.execPath, [bin('@changesets/cli/bin.js'), 'version'], { cwd: copy });
+    const moved = libraries
+      .filter(
+        (library) =>
+          readJson(join(copy, library.dir, 'package.json')).version !== patched[library.name],
+      )
+      .map((library) => library.name)
+      .sort();
+    const dependents = libraries
+      .filter(
+        (library) =>
+          '@det/losses' in (readJson(join(root, library.dir, 'package.json')).dependencies ?? {}),
+      )
+      .map((library) => library.name);
+    const expected = ['@det/losses', ...dependents].sort();
+    if (moved.join() !== expected.join()) {
+      throw new Error(
+        `a minor of @det/losses moved ${moved.join(', ')}; expected ${expected.join(', ')}`,
+      );
+    }
+    console.log(`  a minor of @det/losses moves exactly ${moved.join(', ')}`);
   });
 
   console.log(`registry-test: green in ${seconds(started)} s (${timings.join(', ')})`);
