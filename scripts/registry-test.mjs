@@ -97,6 +97,14 @@ const environment = {
   COREPACK_ENABLE_DOWNLOAD_PROMPT: '0',
 };
 let verdaccio;
+// The registry never outlives the test, even when the test is interrupted.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    verdaccio?.kill();
+    if (!keep) rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 
 try {
   // --- the workspace's libraries, found rather than listed: a new package is covered too.
@@ -252,10 +260,14 @@ try {
     lib: ['ES2023', 'DOM'],
     noEmit: true,
     skipLibCheck: false,
+    skipDefaultLibCheck: true, // TypeScript's own lib.*.d.ts need no checking
   };
+  // Every .d.ts (ours and tfjs-core's) is checked once, under `bundler`; `node16` checks that
+  // the example and every entry point resolve and type-check the Node way (attw has already
+  // checked the .d.ts files' own imports under node16), so it skips the library check.
   const resolutions = {
     bundler: { module: 'preserve', moduleResolution: 'bundler' },
-    node16: { module: 'node16', moduleResolution: 'node16' },
+    node16: { module: 'node16', moduleResolution: 'node16', skipLibCheck: true },
   };
 
   /** The README's `npm install` line and first `ts` block: what a newcomer copies. */
@@ -297,7 +309,7 @@ try {
     return { install, example };
   }
 
-  async function tryAsUser(library, folderName, readmeDir) {
+  async function tryAsUser(library, folderName, readmeDir, { typeCheck = true } = {}) {
     const { install, example } = readmeRecipe(library, readmeDir);
     const folder = join(work, 'users', folderName);
     mkdirSync(folder, { recursive: true });
@@ -321,12 +333,19 @@ try {
       throw new Error(`${library.name}: installing it alone brings @types/node`);
     }
     writeFileSync(join(folder, 'example.ts'), example);
-    for (const [name, options] of Object.entries(resolutions)) {
+    // Every entry point the package exports, so each shipped .d.ts is checked too.
+    const { exports = {} } = readJson(join(folder, 'node_modules', library.name, 'package.json'));
+    const entryPoints = Object.keys(exports).filter((key) => !key.endsWith('.json'));
+    writeFileSync(
+      join(folder, 'entry-points.ts'),
+      `${entryPoints.map((key, index) => `import * as entry${index} from '${library.name}${key.slice(1)}';`).join('\n')}\nexport const entries = [${entryPoints.map((_, index) => `entry${index}`).join(', ')}];\n`,
+    );
+    for (const [name, options] of typeCheck ? Object.entries(resolutions) : []) {
       writeFileSync(
         join(folder, `tsconfig.${name}.json`),
         JSON.stringify({
           compilerOptions: { ...compilerOptions, ...options },
-          files: ['example.ts'],
+          files: ['example.ts', 'entry-points.ts'],
         }),
       );
       await run(process.execPath, [tsc, '-p', `tsconfig.${name}.json`], { cwd: folder });
@@ -387,6 +406,7 @@ try {
       detectors,
       'detectors-after-losses-patch',
       join(copy, detectors.dir),
+      { typeCheck: false },
     );
     const installed = readJson(join(folder, 'node_modules/@det/losses/package.json')).version;
     if (installed !== newLosses) {
@@ -397,6 +417,40 @@ try {
     console.log(
       `  @det/losses ${versions['@det/losses']} → ${newLosses}; detectors installs and runs against it`,
     );
+
+    // A minor of @det/losses leaves `^0.x` ranges behind: exactly its direct runtime
+    // dependents must follow (a patch each); nothing else moves.
+    const patched = Object.fromEntries(
+      libraries.map((library) => [
+        library.name,
+        readJson(join(copy, library.dir, 'package.json')).version,
+      ]),
+    );
+    writeFileSync(
+      join(copy, '.changeset', 'losses-minor.md'),
+      '---\n"@det/losses": minor\n---\nfeat(losses): registry-test release-flow check\n',
+    );
+    await run(process.execPath, [bin('@changesets/cli/bin.js'), 'version'], { cwd: copy });
+    const moved = libraries
+      .filter(
+        (library) =>
+          readJson(join(copy, library.dir, 'package.json')).version !== patched[library.name],
+      )
+      .map((library) => library.name)
+      .sort();
+    const dependents = libraries
+      .filter(
+        (library) =>
+          '@det/losses' in (readJson(join(root, library.dir, 'package.json')).dependencies ?? {}),
+      )
+      .map((library) => library.name);
+    const expected = ['@det/losses', ...dependents].sort();
+    if (moved.join() !== expected.join()) {
+      throw new Error(
+        `a minor of @det/losses moved ${moved.join(', ')}; expected ${expected.join(', ')}`,
+      );
+    }
+    console.log(`  a minor of @det/losses moves exactly ${moved.join(', ')}`);
   });
 
   console.log(`registry-test: green in ${seconds(started)} s (${timings.join(', ')})`);
