@@ -76,9 +76,13 @@ export class ShapeTargetBuilder {
       ratios: [1],
       scales: [options.squareScale ?? 8],
     });
-    this.assigner =
+    // The builder makes the approximating anchors, so their count per location is its own:
+    // scalesPerOctave × ratios (3, 9 or 15 in GA §4.3), whatever the given assigner assumed.
+    const approxesPerLocation = this.approxGenerator.numBasePriors[0] as number;
+    this.assigner = (
       options.assigner ??
-      new ApproxMaxIoUAssigner({ posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 });
+      new ApproxMaxIoUAssigner({ posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 })
+    ).withApproxesPerLocation(approxesPerLocation);
     this.sampler = options.sampler ?? new RandomSampler({ num: 256, posFraction: 0.5 });
   }
 
