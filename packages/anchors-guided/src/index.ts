@@ -22,6 +22,7 @@ export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-
 export { LocationBranch, ShapeBranch } from './guided-anchor-branches';
 export type { GuidedAnchorFunctionOptions } from './guided-anchor-function';
 export { GuidedAnchorFunction, guidedAnchorFunction } from './guided-anchor-function';
+export type { GuidedAnchorOptions } from './guided-anchors';
 export { guidedAnchors, levelSquares, locationMask } from './guided-anchors';
 export type { LocationLossOptions, LocationNormalizer } from './location-loss';
 export { locationLoss } from './location-loss';
