@@ -8,7 +8,11 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface ApproxMaxIoUAssignerOptions extends Omit<MaxIoUAssignerOptions, 'iouCalculator'> {
-  /** Approximating anchors per location (GA §3.2: 3 scales × 3 ratios = 9). Default 9. */
+  /**
+   * Approximating anchors per location (GA §3.2: 3 scales × 3 ratios = 9; the §4.3 ablation
+   * samples 3, 9 or 15). Default 9. `ShapeTargetBuilder` rebinds it to its own generator's
+   * count (`withApproxesPerLocation`), so there it follows `scalesPerOctave × ratios`.
+   */
   approxesPerLocation?: number;
 }
 
@@ -81,6 +85,12 @@ export class ApproxMaxIoUAssigner {
     new MaxIoUAssigner(rest);
     this.approxesPerLocation = approxesPerLocation;
     this.options = rest;
+  }
+
+  /** The same rules for `count` approximating anchors per location. */
+  withApproxesPerLocation(count: number): ApproxMaxIoUAssigner {
+    if (count === this.approxesPerLocation) return this;
+    return new ApproxMaxIoUAssigner({ ...this.options, approxesPerLocation: count });
   }
 
   /**

@@ -49,6 +49,12 @@ export interface GuidedAnchorFunctionOptions {
   locationThreshold?: number;
   /** Evaluate cls/reg only at kept locations with masked convs at inference. Default true. */
   sparseInference?: boolean;
+  /**
+   * Anchor-centre convention: location i is centred at (i + centerOffset)·s for the guided
+   * anchors, the shape targets' squares and approximating anchors, and the location targets'
+   * cells. 0: i·s (mmdetection v2); 0.5: (i + ½)·s. Default 0.
+   */
+  centerOffset?: number;
   /** Location-target regions σ1 / σ2 (GA §3.4). Defaults 0.2 / 0.5. */
   centerRatio?: number;
   ignoreRatio?: number;
@@ -164,6 +170,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
       octaveBaseScale: options.octaveBaseScale ?? 8,
       scalesPerOctave: options.scalesPerOctave ?? 3,
       squareScale: options.squareScale ?? 8,
+      centerOffset: options.centerOffset ?? 0,
       ...options.shapeTargets,
       sampler:
         options.shapeTargets?.sampler ??
@@ -200,7 +207,10 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     };
     const locLogits = this.location.apply(clsFeature);
     const shapePred = this.shape.apply(regFeature);
-    const priors = guidedAnchors(shapePred, stride, decode);
+    const priors = guidedAnchors(shapePred, stride, {
+      ...decode,
+      centerOffset: this.options.centerOffset ?? 0,
+    });
     const sparse = !training && (this.options.sparseInference ?? true);
     const mask = training ? null : locationMask(locLogits, this.options.locationThreshold ?? 0.01);
     let kept = -1;
@@ -273,6 +283,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
       octaveBaseScale: this.options.octaveBaseScale ?? 8,
       centerRatio: this.options.centerRatio ?? 0.2,
       ignoreRatio: this.options.ignoreRatio ?? 0.5,
+      centerOffset: this.options.centerOffset ?? 0,
     });
     const shapeTargets = this.shapeTargetBuilder.build(
       context.targets.gtBoxes,

@@ -3,11 +3,34 @@ import * as tf from '@tensorflow/tfjs-core';
 import { detach } from './detach';
 import { decodeShape, type ShapeDecodeOptions } from './shape-loss';
 
-/** The square anchors `[H·W, 4]` of one level whose centres the guided anchors keep. */
-export function levelSquares(featmapSize: Size2D, stride: number, squareScale = 8): tf.Tensor2D {
-  const generator = new AnchorGenerator({ strides: [stride], ratios: [1], scales: [squareScale] });
+/**
+ * The square anchors `[H·W, 4]` of one level whose centres the guided anchors keep; location
+ * (i, j) is centred at ((j + centerOffset)·s, (i + centerOffset)·s) (see
+ * `GuidedAnchorOptions.centerOffset`).
+ */
+export function levelSquares(
+  featmapSize: Size2D,
+  stride: number,
+  squareScale = 8,
+  centerOffset = 0,
+): tf.Tensor2D {
+  const generator = new AnchorGenerator({
+    strides: [stride],
+    ratios: [1],
+    scales: [squareScale],
+    centerOffset,
+  });
   const [squares] = generator.gridPriors([featmapSize]);
   return squares as tf.Tensor2D;
+}
+
+export interface GuidedAnchorOptions extends ShapeDecodeOptions {
+  /**
+   * Anchor-centre convention: location i of a level with stride s is centred at
+   * (i + centerOffset)·s. 0 is mmdetection v2's `center_offset=0` (i·s, the GA configs); 0.5 is
+   * the cell's middle, (i + ½)·s. Default 0.
+   */
+  centerOffset?: number;
 }
 
 /** Square centres `[H·W·4]` as (cx, cy, cx, cy), per level geometry; see `squareCentres`. */
@@ -18,11 +41,16 @@ const centreCache = new Map<string, Float32Array>();
  * the squares give them, repeated as (cx, cy, cx, cy) per location. Host arrays cached per
  * geometry: the squares never change for a given feature-map size.
  */
-function squareCentres(featmapSize: Size2D, stride: number, squareScale: number): Float32Array {
-  const key = `${featmapSize[0]}x${featmapSize[1]}/${stride}/${squareScale}`;
+function squareCentres(
+  featmapSize: Size2D,
+  stride: number,
+  squareScale: number,
+  centerOffset: number,
+): Float32Array {
+  const key = `${featmapSize[0]}x${featmapSize[1]}/${stride}/${squareScale}/${centerOffset}`;
   let centres = centreCache.get(key);
   if (!centres) {
-    const squares = levelSquares(featmapSize, stride, squareScale);
+    const squares = levelSquares(featmapSize, stride, squareScale, centerOffset);
     const values = squares.dataSync();
     squares.dispose();
     centres = new Float32Array(values.length);
@@ -50,11 +78,16 @@ const halfExtents = [-0.5, 0, 0.5, 0, 0, -0.5, 0, 0.5];
 export function guidedAnchors(
   shapePred: tf.Tensor4D,
   stride: number,
-  options: ShapeDecodeOptions = {},
+  options: GuidedAnchorOptions = {},
 ): tf.Tensor3D {
   const [batch, height, width] = shapePred.shape;
   const locations = height * width;
-  const centres = squareCentres([height, width], stride, options.squareScale ?? 8);
+  const centres = squareCentres(
+    [height, width],
+    stride,
+    options.squareScale ?? 8,
+    options.centerOffset ?? 0,
+  );
   return tf.tidy(() => {
     const size = tf.reshape(decodeShape(detach(shapePred), stride, options), [
       batch * locations,

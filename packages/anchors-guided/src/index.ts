@@ -11,6 +11,7 @@ export {
   guidedAnchorFunction,
   plainConvLayer,
 } from './guided-anchor-function';
+export type { GuidedAnchorOptions } from './guided-anchors';
 export { guidedAnchors, levelSquares, locationMask } from './guided-anchors';
 export type { LocationLossOptions, LocationNormalizer } from './location-loss';
 export { locationLoss } from './location-loss';

@@ -21,6 +21,12 @@ export interface LocationLossOptions {
   gamma?: number;
   /** Default `{ mode: 'positives' }`. */
   normalizer?: LocationNormalizer;
+  /**
+   * Weight of a negative (OR) cell; positives weigh 1, ignored cells 0. mmdetection's
+   * `ga_loc_target` gives negatives 0.1 (with the `cells / 200` normaliser); the paper states no
+   * weight. Default 1.
+   */
+  negativeWeight?: number;
   /** Multiplies the loss (mmdetection `loss_loc.loss_weight`, 1). Default 1. */
   lossWeight?: number;
 }
@@ -42,6 +48,10 @@ export function locationLoss(
   }
   const normalizer = options.normalizer ?? { mode: 'positives' };
   const lossWeight = options.lossWeight ?? 1;
+  const negativeWeight = options.negativeWeight ?? 1;
+  if (!(negativeWeight >= 0)) {
+    throw new Error(`locationLoss: negativeWeight must be ≥ 0, got ${negativeWeight}`);
+  }
   return tf.tidy(() => {
     const flatLabels = tf.concat(labels.map((l) => tf.reshape(l, [-1])));
     const flatLogits = tf.concat(
@@ -56,7 +66,15 @@ export function locationLoss(
       }),
     );
     const target = tf.cast(tf.reshape(tf.equal(flatLabels, LOCATION_POSITIVE), [-1, 1]), 'float32');
-    const weight = tf.cast(tf.notEqual(flatLabels, LOCATION_IGNORE), 'float32');
+    // 1 at positives, negativeWeight at negatives, 0 at ignored cells.
+    const counted = tf.cast(tf.notEqual(flatLabels, LOCATION_IGNORE), 'float32');
+    const weight =
+      negativeWeight === 1
+        ? counted
+        : tf.mul(
+            counted,
+            tf.add(tf.mul(tf.reshape(target, [-1]), 1 - negativeWeight), negativeWeight),
+          );
     let avgFactor: number | tf.Scalar;
     if (normalizer.mode === 'positives') {
       avgFactor = tf.maximum(tf.sum(target), 1) as tf.Scalar;

@@ -178,4 +178,30 @@ describe('locationLoss', () => {
     expect(emptyLoss.dataSync()[0]).toBeGreaterThan(0);
     tf.dispose([...gts, ...labels, ...logits, sum, byPos, byCells, ...empty, emptyLoss]);
   });
+
+  it('negativeWeight: mmdetection’s 0.1 on negatives with cells / 200 is reachable', () => {
+    const gts = [tf.tensor2d([30, 34, 94, 98], [1, 4])];
+    const labels = locationTargets(gts, featmapSizes, { strides });
+    const logits = featmapSizes.map(([h, w]) => tf.zeros([1, h, w, 1]));
+    const flat = labels.flatMap((l) => (l.arraySync() as number[][][]).flat(2));
+    const numPos = flat.filter((v) => v === 1).length;
+    const numNeg = flat.filter((v) => v === 0).length;
+    // At logit 0 (p = ½) the focal terms are α·½^γ·ln 2 (positive) and (1 − α)·½^γ·ln 2.
+    const positiveTerm = 0.25 * 0.25 * Math.LN2;
+    const negativeTerm = 0.75 * 0.25 * Math.LN2;
+    const before = tf.memory().numTensors;
+    const loss = locationLoss(logits, labels, {
+      negativeWeight: 0.1,
+      normalizer: { mode: 'cells', divisor: 200 },
+    });
+    const expected = (numPos * positiveTerm + 0.1 * numNeg * negativeTerm) / (flat.length / 200);
+    // float32 sums over ~1,400 cells: relative agreement to 1e-4.
+    expect(Math.abs((loss.dataSync()[0] as number) / expected - 1)).toBeLessThan(1e-4);
+    loss.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => locationLoss(logits, labels, { negativeWeight: -1 })).toThrow(
+      'locationLoss: negativeWeight must be ≥ 0, got -1',
+    );
+    tf.dispose([...gts, ...labels, ...logits]);
+  });
 });

@@ -20,6 +20,12 @@ export interface LocationTargetOptions {
   centerRatio?: number;
   /** σ2, the ignore region's side as a fraction of the box (GA §3.4). Default 0.5. */
   ignoreRatio?: number;
+  /**
+   * Anchor-centre convention (as `ShapeTargetOptions.centerOffset`): cell i is centred at
+   * (i + centerOffset)·s, so a point x falls on cell coordinate x/s − centerOffset. 0 is
+   * mmdetection's (`calc_region` rounds x/s); 0.5 the cell's middle. Default 0.
+   */
+  centerOffset?: number;
 }
 
 interface ResolvedLocationOptions {
@@ -27,6 +33,7 @@ interface ResolvedLocationOptions {
   octaveBaseScale: number;
   centerRatio: number;
   ignoreRatio: number;
+  centerOffset: number;
 }
 
 function resolve(options: LocationTargetOptions): ResolvedLocationOptions {
@@ -48,7 +55,11 @@ function resolve(options: LocationTargetOptions): ResolvedLocationOptions {
       `${where}: need 0 < centerRatio (${centerRatio}) ≤ ignoreRatio (${ignoreRatio}) ≤ 1`,
     );
   }
-  return { strides, octaveBaseScale, centerRatio, ignoreRatio };
+  const centerOffset = options.centerOffset ?? 0;
+  if (!(centerOffset >= 0 && centerOffset <= 1)) {
+    throw new Error(`${where}: options.centerOffset must be in [0, 1], got ${centerOffset}`);
+  }
+  return { strides, octaveBaseScale, centerRatio, ignoreRatio, centerOffset };
 }
 
 /**
@@ -98,12 +109,20 @@ function boxLevel(
  * `stride`: the ends are the interpolations at r = (1 − σ)/2 of the box edges mapped to the
  * map (x / stride), rounded half up (mmdetection's `calc_region`), in float32 steps.
  */
-function regionRange(low: number, high: number, stride: number, ratio: number): [number, number] {
+function regionRange(
+  low: number,
+  high: number,
+  stride: number,
+  ratio: number,
+  centerOffset: number,
+): [number, number] {
   const r = (1 - ratio) / 2;
   const scaledLow = f32(low / stride);
   const scaledHigh = f32(high / stride);
   const lerp = (t: number) =>
-    Math.floor(f32(f32(f32(scaledLow * f32(1 - t)) + f32(scaledHigh * f32(t))) + 0.5));
+    Math.floor(
+      f32(f32(f32(f32(scaledLow * f32(1 - t)) + f32(scaledHigh * f32(t))) - centerOffset) + 0.5),
+    );
   return [lerp(r), lerp(1 - r)];
 }
 
@@ -191,8 +210,8 @@ export function locationTargets(
             image * height * width,
             height,
             width,
-            regionRange(y1, y2, stride, ratio),
-            regionRange(x1, x2, stride, ratio),
+            regionRange(y1, y2, stride, ratio, resolved.centerOffset),
+            regionRange(x1, x2, stride, ratio, resolved.centerOffset),
             value,
           );
         });

@@ -112,6 +112,48 @@ describe('ApproxMaxIoUAssigner', () => {
     tf.dispose([approxes, squares, gtTensor]);
   });
 
+  it.each([
+    [1, 3],
+    [5, 15],
+  ])(
+    'ShapeTargetBuilder with %i approximating scale(s) (%i anchors per location, GA §4.3) matches the reference',
+    (scalesPerOctave, perLocation) => {
+      const builder = new ShapeTargetBuilder({
+        strides,
+        scalesPerOctave,
+        // GA-RPN's assigner, built for the default 9: the builder rebinds it to its own count.
+        assigner: new ApproxMaxIoUAssigner({
+          posIouThreshold: 0.7,
+          negIouThreshold: 0.3,
+          minPosIou: 0.3,
+        }),
+        sampler: new RandomSampler({ num: 10_000, posFraction: 1 }),
+      });
+      const gts = randomBoxes(3, 21, 128);
+      const gtTensor = tf.tensor2d(gts.flat(), [3, 4]);
+      const before = tf.memory().numTensors;
+      const targets = builder.build([gtTensor], featmapSizes);
+      const approxes = tf.tidy(() =>
+        tf.concat(builder.approxGenerator.gridPriors(featmapSizes)),
+      ) as tf.Tensor2D;
+      expect(approxes.shape[0]).toBe((16 * 16 + 8 * 8) * perLocation);
+      const expected = referenceAssign(
+        approxes.arraySync() as Box[],
+        perLocation,
+        gts,
+        0.7,
+        0.3,
+        0.3,
+      );
+      expect(expected.some((v) => v > 0)).toBe(true);
+      expect(targets.weights.arraySync()[0]).toEqual(expected.map((v) => (v > 0 ? 1 : 0)));
+      approxes.dispose();
+      disposeShapeTargets(targets);
+      expect(tf.memory().numTensors).toBe(before);
+      gtTensor.dispose();
+    },
+  );
+
   it('rejects approxes that do not match the squares', () => {
     const assigner = new ApproxMaxIoUAssigner({ posIouThreshold: 0.7, negIouThreshold: 0.3 });
     const a = tf.zeros([10, 4]) as tf.Tensor2D;

@@ -20,6 +20,12 @@ export interface ShapeTargetOptions {
   ratios?: readonly number[];
   /** σ of `w = σ·s·e^dw`: the side of the square anchor whose centre each guided anchor keeps (GA-RPN 8, GA-RetinaNet 4). Default 8. */
   squareScale?: number;
+  /**
+   * Where a location's anchors are centred within its cell, as a fraction of the stride: 0 puts
+   * the centre of location i at i·s (mmdetection v2 `center_offset=0`, the GA configs), 0.5 at
+   * (i + ½)·s (the cell's middle). Squares and approximating anchors share it. Default 0.
+   */
+  centerOffset?: number;
   /** Assigner over the approximated vIoU. Default GA-RPN's: positive ≥ 0.7, negative < 0.3, low-quality ≥ 0.3. */
   assigner?: ApproxMaxIoUAssigner;
   /** Sampler of the shape branch's training locations. Default `RandomSampler({ num: 256, posFraction: 0.5 })`. */
@@ -70,15 +76,21 @@ export class ShapeTargetBuilder {
       ratios: options.ratios ?? [0.5, 1, 2],
       octaveBaseScale: options.octaveBaseScale ?? 8,
       scalesPerOctave: options.scalesPerOctave ?? 3,
+      centerOffset: options.centerOffset ?? 0,
     });
     this.squareGenerator = new AnchorGenerator({
       strides,
       ratios: [1],
       scales: [options.squareScale ?? 8],
+      centerOffset: options.centerOffset ?? 0,
     });
-    this.assigner =
+    // The builder makes the approximating anchors, so their count per location is its own:
+    // scalesPerOctave × ratios (3, 9 or 15 in GA §4.3), whatever the given assigner assumed.
+    const approxesPerLocation = this.approxGenerator.numBasePriors[0] as number;
+    this.assigner = (
       options.assigner ??
-      new ApproxMaxIoUAssigner({ posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 });
+      new ApproxMaxIoUAssigner({ posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 })
+    ).withApproxesPerLocation(approxesPerLocation);
     this.sampler = options.sampler ?? new RandomSampler({ num: 256, posFraction: 0.5 });
   }
 

@@ -53,7 +53,7 @@ describe('post-processing with an `evaluated` mask (batch > 1)', () => {
     ]);
     expect(tf.memory().numTensors).toBe(before);
     const sigmoid2 = 1 / (1 + Math.exp(-2));
-    // Unevaluated rows score 0 but still enter the (score-agnostic) RPN NMS, as in mmdetection.
+    // Only rows with a nonzero score are compared here; the next test checks nothing else comes out.
     const kept = (p: { boxes: Float32Array; scores: Float32Array }) =>
       Array.from({ length: p.scores.length }, (_, i) => ({
         box: Array.from(p.boxes.subarray(i * 4, i * 4 + 4)),
@@ -65,6 +65,25 @@ describe('post-processing with an `evaluated` mask (batch > 1)', () => {
     ]);
     expect(kept(first!).every((r) => Math.abs(r.score - sigmoid2) < 1e-6)).toBe(true);
     expect(kept(second!).map((r) => r.box)).toEqual([[30, 0, 60, 20]]);
+    dispose(output);
+  });
+
+  it('εL removes locations: no proposal comes from an unevaluated row, even below maxPerImage', () => {
+    const output = guidedLevel();
+    const proposals = denseProposals([output], coder, [
+      [64, 64],
+      [64, 64],
+    ]);
+    // Image 0 evaluates rows 0 and 2, image 1 row 1: 2 and 1 proposals, all scored σ(2).
+    expect(proposals.map((p) => p.scores.length)).toEqual([2, 1]);
+    expect(Array.from(proposals[1]!.boxes)).toEqual([30, 0, 60, 20]);
+    tf.dispose(output.evaluated!);
+    output.evaluated = tf.zeros([2, 3], 'bool') as tf.Tensor2D;
+    const none = denseProposals([output], coder, [
+      [64, 64],
+      [64, 64],
+    ]);
+    expect(none.map((p) => p.scores.length)).toEqual([0, 0]);
     dispose(output);
   });
 

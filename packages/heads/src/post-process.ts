@@ -55,15 +55,25 @@ function imageRows(tensor: tf.Tensor, image: number): tf.Tensor {
   return tf.reshape(tf.slice(tensor, [image, 0, 0], [1, rows, width]), [rows, width]);
 }
 
-/** Image `image`'s `[N, 1]` column of the `[B, N]` `evaluated` mask (always per image). */
-function evaluatedColumn(evaluated: tf.Tensor2D, image: number): tf.Tensor2D {
+/**
+ * Image `image`'s evaluated rows of the `[B, N]` `evaluated` mask as an int32 index tensor
+ * (Guided Anchoring's εL: a location below it has no anchor, so it must yield no candidate).
+ */
+function evaluatedRows(evaluated: tf.Tensor2D, image: number): tf.Tensor1D {
   const [, rows] = evaluated.shape;
-  return tf.reshape(tf.slice(tf.cast(evaluated, 'float32'), [image, 0], [1, rows]), [rows, 1]);
+  const row = tf.slice(evaluated, [image, 0], [1, rows]);
+  const flags = row.dataSync();
+  row.dispose();
+  const kept: number[] = [];
+  for (let index = 0; index < rows; index++) if (flags[index]) kept.push(index);
+  return tf.tensor1d(kept, 'int32');
 }
 
 /**
  * The per-level candidates of one image: the `nmsPre` anchors with the best (sigmoid) class
- * score, decoded and clipped to the image, read back to the host.
+ * score, decoded and clipped to the image, read back to the host. With an `evaluated` mask only
+ * the evaluated rows are candidates (mmdetection's `GARPNHead` / `GuidedAnchorHead` index the
+ * anchors and scores with the mask before `nms_pre`).
  */
 function levelCandidates(
   output: AnchorLevelOutput,
@@ -72,13 +82,16 @@ function levelCandidates(
   imageShape: ImageShape,
   nmsPre: number,
 ): { boxes: Float32Array; scores: Float32Array; count: number; classes: number } {
+  const kept = output.evaluated ? evaluatedRows(output.evaluated, image) : null;
   const [boxes, scores] = tf.tidy(() => {
     let probabilities = tf.sigmoid(imageRows(output.clsScores, image)) as tf.Tensor2D;
-    if (output.evaluated) {
-      probabilities = tf.mul(probabilities, evaluatedColumn(output.evaluated, image));
+    let deltas = imageRows(output.boxDeltas, image) as tf.Tensor2D;
+    let priors = imageRows(output.priors, image) as tf.Tensor2D;
+    if (kept) {
+      probabilities = tf.gather(probabilities, kept);
+      deltas = tf.gather(deltas, kept);
+      priors = tf.gather(priors, kept);
     }
-    const deltas = imageRows(output.boxDeltas, image) as tf.Tensor2D;
-    const priors = imageRows(output.priors, image) as tf.Tensor2D;
     const rows = probabilities.shape[0];
     if (rows > nmsPre) {
       const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
@@ -91,6 +104,7 @@ function levelCandidates(
     }
     return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
   });
+  kept?.dispose();
   const boxData = boxes.dataSync();
   const scoreData = scores.dataSync();
   const result = {

@@ -30,22 +30,28 @@ export interface HostDeformGeometry {
 }
 
 /**
- * Visits every sampling point (output position p, tap k, group g) with its coordinates.
- * `offsets` `[B, Ho, Wo, G, K, 2]` flattened (torchvision's channel order: g·2K + 2k + {dy, dx}).
+ * The sampling coordinates of every (output position p, tap k, group g), in (p, k, g) order:
+ * `y`, `x` of `[B·Ho·Wo·K·G]`. `offsets` `[B, Ho, Wo, G, K, 2]` flattened (torchvision's
+ * channel order g·2K + 2k + {dy, dx}). One flat pass, so the sampling loops below run without
+ * callbacks (a callback per sample is not inlined by V8 once two loops share the visitor).
  */
-function forEachSample(
+function samplePoints(
   geometry: HostDeformGeometry,
   offsets: Float32Array,
-  visit: (point: number, tap: number, group: number, base: number, y: number, x: number) => void,
-): void {
+): { y: Float32Array; x: Float32Array; imageBase: Int32Array } {
   const { batch, height, width, outHeight, outWidth, kernelHeight, kernelWidth, groups } = geometry;
   const taps = kernelHeight * kernelWidth;
+  const samples = batch * outHeight * outWidth * taps * groups;
+  const ys = new Float32Array(samples);
+  const xs = new Float32Array(samples);
+  // Pixel index of (b, 0, 0) per output position, for the corner reads.
+  const imageBase = new Int32Array(batch * outHeight * outWidth);
+  let sample = 0;
   for (let b = 0; b < batch; b++) {
-    // Row index of pixel (b, 0, 0) in the [B·H·W] pixel grid.
-    const imageBase = b * height * width;
     for (let oy = 0; oy < outHeight; oy++) {
       for (let ox = 0; ox < outWidth; ox++) {
         const point = (b * outHeight + oy) * outWidth + ox;
+        imageBase[point] = b * height * width;
         const offsetBase = point * groups * taps * 2;
         for (let i = 0; i < kernelHeight; i++) {
           const rowBase = oy * geometry.strideHeight - geometry.top + i * geometry.dilationHeight;
@@ -54,20 +60,16 @@ function forEachSample(
             const tap = i * kernelWidth + j;
             for (let g = 0; g < groups; g++) {
               const o = offsetBase + (g * taps + tap) * 2;
-              visit(
-                point,
-                tap,
-                g,
-                imageBase,
-                rowBase + (offsets[o] as number),
-                colBase + (offsets[o + 1] as number),
-              );
+              ys[sample] = rowBase + (offsets[o] as number);
+              xs[sample] = colBase + (offsets[o + 1] as number);
+              sample++;
             }
           }
         }
       }
     }
   }
+  return { y: ys, x: xs, imageBase };
 }
 
 /**
@@ -86,8 +88,16 @@ export function deformColumns(
   const groupChannels = channels / groups;
   const points = geometry.batch * geometry.outHeight * geometry.outWidth;
   const columns = new Float32Array(points * taps * channels);
-  forEachSample(geometry, offsets, (point, tap, g, imageBase, y, x) => {
-    if (y <= -1 || y >= height || x <= -1 || x >= width) return;
+  const sampled = samplePoints(geometry, offsets);
+  const samplesPerPoint = taps * groups;
+  for (let sample = 0; sample < points * samplesPerPoint; sample++) {
+    const y = sampled.y[sample] as number;
+    const x = sampled.x[sample] as number;
+    if (y <= -1 || y >= height || x <= -1 || x >= width) continue;
+    const point = Math.floor(sample / samplesPerPoint);
+    const tap = Math.floor(sample / groups) % taps;
+    const g = sample % groups;
+    const imageBase = sampled.imageBase[point] as number;
     const modulation = mask ? (mask[(point * groups + g) * taps + tap] as number) : 1;
     const y0 = Math.floor(y);
     const x0 = Math.floor(x);
@@ -121,7 +131,7 @@ export function deformColumns(
         w10 * (input[p10 + c] as number) +
         w11 * (input[p11 + c] as number);
     }
-  });
+  }
   return columns;
 }
 
@@ -152,11 +162,19 @@ export function deformColumnGradients(
   const inputGrad = new Float32Array(input.length);
   const offsetGrad = new Float32Array(points * groups * taps * 2);
   const maskGrad = new Float32Array(points * groups * taps);
-  forEachSample(geometry, offsets, (point, tap, g, imageBase, y, x) => {
+  const sampled = samplePoints(geometry, offsets);
+  const samplesPerPoint = taps * groups;
+  for (let sample = 0; sample < points * samplesPerPoint; sample++) {
+    const y = sampled.y[sample] as number;
+    const x = sampled.x[sample] as number;
     const y0 = Math.floor(y);
     const x0 = Math.floor(x);
     // No corner on the map: value, input and coordinate gradients are all zero.
-    if (y0 < -1 || y0 >= height || x0 < -1 || x0 >= width) return;
+    if (y0 < -1 || y0 >= height || x0 < -1 || x0 >= width) continue;
+    const point = Math.floor(sample / samplesPerPoint);
+    const tap = Math.floor(sample / groups) % taps;
+    const g = sample % groups;
+    const imageBase = sampled.imageBase[point] as number;
     const maskIndex = (point * groups + g) * taps + tap;
     const modulation = mask ? (mask[maskIndex] as number) : 1;
     const ly = y - y0;
@@ -215,6 +233,6 @@ export function deformColumnGradients(
     offsetGrad[o] = gradY * modulation;
     offsetGrad[o + 1] = gradX * modulation;
     maskGrad[maskIndex] = gradMask;
-  });
+  }
   return { input: inputGrad, offset: offsetGrad, mask: maskGrad };
 }
