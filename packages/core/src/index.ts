@@ -4,12 +4,6 @@ import './backend/register-stock-gradients';
 export { disposeAssignResult } from './assigners/assign-result';
 export type { MaxIoUAssignerOptions } from './assigners/max-iou-assigner';
 export { MaxIoUAssigner } from './assigners/max-iou-assigner';
-export {
-  conv2dFilterGradient,
-  conv2dInputGradient,
-  gradientOverrides,
-  registerGradientOverrides,
-} from './backend/gradient-overrides';
 export type { BackendInfo, BackendName, InitBackendOptions } from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
 export { boxArea } from './boxes/box-area';
