@@ -1,6 +1,5 @@
 export type { ApproxMaxIoUAssignerOptions } from './approx-max-iou-assigner';
 export { ApproxMaxIoUAssigner, approxMaxOverlaps } from './approx-max-iou-assigner';
-export { detach } from './detach';
 export type { FeatureAdaptionOptions } from './feature-adaption';
 export { FeatureAdaption } from './feature-adaption';
 export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-branches';

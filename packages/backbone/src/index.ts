@@ -41,4 +41,5 @@ export {
   saveWeights,
   serializeWeights,
   torchvisionIgnoredKeys,
+  writeFileAtomic,
 } from './weights';

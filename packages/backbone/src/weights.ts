@@ -216,6 +216,28 @@ export async function serializeWeights(
 }
 
 /**
+ * Writes a file atomically: a temporary file beside the target (pid + random suffix) is
+ * renamed over it, so a crash or a concurrent writer never leaves a half-written file. The
+ * one atomic writer of det's checkpoints.
+ */
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array | string,
+  what = 'file',
+): Promise<void> {
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, bytes);
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw new Error(
+      `Cannot write ${what} to ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+/**
  * Writes every variable of the model as a safetensors checkpoint, atomically: a temporary
  * file beside the target is renamed over it, so a crash never leaves a half-written file.
  */
@@ -225,14 +247,5 @@ export async function saveWeights(
   options: { metadata?: Record<string, string> } = {},
 ): Promise<void> {
   const bytes = await serializeWeights(target, options);
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw new Error(
-      `Cannot write weights to ${path}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
+  await writeFileAtomic(path, bytes, 'weights');
 }

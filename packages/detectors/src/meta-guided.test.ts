@@ -180,7 +180,7 @@ describe('meta-guided: MetaAnchor filters from Guided Anchoring’s per-location
       a.forEach((level, index) => {
         const evaluated = level.evaluated!.dataSync();
         const mask = tf.tidy(() => tf.expandDims(tf.cast(level.evaluated!, 'float32'), 2));
-        kept += evaluated.reduce((n, v) => n + v, 0);
+        kept += Array.from(evaluated).reduce((n, v) => n + Number(v), 0);
         total += evaluated.length;
         for (const field of ['clsScores', 'boxDeltas'] as const) {
           const diff = tf.tidy(() =>
