@@ -97,7 +97,11 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       io.log(`${split}: ${summarizeReport(loaded.dataset.report)}`);
   }
   const detector = createDetector(config.detector);
-  const trainSettings = config.detector.train;
+  const trainSettings = {
+    ...config.detector.train,
+    policy: config.run.lrPolicy,
+    minLr: config.run.minLr,
+  };
   const trainer = trainerFor(detector, trainSettings);
   const proposals = isProposalDetector(config.detector);
   const timeBudget = options.time ?? config.run.timeSeconds;
