@@ -58,7 +58,7 @@ const warm = samples.slice(Math.min(1, samples.length - 1));
 const tensors = warm.map((sample) => sample.tensors);
 const heaps = warm.map((sample) => sample.heap);
 console.log(
-  `${samples.length} steps at ${size}×${size}: tensors at step 50 ${tensors[0]}, min ${Math.min(...tensors)}, max ${Math.max(...tensors)}, last ${tensors.at(-1)}; ` +
+  `${steps} steps at ${size}×${size} (sampled every 25): tensors at step 50 ${tensors[0]}, min ${Math.min(...tensors)}, max ${Math.max(...tensors)}, last ${tensors.at(-1)}; ` +
     `heap (after GC) at step 50 ${mib(heaps[0])} MiB, min ${mib(Math.min(...heaps))}, max ${mib(Math.max(...heaps))}, last ${mib(heaps.at(-1))} MiB`,
 );
 trainer.dispose();
