@@ -188,7 +188,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       'non-finite-loss': '',
     }[outcome.stopped];
     io.log(
-      `${stamp()} ${outcome.resumedFrom > 0 ? `resumed at ${outcome.resumedFrom}, ` : ''}trained to iteration ${outcome.iterations}: ${reason}; ${outcome.elapsedSeconds.toFixed(0)} s of training in total`,
+      `${stamp()} ${outcome.resumedFrom > 0 ? `resumed at ${outcome.resumedFrom}, ` : ''}trained to iteration ${outcome.iterations}: ${reason}; ${outcome.elapsedSeconds.toFixed(0)} s in total over all sessions (training and evaluation)`,
     );
     if (
       outcome.stopped !== 'interrupted' &&
