@@ -19,7 +19,13 @@ import { jsonLinesLogHook } from './log-hook';
 import { progressHook } from './progress';
 import { buildReport } from './report';
 import { bestMetricOf, isProposalDetector, type RunConfig, resolveRunConfig } from './run-config';
-import { allocateRunDirectory, appendMetricsRow, runPaths } from './run-folder';
+import {
+  allocateRunDirectory,
+  appendMetricsRow,
+  clearRunLogs,
+  pruneAfter,
+  runPaths,
+} from './run-folder';
 
 export interface TrainCommandOptions {
   config?: string;
@@ -83,6 +89,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   await startBackend(io.log);
   const train = await loadSplit(config.data, 'train');
   const val = await loadSplit(config.data, 'val', config.data.valImages);
+  if (!resuming) await clearRunLogs(paths);
   await mkdir(directory, { recursive: true });
   await writeFile(paths.config, `${JSON.stringify(config, null, 2)}\n`);
   await writeFile(
@@ -118,8 +125,14 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let lastResults: CocoResult[] = [];
+  let pruned = false;
   const logHook: TrainingHook<DetectorBatch> = {
     ...jsonLinesLogHook(paths.log),
+    async beforeStep(context) {
+      if (pruned) return;
+      pruned = true;
+      if (resuming) await pruneAfter(paths, context.trainer.iteration);
+    },
     afterCheckpoint(_, file, kind) {
       if (kind === 'best') io.log(`${stamp()} new best checkpoint: ${file}`);
     },
