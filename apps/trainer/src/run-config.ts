@@ -28,6 +28,9 @@ export const runSettingsSchema = z.strictObject({
   logInterval: z.number().int().positive().default(20),
   /** Default training seconds per session (`--time` overrides). */
   timeSeconds: z.number().positive().optional(),
+  /** Learning-rate decay after warmup: `step` (the detector's `train.steps`/`gamma`) or `cosine` to `minLr` at maxIters. */
+  lrPolicy: z.enum(['step', 'cosine']).default('step'),
+  minLr: z.number().min(0).default(0),
   /** Validation images drawn in the report's grid. */
   reportImages: z.number().int().min(0).default(8),
 });

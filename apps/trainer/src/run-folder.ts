@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { appendFile, readdir, readFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The files of `runs/<name>/` (Ultralytics' `runs/detect/train*`, mmdetection's `work_dirs`). */
@@ -64,4 +64,39 @@ export async function listJson(directory: string): Promise<string[]> {
     .filter((name) => name.endsWith('.json'))
     .sort()
     .map((name) => join(directory, name));
+}
+
+/**
+ * Drops what a killed session logged past its last checkpoint (log lines, metrics rows and
+ * evaluations at or after `iteration` steps), so a resumed run's files read as one run.
+ */
+export async function pruneAfter(paths: RunPaths, iteration: number): Promise<void> {
+  if (existsSync(paths.log)) {
+    const kept = (await readFile(paths.log, 'utf8')).split('\n').filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return (JSON.parse(line) as { iteration: number }).iteration < iteration;
+      } catch {
+        return false; // a line cut by the kill
+      }
+    });
+    await writeFile(paths.log, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+  }
+  if (existsSync(paths.metrics)) {
+    const [header, ...rows] = (await readFile(paths.metrics, 'utf8'))
+      .split('\n')
+      .filter((line) => line.trim());
+    const kept = rows.filter((row) => Number(row.split(',')[0]) <= iteration);
+    await writeFile(paths.metrics, `${[header, ...kept].join('\n')}\n`);
+  }
+  for (const file of await listJson(paths.evals)) {
+    const match = /iteration-(\d+)\.json$/.exec(file);
+    if (match && Number(match[1]) > iteration) await rm(file);
+  }
+}
+
+/** A fresh (not resumed) run in an existing folder starts its logs and plots anew. */
+export async function clearRunLogs(paths: RunPaths): Promise<void> {
+  for (const path of [paths.log, paths.metrics, paths.evals, paths.plots, paths.report])
+    await rm(path, { recursive: true, force: true });
 }

@@ -19,7 +19,13 @@ import { jsonLinesLogHook } from './log-hook';
 import { progressHook } from './progress';
 import { buildReport } from './report';
 import { bestMetricOf, isProposalDetector, type RunConfig, resolveRunConfig } from './run-config';
-import { allocateRunDirectory, appendMetricsRow, runPaths } from './run-folder';
+import {
+  allocateRunDirectory,
+  appendMetricsRow,
+  clearRunLogs,
+  pruneAfter,
+  runPaths,
+} from './run-folder';
 
 export interface TrainCommandOptions {
   config?: string;
@@ -83,6 +89,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   await startBackend(io.log);
   const train = await loadSplit(config.data, 'train');
   const val = await loadSplit(config.data, 'val', config.data.valImages);
+  if (!resuming) await clearRunLogs(paths);
   await mkdir(directory, { recursive: true });
   await writeFile(paths.config, `${JSON.stringify(config, null, 2)}\n`);
   await writeFile(
@@ -97,7 +104,11 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       io.log(`${split}: ${summarizeReport(loaded.dataset.report)}`);
   }
   const detector = createDetector(config.detector);
-  const trainSettings = config.detector.train;
+  const trainSettings = {
+    ...config.detector.train,
+    policy: config.run.lrPolicy,
+    minLr: config.run.minLr,
+  };
   const trainer = trainerFor(detector, trainSettings);
   const proposals = isProposalDetector(config.detector);
   const timeBudget = options.time ?? config.run.timeSeconds;
@@ -114,8 +125,14 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let lastResults: CocoResult[] = [];
+  let pruned = false;
   const logHook: TrainingHook<DetectorBatch> = {
     ...jsonLinesLogHook(paths.log),
+    async beforeStep(context) {
+      if (pruned) return;
+      pruned = true;
+      if (resuming) await pruneAfter(paths, context.trainer.iteration);
+    },
     afterCheckpoint(_, file, kind) {
       if (kind === 'best') io.log(`${stamp()} new best checkpoint: ${file}`);
     },
@@ -184,7 +201,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       'non-finite-loss': '',
     }[outcome.stopped];
     io.log(
-      `${stamp()} ${outcome.resumedFrom > 0 ? `resumed at ${outcome.resumedFrom}, ` : ''}trained to iteration ${outcome.iterations}: ${reason}; ${outcome.elapsedSeconds.toFixed(0)} s of training in total`,
+      `${stamp()} ${outcome.resumedFrom > 0 ? `resumed at ${outcome.resumedFrom}, ` : ''}trained to iteration ${outcome.iterations}: ${reason}; ${outcome.elapsedSeconds.toFixed(0)} s in total over all sessions (training and evaluation)`,
     );
     if (
       outcome.stopped !== 'interrupted' &&

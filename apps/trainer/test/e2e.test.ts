@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initBackend } from '@det/core';
+import { disposeCheckpoint, readCheckpoint } from '@det/train';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { det } from './det-binary';
 
@@ -230,7 +232,37 @@ describe('det (built binary)', () => {
     );
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout).toContain(`resumed at ${stopped}, trained to iteration ${stopped + 1}`);
-  }, 120_000);
+    // The same run without the interruption ends with the same weights (data order,
+    // augmentation, optimizer state and schedule all resumed).
+    const straight = await det(
+      [
+        'train',
+        '--preset',
+        'tinyRetinaNet',
+        ...data,
+        '--name',
+        'straight',
+        '--set',
+        `train.maxIters=${stopped + 1}`,
+      ],
+      cwd,
+    );
+    expect(straight.code, straight.stderr).toBe(0);
+    await initBackend({ backend: 'cpu' });
+    const a = await readCheckpoint(join(cwd, 'runs', 'term', 'checkpoints', 'last'));
+    const b = await readCheckpoint(join(cwd, 'runs', 'straight', 'checkpoints', 'last'));
+    expect(a.state.iteration).toBe(b.state.iteration);
+    let largest = 0;
+    for (const [name, tensor] of b.parameters) {
+      const expected = tensor.dataSync();
+      const actual = a.parameters.get(name)!.dataSync();
+      for (let i = 0; i < expected.length; i++)
+        largest = Math.max(largest, Math.abs(actual[i]! - expected[i]!));
+    }
+    expect(largest).toBeLessThanOrEqual(1e-6);
+    disposeCheckpoint(a);
+    disposeCheckpoint(b);
+  }, 180_000);
 
   it('bad input names the thing at fault', async () => {
     const optimizer = await det(

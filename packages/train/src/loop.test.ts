@@ -170,6 +170,20 @@ describe('trainLoop', () => {
     expect(sidecar.state.optimizer).toEqual({ ...optimizerOptions, step: 6 });
   });
 
+  it('a spent time budget stops after the step that reached it, with a checkpoint', async () => {
+    const directory = await temporary();
+    const { outcome } = await run({
+      maxIters: 10,
+      timeBudgetSeconds: 0,
+      checkpoint: { directory, interval: 100 },
+    });
+    expect(outcome).toMatchObject({ stopped: 'time-budget', iterations: 1 });
+    const saved = await readCheckpoint(join(directory, 'last'));
+    expect(saved.state.iteration).toBe(1);
+    expect(saved.state.dataPosition).toBe(1);
+    disposeCheckpoint(saved);
+  });
+
   it('a run that has reached maxIters does not step again', async () => {
     const directory = await temporary();
     await run({ maxIters: 2, checkpoint: { directory, interval: 1 } });
