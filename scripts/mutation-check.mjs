@@ -149,7 +149,8 @@ function runTests(copy, packageName) {
   const failedFiles = [
     ...new Set([...output.matchAll(/FAIL\s+(src\/\S+\.test\.ts)/g)].map((m) => m[1])),
   ];
-  const summary = (output.match(/Tests\s+(.*)/)?.[1] ?? '').trim();
+  // "3 failed | 136 passed (139)" → "3 failed, 136 passed (139)" (a table cell).
+  const summary = (output.match(/Tests\s+(.*)/)?.[1] ?? '').trim().replace(' | ', ', ');
   return {
     output,
     failed: result.status !== 0,

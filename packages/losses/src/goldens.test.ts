@@ -93,4 +93,16 @@ describe('goldens from torch / torchvision', () => {
       });
     }
   }
+
+  it("sigmoidFocalLoss defaults are torchvision's α = 0.25, γ = 2", () => {
+    const golden = goldens.cases.sigmoidFocalLoss!.find(
+      (c) => c.options.alpha === 0.25 && c.options.gamma === 2 && c.options.reduction === 'sum',
+    )!;
+    expect(golden).toBeDefined();
+    const pred = tf.tensor(golden.pred.data, golden.pred.shape, 'float32');
+    const target = tf.tensor(golden.target.data, golden.target.shape, 'float32');
+    const out = sigmoidFocalLoss(pred, target, { reduction: 'sum' });
+    expectClose(values(out), golden.expected.data, { ...goldenTolerance, label: 'loss' });
+    tf.dispose([pred, target]);
+  });
 });
