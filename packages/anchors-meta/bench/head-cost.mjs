@@ -3,7 +3,7 @@
 // parameter counts, at 3×3 and 9×9 anchors. Needs `pnpm build` of this package and its deps.
 // Usage: node bench/head-cost.mjs [--iterations N] [--channels C] [--classes K] [--size S]
 import { parseArgs } from 'node:util';
-import { AnchorGenerator, initBackend, metaAnchorOptions, ParameterStore } from '@det/core';
+import { initBackend, metaAnchorOptions, ParameterStore } from '@det/core';
 import { DenseAnchorFunction } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { MetaAnchorFunction } from '../dist/index.js';
@@ -27,19 +27,24 @@ const info = await initBackend({ backend: 'wasm' });
 
 function build(kind, n, options) {
   const store = new ParameterStore();
-  const common = { store, inChannels: options.channels, numClasses: options.classes };
+  // The context a RetinaNet-style head hands its anchor function.
+  const context = {
+    store,
+    inChannels: options.channels,
+    numClasses: options.classes,
+    clsName: 'retina_cls',
+    regName: 'retina_reg',
+    strides: options.strides,
+    sharedTower: false,
+    kernelSize: 3,
+    priorProbability: 0.01,
+    seed: 0,
+  };
+  const { strides: _strides, ...anchors } = metaAnchorOptions(n);
   const fn =
     kind === 'dense'
-      ? new DenseAnchorFunction({
-          ...common,
-          priorGenerator: new AnchorGenerator({
-            ...metaAnchorOptions(n),
-            strides: options.strides,
-          }),
-        })
-      : new MetaAnchorFunction({
-          ...common,
-          strides: options.strides,
+      ? new DenseAnchorFunction(context, { anchors })
+      : new MetaAnchorFunction(context, {
           anchors: `${n}x${n}`,
           dataDependent: kind === 'meta (eq. 6)',
         });
@@ -53,9 +58,9 @@ function time(kind, n) {
   );
   const step = () => {
     const { value, grads } = tf.variableGrads(() => {
-      fn.beginForward?.({ training: true, batchSize: 1 });
+      const plan = fn.plan({ training: true, batchSize: 1 });
       const outputs = features.map((feature, level) =>
-        fn.apply({ level, clsFeature: feature, regFeature: feature, training: true }),
+        fn.apply({ level, clsFeature: feature, regFeature: feature, training: true, plan }),
       );
       let total = tf.scalar(0);
       for (const o of outputs) {

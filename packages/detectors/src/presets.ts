@@ -214,12 +214,22 @@ export const presets = {
       head: { ...tinyRpnHead, anchorScheme: { type: 'guided', ...tinyGaRpnGuided } },
       train: tinyTrain,
     }),
-  /** `tinyRpn` with MetaAnchor's generated anchor functions (Meta-RPN). */
+  /**
+   * `tinyRpn` with MetaAnchor's generated anchor functions (Meta-RPN). The Table 1 `3x3` anchors
+   * on a base of 16 px at P2 (the synthetic objects start at 16 px; 32 leaves the smallest
+   * without an anchor at IoU ≥ 0.3) and no training jitter: on the two-image overfit set,
+   * AR@100 after 150 AdamW steps was 0.825 without jitter, 0.775 with ±0.25, 0.75 with ±0.5
+   * (0.625 at base 32), 0.75 with ±0.25 after 200 steps; SGD lr 0.02 gave 0.6. Pass
+   * `{ jitter: 0.5 }` for the paper's training jitter.
+   */
   tinyMetaRpn: (options: MetaAnchorPresetOptions = {}): DetectorConfig =>
     parseDetectorConfig({
       kind: 'single-stage',
       backbone: tinyBackbone,
-      head: { ...tinyRpnHead, anchorScheme: { type: 'meta', hiddenSize: 32, ...options } },
+      head: {
+        ...tinyRpnHead,
+        anchorScheme: { type: 'meta', hiddenSize: 32, baseSize: 16, jitter: 0, ...options },
+      },
       train: tinyAdam,
     }),
   tinyFasterRcnn: (numClasses = 5): DetectorConfig =>
