@@ -119,7 +119,12 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   );
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    io.log(`${signal}: stopping after this step and writing a checkpoint`);
+    if (controller.signal.aborted) {
+      // A second Ctrl-C: leave now; the last checkpoint on disk is whole (temp + rename).
+      io.log(`${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
+    io.log(`${signal}: stopping after this step and writing a checkpoint (again to exit now)`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
