@@ -35,93 +35,51 @@ export interface HostDeformGeometry {
   groups: number;
 }
 
-/** One sampling point's bilinear corners: pixel offsets (−1 off the map) and weights. */
-interface Corners {
-  /** Element index of channel 0 of the group at each corner (00, 01, 10, 11), −1 off the map. */
+/**
+ * The bilinear corners of every (output position p, group g) of one tap, (p, g) order, as flat
+ * typed arrays (no per-point objects or callbacks: V8 keeps these loops tight).
+ */
+interface TapCorners {
+  /** Element index of channel 0 of the group at corner 4·s + k (00, 01, 10, 11), −1 off the map. */
   pixel: Int32Array;
-  /** bilinear_interpolate's weights (zero outside (-1, H) × (-1, W) or off the map). */
+  /** bilinear_interpolate's weight (zero outside (-1, H) × (-1, W) or off the map). */
   weight: Float32Array;
   /** d weight / dy and d weight / dx of the corners on the map (get_coordinate_weight). */
   dWeightDy: Float32Array;
   dWeightDx: Float32Array;
 }
 
-/**
- * Fills `corners` for the point (y, x) of group `group` in image `image`; returns false when no
- * corner is on the map (every value and gradient of the point is zero).
- */
-function cornersAt(
-  geometry: HostDeformGeometry,
-  image: number,
-  group: number,
-  y: number,
-  x: number,
-  corners: Corners,
-): boolean {
-  const { height, width, channels } = geometry;
-  const y0 = Math.floor(y);
-  const x0 = Math.floor(x);
-  if (y0 < -1 || y0 >= height || x0 < -1 || x0 >= width) return false;
-  const ly = f32(y - y0);
-  const lx = f32(x - x0);
-  const hy = f32(1 - ly);
-  const hx = f32(1 - lx);
-  const inside = y > -1 && y < height && x > -1 && x < width;
-  const onY = [y0 >= 0, y0 + 1 < height];
-  const onX = [x0 >= 0, x0 + 1 < width];
-  const rowWeight = [hy, ly];
-  const colWeight = [hx, lx];
-  for (let r = 0; r < 2; r++) {
-    for (let c = 0; c < 2; c++) {
-      const k = r * 2 + c;
-      const on = (onY[r] as boolean) && (onX[c] as boolean);
-      corners.pixel[k] = on
-        ? ((image * height + y0 + r) * width + x0 + c) * channels +
-          group * (channels / geometry.groups)
-        : -1;
-      corners.weight[k] =
-        on && inside ? f32((rowWeight[r] as number) * (colWeight[c] as number)) : 0;
-      // d/dy of hy·(·) is −(·), of ly·(·) is +(·); likewise in x.
-      corners.dWeightDy[k] = on
-        ? r === 0
-          ? -(colWeight[c] as number)
-          : (colWeight[c] as number)
-        : 0;
-      corners.dWeightDx[k] = on
-        ? c === 0
-          ? -(rowWeight[r] as number)
-          : (rowWeight[r] as number)
-        : 0;
-    }
+/** One buffer for every call (JS runs one loop at a time): ~3 MB per tap not reallocated. */
+let sharedCorners: TapCorners | null = null;
+
+function tapCornersFor(samples: number): TapCorners {
+  if (!sharedCorners || sharedCorners.pixel.length < samples * 4) {
+    sharedCorners = {
+      pixel: new Int32Array(samples * 4),
+      weight: new Float32Array(samples * 4),
+      dWeightDy: new Float32Array(samples * 4),
+      dWeightDx: new Float32Array(samples * 4),
+    };
   }
-  return true;
-}
-
-function newCorners(): Corners {
-  return {
-    pixel: new Int32Array(4),
-    weight: new Float32Array(4),
-    dWeightDy: new Float32Array(4),
-    dWeightDx: new Float32Array(4),
-  };
+  return sharedCorners;
 }
 
 /**
- * Calls `visit` for every (output position p, group g) of tap `tap` with the point's corners,
- * skipping points with no corner on the map. `offsets` `[B, Ho, Wo, G, K, 2]` flattened
- * (torchvision's channel order g·2K + 2k + {dy, dx}).
+ * Fills `corners` for tap `tap`. `offsets` `[B, Ho, Wo, G, K, 2]` flattened (torchvision's
+ * channel order g·2K + 2k + {dy, dx}). A point with no corner on the map gets pixels −1.
  */
-function forEachTapPoint(
+function fillTapCorners(
   geometry: HostDeformGeometry,
   offsets: Float32Array,
   tap: number,
-  visit: (point: number, group: number, corners: Corners) => void,
+  corners: TapCorners,
 ): void {
-  const { batch, outHeight, outWidth, kernelWidth, groups } = geometry;
+  const { batch, height, width, channels, outHeight, outWidth, kernelWidth, groups } = geometry;
   const taps = geometry.kernelHeight * kernelWidth;
+  const groupChannels = channels / groups;
   const i = Math.floor(tap / kernelWidth);
   const j = tap % kernelWidth;
-  const corners = newCorners();
+  const { pixel, weight, dWeightDy, dWeightDx } = corners;
   for (let b = 0; b < batch; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
       // Integer grid coordinates: exact in float32, as the tensor path's range · stride + tap.
@@ -133,7 +91,47 @@ function forEachTapPoint(
           const o = (point * groups * taps + g * taps + tap) * 2;
           const y = f32(rowBase + (offsets[o] as number));
           const x = f32(colBase + (offsets[o + 1] as number));
-          if (cornersAt(geometry, b, g, y, x, corners)) visit(point, g, corners);
+          const s = (point * groups + g) * 4;
+          const y0 = Math.floor(y);
+          const x0 = Math.floor(x);
+          if (y0 < -1 || y0 >= height || x0 < -1 || x0 >= width) {
+            pixel[s] = -1;
+            pixel[s + 1] = -1;
+            pixel[s + 2] = -1;
+            pixel[s + 3] = -1;
+            continue;
+          }
+          const ly = f32(y - y0);
+          const lx = f32(x - x0);
+          const hy = f32(1 - ly);
+          const hx = f32(1 - lx);
+          const inside = y > -1 && y < height && x > -1 && x < width;
+          const onY0 = y0 >= 0;
+          const onY1 = y0 + 1 < height;
+          const onX0 = x0 >= 0;
+          const onX1 = x0 + 1 < width;
+          const base = ((b * height + y0) * width + x0) * channels + g * groupChannels;
+          const on00 = onY0 && onX0;
+          const on01 = onY0 && onX1;
+          const on10 = onY1 && onX0;
+          const on11 = onY1 && onX1;
+          pixel[s] = on00 ? base : -1;
+          pixel[s + 1] = on01 ? base + channels : -1;
+          pixel[s + 2] = on10 ? base + width * channels : -1;
+          pixel[s + 3] = on11 ? base + (width + 1) * channels : -1;
+          weight[s] = on00 && inside ? f32(hy * hx) : 0;
+          weight[s + 1] = on01 && inside ? f32(hy * lx) : 0;
+          weight[s + 2] = on10 && inside ? f32(ly * hx) : 0;
+          weight[s + 3] = on11 && inside ? f32(ly * lx) : 0;
+          // d/dy of hy·(·) is −(·), of ly·(·) is +(·); likewise in x.
+          dWeightDy[s] = on00 ? -hx : 0;
+          dWeightDy[s + 1] = on01 ? -lx : 0;
+          dWeightDy[s + 2] = on10 ? hx : 0;
+          dWeightDy[s + 3] = on11 ? lx : 0;
+          dWeightDx[s] = on00 ? -hy : 0;
+          dWeightDx[s + 1] = on01 ? hy : 0;
+          dWeightDx[s + 2] = on10 ? -ly : 0;
+          dWeightDx[s + 3] = on11 ? ly : 0;
         }
       }
     }
@@ -154,22 +152,42 @@ export function deformTapColumn(
   const { channels, groups } = geometry;
   const taps = geometry.kernelHeight * geometry.kernelWidth;
   const groupChannels = channels / groups;
-  const column = new Float32Array(
-    geometry.batch * geometry.outHeight * geometry.outWidth * channels,
-  );
-  forEachTapPoint(geometry, offsets, tap, (point, g, corners) => {
-    const out = point * channels + g * groupChannels;
-    const modulation = mask ? (mask[(point * groups + g) * taps + tap] as number) : 1;
-    const { pixel, weight } = corners;
+  const samples = geometry.batch * geometry.outHeight * geometry.outWidth * groups;
+  const corners = tapCornersFor(samples);
+  fillTapCorners(geometry, offsets, tap, corners);
+  const { pixel, weight } = corners;
+  const column = new Float32Array(samples * groupChannels);
+  for (let sample = 0; sample < samples; sample++) {
+    const s = sample * 4;
+    // (p, g) order with G·(C/G) = C columns per point: the sample's channels are contiguous.
+    const out = sample * groupChannels;
+    const modulation = mask
+      ? (mask[
+          Math.floor(sample / groups) * groups * taps + (sample % groups) * taps + tap
+        ] as number)
+      : 1;
+    // Off-map corners read pixel 0 with weight 0: the tensor path adds 0·v there, no change.
+    const w0 = (pixel[s] as number) < 0 ? 0 : (weight[s] as number);
+    const w1 = (pixel[s + 1] as number) < 0 ? 0 : (weight[s + 1] as number);
+    const w2 = (pixel[s + 2] as number) < 0 ? 0 : (weight[s + 2] as number);
+    const w3 = (pixel[s + 3] as number) < 0 ? 0 : (weight[s + 3] as number);
+    if (w0 === 0 && w1 === 0 && w2 === 0 && w3 === 0) continue;
+    const p0 = Math.max(pixel[s] as number, 0);
+    const p1 = Math.max(pixel[s + 1] as number, 0);
+    const p2 = Math.max(pixel[s + 2] as number, 0);
+    const p3 = Math.max(pixel[s + 3] as number, 0);
+    // The tensor path's [1, 4] · [4, C/G] product: corners summed in order, rounded each step.
     for (let c = 0; c < groupChannels; c++) {
-      let sum = 0;
-      for (let k = 0; k < 4; k++) {
-        const p = pixel[k] as number;
-        if (p >= 0) sum = f32(sum + f32((weight[k] as number) * (input[p + c] as number)));
-      }
-      column[out + c] = mask ? f32(sum * modulation) : sum;
+      const sum01 = f32(f32(w0 * (input[p0 + c] as number)) + f32(w1 * (input[p1 + c] as number)));
+      const sum012 = f32(sum01 + f32(w2 * (input[p2 + c] as number)));
+      column[out + c] = f32(sum012 + f32(w3 * (input[p3 + c] as number)));
     }
-  });
+    if (mask) {
+      for (let c = 0; c < groupChannels; c++) {
+        column[out + c] = f32((column[out + c] as number) * modulation);
+      }
+    }
+  }
   return column;
 }
 
@@ -216,56 +234,65 @@ export function addDeformTapGradients(
   const { channels, groups } = geometry;
   const taps = geometry.kernelHeight * geometry.kernelWidth;
   const groupChannels = channels / groups;
+  const samples = geometry.batch * geometry.outHeight * geometry.outWidth * groups;
+  const corners = tapCornersFor(samples);
+  fillTapCorners(geometry, offsets, tap, corners);
+  const { pixel, weight, dWeightDy, dWeightDx } = corners;
+  const dSampled = new Float32Array(groupChannels);
   scratch.fill(0);
-  forEachTapPoint(geometry, offsets, tap, (point, g, corners) => {
-    const column = point * channels + g * groupChannels;
-    const maskIndex = (point * groups + g) * taps + tap;
+  for (let sample = 0; sample < samples; sample++) {
+    const s = sample * 4;
+    if (
+      (pixel[s] as number) < 0 &&
+      (pixel[s + 1] as number) < 0 &&
+      (pixel[s + 2] as number) < 0 &&
+      (pixel[s + 3] as number) < 0
+    ) {
+      continue;
+    }
+    const column = sample * groupChannels;
+    const maskIndex = Math.floor(sample / groups) * groups * taps + (sample % groups) * taps + tap;
     const modulation = mask ? (mask[maskIndex] as number) : 1;
-    const { pixel, weight, dWeightDy, dWeightDx } = corners;
+    for (let c = 0; c < groupChannels; c++) {
+      dSampled[c] = mask
+        ? f32((columnGrad[column + c] as number) * modulation)
+        : (columnGrad[column + c] as number);
+    }
     let gradY = 0;
     let gradX = 0;
+    let gradMask = 0;
+    if (mask) {
+      // Σ_c sampled · d(column): sampled accumulated per channel as in the forward pass.
+      for (let c = 0; c < groupChannels; c++) {
+        let sampled = 0;
+        for (let k = 0; k < 4; k++) {
+          const p = pixel[s + k] as number;
+          const w = weight[s + k] as number;
+          if (p >= 0 && w !== 0) sampled = f32(sampled + f32(w * (input[p + c] as number)));
+        }
+        gradMask = f32(gradMask + f32(sampled * (columnGrad[column + c] as number)));
+      }
+    }
     for (let k = 0; k < 4; k++) {
-      const p = pixel[k] as number;
+      const p = pixel[s + k] as number;
       if (p < 0) continue;
       // Σ_c value · d(sampled), the corner's share of the coordinate gradient.
       let perCorner = 0;
       for (let c = 0; c < groupChannels; c++) {
-        const dSampled = mask
-          ? f32((columnGrad[column + c] as number) * modulation)
-          : (columnGrad[column + c] as number);
-        perCorner = f32(perCorner + f32((input[p + c] as number) * dSampled));
+        perCorner = f32(perCorner + f32((input[p + c] as number) * (dSampled[c] as number)));
       }
-      gradY = f32(gradY + f32((dWeightDy[k] as number) * perCorner));
-      gradX = f32(gradX + f32((dWeightDx[k] as number) * perCorner));
-    }
-    const o = maskIndex * 2;
-    grads.offset[o] = gradY;
-    grads.offset[o + 1] = gradX;
-    if (mask) {
-      let gradMask = 0;
+      gradY = f32(gradY + f32((dWeightDy[s + k] as number) * perCorner));
+      gradX = f32(gradX + f32((dWeightDx[s + k] as number) * perCorner));
+      const w = weight[s + k] as number;
+      if (w === 0) continue;
       for (let c = 0; c < groupChannels; c++) {
-        let sampled = 0;
-        for (let k = 0; k < 4; k++) {
-          const p = pixel[k] as number;
-          if (p >= 0)
-            sampled = f32(sampled + f32((weight[k] as number) * (input[p + c] as number)));
-        }
-        gradMask = f32(gradMask + f32(sampled * (columnGrad[column + c] as number)));
-      }
-      grads.mask[maskIndex] = gradMask;
-    }
-    for (let k = 0; k < 4; k++) {
-      const p = pixel[k] as number;
-      const w = weight[k] as number;
-      if (p < 0 || w === 0) continue;
-      for (let c = 0; c < groupChannels; c++) {
-        const dSampled = mask
-          ? f32((columnGrad[column + c] as number) * modulation)
-          : (columnGrad[column + c] as number);
-        scratch[p + c] = f32((scratch[p + c] as number) + f32(w * dSampled));
+        scratch[p + c] = f32((scratch[p + c] as number) + f32(w * (dSampled[c] as number)));
       }
     }
-  });
+    grads.offset[maskIndex * 2] = gradY;
+    grads.offset[maskIndex * 2 + 1] = gradX;
+    if (mask) grads.mask[maskIndex] = gradMask;
+  }
   const inputGrad = grads.input;
   for (let index = 0; index < inputGrad.length; index++) {
     inputGrad[index] = f32((inputGrad[index] as number) + (scratch[index] as number));
