@@ -405,6 +405,8 @@ export function deformConv2d(
     const offsetValues = o.dataSync() as Float32Array;
     const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
     const columns: tf.Tensor2D[] = [];
+    // Each tap's [C, O] filter in one op (exact copies of tapFilter's slices).
+    const tapFilters = tf.unstack(tf.reshape(w, [taps, channels, outChannels])) as tf.Tensor2D[];
     let out: tf.Tensor2D = tf.zeros([points, outChannels]);
     for (let tap = 0; tap < taps; tap++) {
       const column = tf.tensor2d(
@@ -412,7 +414,7 @@ export function deformConv2d(
         [points, channels],
       );
       columns.push(column);
-      out = tf.add(out, tf.matMul(column, tapFilter(w, Math.floor(tap / kw), tap % kw)));
+      out = tf.add(out, tf.matMul(column, tapFilters[tap] as tf.Tensor2D));
     }
     // Saved only while a gradient tape records (tfjs' customGrad), freed after backprop.
     save([x, o, w, m, ...columns]);
@@ -428,7 +430,13 @@ export function deformConv2d(
         ];
         return tf.tidy(() => {
           const dyMatrix = tf.reshape(dy, [points, outChannels]);
-          const wT = tf.transpose(ws, [0, 1, 3, 2]);
+          // Each tap's [O, C] filter and [C, P] column in one op each (exact transposes).
+          const filtersT = tf.unstack(
+            tf.transpose(tf.reshape(ws, [taps, channels, outChannels]), [0, 2, 1]),
+          ) as tf.Tensor2D[];
+          const columnsT = tf.unstack(
+            tf.transpose(tf.stack(savedColumns), [0, 2, 1]),
+          ) as tf.Tensor2D[];
           const inputs = xs.dataSync() as Float32Array;
           const offsetData = os.dataSync() as Float32Array;
           const maskData = modulated ? (ms.dataSync() as Float32Array) : undefined;
@@ -436,9 +444,8 @@ export function deformConv2d(
           const scratch = new Float32Array(inputs.length);
           const filterGrads: tf.Tensor[] = [];
           for (let tap = 0; tap < taps; tap++) {
-            const [i, j] = [Math.floor(tap / kw), tap % kw];
             // Untransposed matMuls only: transposed ones are ~10× slower on wasm.
-            const columnGrad = tf.matMul(dyMatrix, tapFilterTransposed(wT, i, j));
+            const columnGrad = tf.matMul(dyMatrix, filtersT[tap] as tf.Tensor2D);
             addDeformTapGradients(
               hostGeometry,
               inputs,
@@ -450,7 +457,7 @@ export function deformConv2d(
               scratch,
             );
             columnGrad.dispose();
-            filterGrads.push(tf.matMul(tf.transpose(savedColumns[tap] as tf.Tensor2D), dyMatrix));
+            filterGrads.push(tf.matMul(columnsT[tap] as tf.Tensor2D, dyMatrix));
           }
           return [
             tf.tensor(grads.input, xs.shape),
