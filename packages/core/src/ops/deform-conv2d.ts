@@ -430,12 +430,9 @@ export function deformConv2d(
         ];
         return tf.tidy(() => {
           const dyMatrix = tf.reshape(dy, [points, outChannels]);
-          // Each tap's [O, C] filter and [C, P] column in one op each (exact transposes).
+          // Each tap's [O, C] filter in one op (exact transposes).
           const filtersT = tf.unstack(
             tf.transpose(tf.reshape(ws, [taps, channels, outChannels]), [0, 2, 1]),
-          ) as tf.Tensor2D[];
-          const columnsT = tf.unstack(
-            tf.transpose(tf.stack(savedColumns), [0, 2, 1]),
           ) as tf.Tensor2D[];
           const inputs = xs.dataSync() as Float32Array;
           const offsetData = os.dataSync() as Float32Array;
@@ -457,7 +454,7 @@ export function deformConv2d(
               scratch,
             );
             columnGrad.dispose();
-            filterGrads.push(tf.matMul(columnsT[tap] as tf.Tensor2D, dyMatrix));
+            filterGrads.push(tf.matMul(tf.transpose(savedColumns[tap] as tf.Tensor2D), dyMatrix));
           }
           return [
             tf.tensor(grads.input, xs.shape),
