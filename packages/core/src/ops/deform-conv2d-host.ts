@@ -8,7 +8,13 @@
  * forward value (zero outside (-1, H) × (-1, W), corners off the map count as zero),
  * `deformable_col2im` for the input gradient (the same bilinear weights), and
  * `get_coordinate_weight` for the offset gradient (corners on the map, no inside test).
+ *
+ * Work goes tap by tap and every sum is rounded to float32 in the order of the tensor-op path
+ * (corners 00, 01, 10, 11; channels ascending; scatter in (point, group, corner) order, taps
+ * added in turn): both paths give the same bits, so training does not depend on the backend.
  */
+
+const f32 = Math.fround;
 
 /** Geometry shared by the forward and backward loops. */
 export interface HostDeformGeometry {
@@ -30,209 +36,265 @@ export interface HostDeformGeometry {
 }
 
 /**
- * The sampling coordinates of every (output position p, tap k, group g), in (p, k, g) order:
- * `y`, `x` of `[B·Ho·Wo·K·G]`. `offsets` `[B, Ho, Wo, G, K, 2]` flattened (torchvision's
- * channel order g·2K + 2k + {dy, dx}). One flat pass, so the sampling loops below run without
- * callbacks (a callback per sample is not inlined by V8 once two loops share the visitor).
+ * The bilinear corners of every (output position p, group g) of one tap, (p, g) order, as flat
+ * typed arrays (no per-point objects or callbacks: V8 keeps these loops tight).
  */
-function samplePoints(
+interface TapCorners {
+  /** Element index of channel 0 of the group at corner 4·s + k (00, 01, 10, 11), −1 off the map. */
+  pixel: Int32Array;
+  /** bilinear_interpolate's weight (zero outside (-1, H) × (-1, W) or off the map). */
+  weight: Float32Array;
+  /** d weight / dy and d weight / dx of the corners on the map (get_coordinate_weight). */
+  dWeightDy: Float32Array;
+  dWeightDx: Float32Array;
+}
+
+/** One buffer for every call (JS runs one loop at a time): ~3 MB per tap not reallocated. */
+let sharedCorners: TapCorners | null = null;
+
+function tapCornersFor(samples: number): TapCorners {
+  if (!sharedCorners || sharedCorners.pixel.length < samples * 4) {
+    sharedCorners = {
+      pixel: new Int32Array(samples * 4),
+      weight: new Float32Array(samples * 4),
+      dWeightDy: new Float32Array(samples * 4),
+      dWeightDx: new Float32Array(samples * 4),
+    };
+  }
+  return sharedCorners;
+}
+
+/**
+ * Fills `corners` for tap `tap`. `offsets` `[B, Ho, Wo, G, K, 2]` flattened (torchvision's
+ * channel order g·2K + 2k + {dy, dx}). A point with no corner on the map gets pixels −1.
+ */
+function fillTapCorners(
   geometry: HostDeformGeometry,
   offsets: Float32Array,
-): { y: Float32Array; x: Float32Array; imageBase: Int32Array } {
-  const { batch, height, width, outHeight, outWidth, kernelHeight, kernelWidth, groups } = geometry;
-  const taps = kernelHeight * kernelWidth;
-  const samples = batch * outHeight * outWidth * taps * groups;
-  const ys = new Float32Array(samples);
-  const xs = new Float32Array(samples);
-  // Pixel index of (b, 0, 0) per output position, for the corner reads.
-  const imageBase = new Int32Array(batch * outHeight * outWidth);
-  let sample = 0;
+  tap: number,
+  corners: TapCorners,
+): void {
+  const { batch, height, width, channels, outHeight, outWidth, kernelWidth, groups } = geometry;
+  const taps = geometry.kernelHeight * kernelWidth;
+  const groupChannels = channels / groups;
+  const i = Math.floor(tap / kernelWidth);
+  const j = tap % kernelWidth;
+  const { pixel, weight, dWeightDy, dWeightDx } = corners;
   for (let b = 0; b < batch; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
+      // Integer grid coordinates: exact in float32, as the tensor path's range · stride + tap.
+      const rowBase = oy * geometry.strideHeight + i * geometry.dilationHeight - geometry.top;
       for (let ox = 0; ox < outWidth; ox++) {
+        const colBase = ox * geometry.strideWidth + j * geometry.dilationWidth - geometry.left;
         const point = (b * outHeight + oy) * outWidth + ox;
-        imageBase[point] = b * height * width;
-        const offsetBase = point * groups * taps * 2;
-        for (let i = 0; i < kernelHeight; i++) {
-          const rowBase = oy * geometry.strideHeight - geometry.top + i * geometry.dilationHeight;
-          for (let j = 0; j < kernelWidth; j++) {
-            const colBase = ox * geometry.strideWidth - geometry.left + j * geometry.dilationWidth;
-            const tap = i * kernelWidth + j;
-            for (let g = 0; g < groups; g++) {
-              const o = offsetBase + (g * taps + tap) * 2;
-              ys[sample] = rowBase + (offsets[o] as number);
-              xs[sample] = colBase + (offsets[o + 1] as number);
-              sample++;
-            }
+        for (let g = 0; g < groups; g++) {
+          const o = (point * groups * taps + g * taps + tap) * 2;
+          const y = f32(rowBase + (offsets[o] as number));
+          const x = f32(colBase + (offsets[o + 1] as number));
+          const s = (point * groups + g) * 4;
+          const y0 = Math.floor(y);
+          const x0 = Math.floor(x);
+          if (y0 < -1 || y0 >= height || x0 < -1 || x0 >= width) {
+            pixel[s] = -1;
+            pixel[s + 1] = -1;
+            pixel[s + 2] = -1;
+            pixel[s + 3] = -1;
+            continue;
           }
+          const ly = f32(y - y0);
+          const lx = f32(x - x0);
+          const hy = f32(1 - ly);
+          const hx = f32(1 - lx);
+          const inside = y > -1 && y < height && x > -1 && x < width;
+          const onY0 = y0 >= 0;
+          const onY1 = y0 + 1 < height;
+          const onX0 = x0 >= 0;
+          const onX1 = x0 + 1 < width;
+          const base = ((b * height + y0) * width + x0) * channels + g * groupChannels;
+          const on00 = onY0 && onX0;
+          const on01 = onY0 && onX1;
+          const on10 = onY1 && onX0;
+          const on11 = onY1 && onX1;
+          pixel[s] = on00 ? base : -1;
+          pixel[s + 1] = on01 ? base + channels : -1;
+          pixel[s + 2] = on10 ? base + width * channels : -1;
+          pixel[s + 3] = on11 ? base + (width + 1) * channels : -1;
+          weight[s] = on00 && inside ? f32(hy * hx) : 0;
+          weight[s + 1] = on01 && inside ? f32(hy * lx) : 0;
+          weight[s + 2] = on10 && inside ? f32(ly * hx) : 0;
+          weight[s + 3] = on11 && inside ? f32(ly * lx) : 0;
+          // d/dy of hy·(·) is −(·), of ly·(·) is +(·); likewise in x.
+          dWeightDy[s] = on00 ? -hx : 0;
+          dWeightDy[s + 1] = on01 ? -lx : 0;
+          dWeightDy[s + 2] = on10 ? hx : 0;
+          dWeightDy[s + 3] = on11 ? lx : 0;
+          dWeightDx[s] = on00 ? -hy : 0;
+          dWeightDx[s + 1] = on01 ? hy : 0;
+          dWeightDx[s + 2] = on10 ? -ly : 0;
+          dWeightDx[s + 3] = on11 ? ly : 0;
         }
       }
     }
   }
-  return { y: ys, x: xs, imageBase };
 }
 
 /**
- * The sampled columns `[B·Ho·Wo, K·C]` (im2col with bilinear sampling, times the DCNv2
- * modulation when `mask` `[B, Ho, Wo, G·K]` is given): row p, column k·C + c is input channel c
- * sampled at tap k of output position p, so `columns · filter.reshape([K·C, O])` is the conv.
+ * Tap `tap`'s sampled column `[B·Ho·Wo, C]` (times the DCNv2 modulation when `mask`
+ * `[B, Ho, Wo, G·K]` is given), so `Σ_tap column · filter[tap]` is the conv.
  */
-export function deformColumns(
+export function deformTapColumn(
   geometry: HostDeformGeometry,
   input: Float32Array,
   offsets: Float32Array,
   mask: Float32Array | undefined,
+  tap: number,
 ): Float32Array {
-  const { height, width, channels, groups, kernelHeight, kernelWidth } = geometry;
-  const taps = kernelHeight * kernelWidth;
+  const { channels, groups } = geometry;
+  const taps = geometry.kernelHeight * geometry.kernelWidth;
   const groupChannels = channels / groups;
-  const points = geometry.batch * geometry.outHeight * geometry.outWidth;
-  const columns = new Float32Array(points * taps * channels);
-  const sampled = samplePoints(geometry, offsets);
-  const samplesPerPoint = taps * groups;
-  for (let sample = 0; sample < points * samplesPerPoint; sample++) {
-    const y = sampled.y[sample] as number;
-    const x = sampled.x[sample] as number;
-    if (y <= -1 || y >= height || x <= -1 || x >= width) continue;
-    const point = Math.floor(sample / samplesPerPoint);
-    const tap = Math.floor(sample / groups) % taps;
-    const g = sample % groups;
-    const imageBase = sampled.imageBase[point] as number;
-    const modulation = mask ? (mask[(point * groups + g) * taps + tap] as number) : 1;
-    const y0 = Math.floor(y);
-    const x0 = Math.floor(x);
-    const ly = y - y0;
-    const lx = x - x0;
-    const hy = 1 - ly;
-    const hx = 1 - lx;
-    const out = (point * taps + tap) * channels + g * groupChannels;
-    const channel0 = g * groupChannels;
-    // Corners off the map read as zero: their weight is zeroed and their pixel index unused.
-    const validY0 = y0 >= 0;
-    const validY1 = y0 + 1 < height;
-    const validX0 = x0 >= 0;
-    const validX1 = x0 + 1 < width;
-    const w00 = validY0 && validX0 ? hy * hx * modulation : 0;
-    const w01 = validY0 && validX1 ? hy * lx * modulation : 0;
-    const w10 = validY1 && validX0 ? ly * hx * modulation : 0;
-    const w11 = validY1 && validX1 ? ly * lx * modulation : 0;
-    const row0 = validY0 ? y0 : y0 + 1;
-    const row1 = validY1 ? y0 + 1 : y0;
-    const col0 = validX0 ? x0 : x0 + 1;
-    const col1 = validX1 ? x0 + 1 : x0;
-    const p00 = (imageBase + row0 * width + col0) * channels + channel0;
-    const p01 = (imageBase + row0 * width + col1) * channels + channel0;
-    const p10 = (imageBase + row1 * width + col0) * channels + channel0;
-    const p11 = (imageBase + row1 * width + col1) * channels + channel0;
+  const samples = geometry.batch * geometry.outHeight * geometry.outWidth * groups;
+  const corners = tapCornersFor(samples);
+  fillTapCorners(geometry, offsets, tap, corners);
+  const { pixel, weight } = corners;
+  const column = new Float32Array(samples * groupChannels);
+  for (let sample = 0; sample < samples; sample++) {
+    const s = sample * 4;
+    // (p, g) order with G·(C/G) = C columns per point: the sample's channels are contiguous.
+    const out = sample * groupChannels;
+    const modulation = mask
+      ? (mask[
+          Math.floor(sample / groups) * groups * taps + (sample % groups) * taps + tap
+        ] as number)
+      : 1;
+    // Off-map corners read pixel 0 with weight 0: the tensor path adds 0·v there, no change.
+    const w0 = (pixel[s] as number) < 0 ? 0 : (weight[s] as number);
+    const w1 = (pixel[s + 1] as number) < 0 ? 0 : (weight[s + 1] as number);
+    const w2 = (pixel[s + 2] as number) < 0 ? 0 : (weight[s + 2] as number);
+    const w3 = (pixel[s + 3] as number) < 0 ? 0 : (weight[s + 3] as number);
+    if (w0 === 0 && w1 === 0 && w2 === 0 && w3 === 0) continue;
+    const p0 = Math.max(pixel[s] as number, 0);
+    const p1 = Math.max(pixel[s + 1] as number, 0);
+    const p2 = Math.max(pixel[s + 2] as number, 0);
+    const p3 = Math.max(pixel[s + 3] as number, 0);
+    // The tensor path's [1, 4] · [4, C/G] product: corners summed in order, rounded each step.
     for (let c = 0; c < groupChannels; c++) {
-      columns[out + c] =
-        w00 * (input[p00 + c] as number) +
-        w01 * (input[p01 + c] as number) +
-        w10 * (input[p10 + c] as number) +
-        w11 * (input[p11 + c] as number);
+      const sum01 = f32(f32(w0 * (input[p0 + c] as number)) + f32(w1 * (input[p1 + c] as number)));
+      const sum012 = f32(sum01 + f32(w2 * (input[p2 + c] as number)));
+      column[out + c] = f32(sum012 + f32(w3 * (input[p3 + c] as number)));
+    }
+    if (mask) {
+      for (let c = 0; c < groupChannels; c++) {
+        column[out + c] = f32((column[out + c] as number) * modulation);
+      }
     }
   }
-  return columns;
+  return column;
 }
 
+/** Accumulators of the backward pass: `[B, H, W, C]`, `[B, Ho, Wo, 2·G·K]`, `[B, Ho, Wo, G·K]`. */
 export interface HostDeformGradients {
-  /** `[B, H, W, C]` */
   input: Float32Array;
-  /** `[B, Ho, Wo, 2·G·K]`, torchvision's channel order. */
   offset: Float32Array;
-  /** `[B, Ho, Wo, G·K]`, zeros without a mask. */
   mask: Float32Array;
 }
 
+export function newDeformGradients(
+  geometry: HostDeformGeometry,
+  inputSize: number,
+): HostDeformGradients {
+  const samples =
+    geometry.batch *
+    geometry.outHeight *
+    geometry.outWidth *
+    geometry.groups *
+    geometry.kernelHeight *
+    geometry.kernelWidth;
+  return {
+    input: new Float32Array(inputSize),
+    offset: new Float32Array(samples * 2),
+    mask: new Float32Array(samples),
+  };
+}
+
 /**
- * Gradients of the sampled columns w.r.t. input, offsets and mask, given `columnGrad`
- * `[B·Ho·Wo, K·C]` (dL/d columns, i.e. `dy · filterᵀ`).
+ * Adds tap `tap`'s gradients to `grads`, given `columnGrad` `[B·Ho·Wo, C]` (dL/d column of the
+ * tap, `dy · filter[tap]ᵀ`). `scratch` is a zeroed buffer of the input's size (the tap's own
+ * scatter, added to the input gradient afterwards, as the tensor path does).
  */
-export function deformColumnGradients(
+export function addDeformTapGradients(
   geometry: HostDeformGeometry,
   input: Float32Array,
   offsets: Float32Array,
   mask: Float32Array | undefined,
+  tap: number,
   columnGrad: Float32Array,
-): HostDeformGradients {
-  const { height, width, channels, groups, kernelHeight, kernelWidth } = geometry;
-  const taps = kernelHeight * kernelWidth;
+  grads: HostDeformGradients,
+  scratch: Float32Array,
+): void {
+  const { channels, groups } = geometry;
+  const taps = geometry.kernelHeight * geometry.kernelWidth;
   const groupChannels = channels / groups;
-  const points = geometry.batch * geometry.outHeight * geometry.outWidth;
-  const inputGrad = new Float32Array(input.length);
-  const offsetGrad = new Float32Array(points * groups * taps * 2);
-  const maskGrad = new Float32Array(points * groups * taps);
-  const sampled = samplePoints(geometry, offsets);
-  const samplesPerPoint = taps * groups;
-  for (let sample = 0; sample < points * samplesPerPoint; sample++) {
-    const y = sampled.y[sample] as number;
-    const x = sampled.x[sample] as number;
-    const y0 = Math.floor(y);
-    const x0 = Math.floor(x);
-    // No corner on the map: value, input and coordinate gradients are all zero.
-    if (y0 < -1 || y0 >= height || x0 < -1 || x0 >= width) continue;
-    const point = Math.floor(sample / samplesPerPoint);
-    const tap = Math.floor(sample / groups) % taps;
-    const g = sample % groups;
-    const imageBase = sampled.imageBase[point] as number;
-    const maskIndex = (point * groups + g) * taps + tap;
+  const samples = geometry.batch * geometry.outHeight * geometry.outWidth * groups;
+  const corners = tapCornersFor(samples);
+  fillTapCorners(geometry, offsets, tap, corners);
+  const { pixel, weight, dWeightDy, dWeightDx } = corners;
+  const dSampled = new Float32Array(groupChannels);
+  scratch.fill(0);
+  for (let sample = 0; sample < samples; sample++) {
+    const s = sample * 4;
+    if (
+      (pixel[s] as number) < 0 &&
+      (pixel[s + 1] as number) < 0 &&
+      (pixel[s + 2] as number) < 0 &&
+      (pixel[s + 3] as number) < 0
+    ) {
+      continue;
+    }
+    const column = sample * groupChannels;
+    const maskIndex = Math.floor(sample / groups) * groups * taps + (sample % groups) * taps + tap;
     const modulation = mask ? (mask[maskIndex] as number) : 1;
-    const ly = y - y0;
-    const lx = x - x0;
-    const hy = 1 - ly;
-    const hx = 1 - lx;
-    const inside = y > -1 && y < height && x > -1 && x < width;
-    const column = (point * taps + tap) * channels + g * groupChannels;
-    const validY0 = y0 >= 0;
-    const validY1 = y0 + 1 < height;
-    const validX0 = x0 >= 0;
-    const validX1 = x0 + 1 < width;
-    // Off-map corners read a clamped on-map pixel times 0 (`on*`) and get weight 0, so the
-    // channel loop runs without branches.
-    const on00 = validY0 && validX0 ? 1 : 0;
-    const on01 = validY0 && validX1 ? 1 : 0;
-    const on10 = validY1 && validX0 ? 1 : 0;
-    const on11 = validY1 && validX1 ? 1 : 0;
-    const row0 = validY0 ? y0 : y0 + 1;
-    const row1 = validY1 ? y0 + 1 : y0;
-    const col0 = validX0 ? x0 : x0 + 1;
-    const col1 = validX1 ? x0 + 1 : x0;
-    const channel0 = g * groupChannels;
-    const p00 = (imageBase + row0 * width + col0) * channels + channel0;
-    const p01 = (imageBase + row0 * width + col1) * channels + channel0;
-    const p10 = (imageBase + row1 * width + col0) * channels + channel0;
-    const p11 = (imageBase + row1 * width + col1) * channels + channel0;
-    // bilinear_interpolate's weights (zero outside (-1, H) × (-1, W)) for the value and the
-    // input gradient; get_coordinate_weight has no inside test.
-    const w00 = inside ? hy * hx * on00 : 0;
-    const w01 = inside ? hy * lx * on01 : 0;
-    const w10 = inside ? ly * hx * on10 : 0;
-    const w11 = inside ? ly * lx * on11 : 0;
-    const s00 = w00 * modulation;
-    const s01 = w01 * modulation;
-    const s10 = w10 * modulation;
-    const s11 = w11 * modulation;
+    for (let c = 0; c < groupChannels; c++) {
+      dSampled[c] = mask
+        ? f32((columnGrad[column + c] as number) * modulation)
+        : (columnGrad[column + c] as number);
+    }
     let gradY = 0;
     let gradX = 0;
     let gradMask = 0;
-    for (let c = 0; c < groupChannels; c++) {
-      const upstream = columnGrad[column + c] as number;
-      const v00 = on00 * (input[p00 + c] as number);
-      const v01 = on01 * (input[p01 + c] as number);
-      const v10 = on10 * (input[p10 + c] as number);
-      const v11 = on11 * (input[p11 + c] as number);
-      gradY += upstream * (lx * (v11 - v01) + hx * (v10 - v00));
-      gradX += upstream * (ly * (v11 - v10) + hy * (v01 - v00));
-      gradMask += upstream * (w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11);
-      inputGrad[p00 + c] = (inputGrad[p00 + c] as number) + upstream * s00;
-      inputGrad[p01 + c] = (inputGrad[p01 + c] as number) + upstream * s01;
-      inputGrad[p10 + c] = (inputGrad[p10 + c] as number) + upstream * s10;
-      inputGrad[p11 + c] = (inputGrad[p11 + c] as number) + upstream * s11;
+    if (mask) {
+      // Σ_c sampled · d(column): sampled accumulated per channel as in the forward pass.
+      for (let c = 0; c < groupChannels; c++) {
+        let sampled = 0;
+        for (let k = 0; k < 4; k++) {
+          const p = pixel[s + k] as number;
+          const w = weight[s + k] as number;
+          if (p >= 0 && w !== 0) sampled = f32(sampled + f32(w * (input[p + c] as number)));
+        }
+        gradMask = f32(gradMask + f32(sampled * (columnGrad[column + c] as number)));
+      }
     }
-    const o = (point * groups * taps + g * taps + tap) * 2;
-    offsetGrad[o] = gradY * modulation;
-    offsetGrad[o + 1] = gradX * modulation;
-    maskGrad[maskIndex] = gradMask;
+    for (let k = 0; k < 4; k++) {
+      const p = pixel[s + k] as number;
+      if (p < 0) continue;
+      // Σ_c value · d(sampled), the corner's share of the coordinate gradient.
+      let perCorner = 0;
+      for (let c = 0; c < groupChannels; c++) {
+        perCorner = f32(perCorner + f32((input[p + c] as number) * (dSampled[c] as number)));
+      }
+      gradY = f32(gradY + f32((dWeightDy[s + k] as number) * perCorner));
+      gradX = f32(gradX + f32((dWeightDx[s + k] as number) * perCorner));
+      const w = weight[s + k] as number;
+      if (w === 0) continue;
+      for (let c = 0; c < groupChannels; c++) {
+        scratch[p + c] = f32((scratch[p + c] as number) + f32(w * (dSampled[c] as number)));
+      }
+    }
+    grads.offset[maskIndex * 2] = gradY;
+    grads.offset[maskIndex * 2 + 1] = gradX;
+    if (mask) grads.mask[maskIndex] = gradMask;
   }
-  return { input: inputGrad, offset: offsetGrad, mask: maskGrad };
+  const inputGrad = grads.input;
+  for (let index = 0; index < inputGrad.length; index++) {
+    inputGrad[index] = f32((inputGrad[index] as number) + (scratch[index] as number));
+  }
 }

@@ -101,6 +101,47 @@ describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
     },
   );
 
+  it.each([false, true])(
+    'host sampling gives the tensor path’s bits, output and every gradient (modulated: %s)',
+    (modulated) => {
+      const input = tf.randomNormal([2, 9, 7, 8], 0, 1, 'float32', 11) as tf.Tensor4D;
+      const offset = tf.randomNormal([2, 9, 7, 2 * 2 * 9], 0, 2, 'float32', 12) as tf.Tensor4D;
+      const filter = tf.randomNormal([3, 3, 8, 5], 0, 0.3, 'float32', 13) as tf.Tensor4D;
+      const mask = tf.randomUniform([2, 9, 7, 2 * 9], 0, 1, 'float32', 14) as tf.Tensor4D;
+      const upstream = tf.randomNormal([2, 9, 7, 5], 0, 1, 'float32', 15);
+      const before = tf.memory().numTensors;
+      const run = (sampling: 'host' | 'tensor') =>
+        tf.grads((x, o, w, m) =>
+          tf.sum(
+            tf.mul(
+              deformConv2d(x as tf.Tensor4D, o as tf.Tensor4D, w as tf.Tensor4D, {
+                pad: 1,
+                deformGroups: 2,
+                sampling,
+                ...(m ? { mask: m as tf.Tensor4D } : {}),
+              }),
+              upstream,
+            ),
+          ),
+        )(modulated ? [input, offset, filter, mask] : [input, offset, filter]);
+      const forward = (sampling: 'host' | 'tensor') =>
+        deformConv2d(input, offset, filter, {
+          pad: 1,
+          deformGroups: 2,
+          sampling,
+          ...(modulated ? { mask } : {}),
+        });
+      const host = [forward('host'), ...run('host')];
+      const tensor = [forward('tensor'), ...run('tensor')];
+      host.forEach((h, k) => {
+        expect(Array.from(h.dataSync())).toEqual(Array.from((tensor[k] as tf.Tensor).dataSync()));
+      });
+      tf.dispose([...host, ...tensor]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([input, offset, filter, mask, upstream]);
+    },
+  );
+
   it('handles an empty batch', () => {
     const out = deformConv2d(
       tf.zeros([0, 5, 5, 2]),

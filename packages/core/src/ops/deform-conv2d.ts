@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assertRank, type ConvPadding, convGeometry, type SpatialPair } from './conv-geometry';
 import {
-  deformColumnGradients,
-  deformColumns,
+  addDeformTapGradients,
+  deformTapColumn,
   type HostDeformGeometry,
+  newDeformGradients,
 } from './deform-conv2d-host';
 
 export interface DeformConv2dOptions {
@@ -407,8 +408,11 @@ export function deformConv2d(
     left: geometry.left,
     groups,
   };
-  const columnWidth = taps * channels;
-  /** im2col on the host, the conv as one matMul; the columns are kept for the filter gradient. */
+  /**
+   * Sampling on the host, tap by tap, with the tensor path's float32 rounding and the same
+   * per-tap matMuls, so both paths give the same bits; each tap's column is kept for its
+   * filter gradient.
+   */
   const hostConvolve = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, o, w, m, save] = args as [
       tf.Tensor4D,
@@ -417,51 +421,65 @@ export function deformConv2d(
       tf.Tensor4D,
       tf.GradSaveFunc,
     ];
+    const inputValues = x.dataSync() as Float32Array;
+    const offsetValues = o.dataSync() as Float32Array;
     const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
-    const columns = tf.tensor2d(
-      deformColumns(
-        hostGeometry,
-        x.dataSync() as Float32Array,
-        o.dataSync() as Float32Array,
-        maskValues,
-      ),
-      [points, columnWidth],
-    );
+    const columns: tf.Tensor2D[] = [];
+    // Each tap's [C, O] filter in one op (exact copies of tapFilter's slices).
+    const tapFilters = tf.unstack(tf.reshape(w, [taps, channels, outChannels])) as tf.Tensor2D[];
+    let out: tf.Tensor2D = tf.zeros([points, outChannels]);
+    for (let tap = 0; tap < taps; tap++) {
+      const column = tf.tensor2d(
+        deformTapColumn(hostGeometry, inputValues, offsetValues, maskValues, tap),
+        [points, channels],
+      );
+      columns.push(column);
+      out = tf.add(out, tf.matMul(column, tapFilters[tap] as tf.Tensor2D));
+    }
     // Saved only while a gradient tape records (tfjs' customGrad), freed after backprop.
-    save([x, o, w, m, columns]);
-    const value = tf.reshape(tf.matMul(columns, tf.reshape(w, [columnWidth, outChannels])), [
-      batch,
-      outHeight,
-      outWidth,
-      outChannels,
-    ]);
+    save([x, o, w, m, ...columns]);
     return {
-      value,
+      value: tf.reshape(out, [batch, outHeight, outWidth, outChannels]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, os, ws, ms, savedColumns] = saved as [
+        const [xs, os, ws, ms, ...savedColumns] = saved as [
           tf.Tensor4D,
           tf.Tensor4D,
           tf.Tensor4D,
           tf.Tensor4D,
-          tf.Tensor2D,
+          ...tf.Tensor2D[],
         ];
         return tf.tidy(() => {
           const dyMatrix = tf.reshape(dy, [points, outChannels]);
-          // Untransposed matMuls only: transposed ones are ~10× slower on wasm.
-          const filterT = tf.transpose(tf.reshape(ws, [columnWidth, outChannels]));
-          const columnGrad = tf.matMul(dyMatrix, filterT);
-          const grads = deformColumnGradients(
-            hostGeometry,
-            xs.dataSync() as Float32Array,
-            os.dataSync() as Float32Array,
-            modulated ? (ms.dataSync() as Float32Array) : undefined,
-            columnGrad.dataSync() as Float32Array,
-          );
-          const filterGrad = tf.matMul(tf.transpose(savedColumns), dyMatrix);
+          // Each tap's [O, C] filter in one op (exact transposes).
+          const filtersT = tf.unstack(
+            tf.transpose(tf.reshape(ws, [taps, channels, outChannels]), [0, 2, 1]),
+          ) as tf.Tensor2D[];
+          const inputs = xs.dataSync() as Float32Array;
+          const offsetData = os.dataSync() as Float32Array;
+          const maskData = modulated ? (ms.dataSync() as Float32Array) : undefined;
+          const grads = newDeformGradients(hostGeometry, inputs.length);
+          const scratch = new Float32Array(inputs.length);
+          const filterGrads: tf.Tensor[] = [];
+          for (let tap = 0; tap < taps; tap++) {
+            // Untransposed matMuls only: transposed ones are ~10× slower on wasm.
+            const columnGrad = tf.matMul(dyMatrix, filtersT[tap] as tf.Tensor2D);
+            addDeformTapGradients(
+              hostGeometry,
+              inputs,
+              offsetData,
+              maskData,
+              tap,
+              columnGrad.dataSync() as Float32Array,
+              grads,
+              scratch,
+            );
+            columnGrad.dispose();
+            filterGrads.push(tf.matMul(tf.transpose(savedColumns[tap] as tf.Tensor2D), dyMatrix));
+          }
           return [
             tf.tensor(grads.input, xs.shape),
             tf.tensor(grads.offset, os.shape),
-            tf.reshape(filterGrad, ws.shape),
+            tf.reshape(tf.stack(filterGrads), ws.shape),
             modulated ? tf.tensor(grads.mask, ms.shape) : tf.zerosLike(ms),
           ];
         });
