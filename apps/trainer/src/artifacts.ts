@@ -4,7 +4,7 @@ import type { CocoResult } from '@det/coco-eval';
 import { disposeBatch } from '@det/data';
 import {
   type Detector,
-  isGuidedAnchoringDetector,
+  guidedAnchorFunctionOf,
   metaAnchorFunctionOf,
   writeGuidedAnchoringDiagnostics,
 } from '@det/detectors';
@@ -41,7 +41,7 @@ export async function writeModelPictures(options: {
       await tileGrid(tiles, Math.min(4, tiles.length)),
     );
   }
-  if (isGuidedAnchoringDetector(options.detector) && records.length > 0) {
+  if (guidedAnchorFunctionOf(options.detector) && records.length > 0) {
     const loader = evaluationLoader({ ...options.split.dataset, records: records.slice(0, 2) }, 2);
     for await (const batch of loader.batches()) {
       try {

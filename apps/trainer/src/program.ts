@@ -1,4 +1,4 @@
-import { runSynthCli } from '@det/data';
+import { runSynthCli } from '@det/data/cli';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { evalCommand, predictCommand, reportCommand, searchAnchorsCommand } from './other-commands';
 import { presetNames } from './run-config';

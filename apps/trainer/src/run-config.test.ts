@@ -36,7 +36,7 @@ describe('resolveRunConfig', () => {
   it('expands the demo preset into the tiny RetinaNet with AdamW 5e-4 and a 600 s session', async () => {
     const config = await resolveRunConfig({ preset: 'demo' }, fiveClasses);
     expect(config.preset).toBe('tinyRetinaNet');
-    expect(config.detector.kind).toBe('retinanet');
+    expect(config.detector).toMatchObject({ kind: 'single-stage', head: { type: 'retina' } });
     expect(config.detector.train).toMatchObject({
       optimizer: 'adam',
       baseLr: 0.0005,

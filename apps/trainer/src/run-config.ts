@@ -244,7 +244,7 @@ export async function resolveRunConfig(
 
 /** Proposal detectors are evaluated class-agnostically (AR at 100/300/1000). */
 export function isProposalDetector(config: DetectorConfig): boolean {
-  return config.kind === 'rpn' || config.kind === 'ga-rpn';
+  return config.kind === 'single-stage' && config.head.type === 'rpn';
 }
 
 export function bestMetricOf(config: RunConfig): string {

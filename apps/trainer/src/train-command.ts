@@ -81,9 +81,9 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     },
     numClassesOf,
   );
-  if (config.detector.kind === 'fast-rcnn') {
+  if (config.detector.kind === 'two-stage' && config.detector.proposals.type === 'precomputed') {
     throw new Error(
-      "det train: kind 'fast-rcnn' trains on precomputed proposals, which det train does not take yet; use faster-rcnn",
+      "det train: proposals.type 'precomputed' (Fast R-CNN) trains on a proposals file, which det train does not take yet; use proposals.type 'rpn' (Faster R-CNN)",
     );
   }
   await startBackend(io.log);

@@ -8,8 +8,8 @@ import {
   type DetectorBatch,
   type DetectorConfig,
   presets,
-  Trainer,
 } from '../../detectors/src/index';
+import { trainerFor } from '../../train/src/index';
 
 /*
  * One training step of the tiny GA-RPN, GA-RetinaNet and their baselines (batch 2, 320²):
@@ -64,7 +64,8 @@ const chosen = models.filter(([name]) => !wanted || wanted.includes(name));
 
 const batch = batchOf(2);
 const trainers = chosen.map(([name, config]) => {
-  const trainer = new Trainer({ detector: createDetector(config()) });
+  const detector = createDetector(config());
+  const trainer = trainerFor(detector, detector.config.train);
   trainer.step(batch); // warm-up: kernels compiled, buffers sized
   return { name, trainer, times: [] as number[], cpu: [] as number[] };
 });

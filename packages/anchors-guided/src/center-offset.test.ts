@@ -86,11 +86,22 @@ describe.each([
         numClasses: 2,
         clsName: 'retina_cls',
         regName: 'retina_reg',
+        strides: [8],
+        sharedTower: false,
+        kernelSize: 3,
+        priorProbability: 0.01,
+        seed: 0,
       },
-      { strides: [8], squareScale: 4, centerOffset },
+      { squareScale: 4, centerOffset },
     );
     const feature = tf.zeros([1, 1, 2, 4]) as tf.Tensor4D;
-    const output = fn.apply({ level: 0, clsFeature: feature, regFeature: feature, training: true });
+    const output = fn.apply({
+      level: 0,
+      clsFeature: feature,
+      regFeature: feature,
+      training: true,
+      plan: undefined,
+    });
     expect(centres(output.priors).map(([x]) => x)).toEqual(expectedX);
     tf.dispose([
       feature,
