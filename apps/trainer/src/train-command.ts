@@ -7,6 +7,7 @@ import { createDetector, type DetectorBatch } from '@det/detectors';
 import {
   checkpointFiles,
   engineOptionsOf,
+  type JsonValue,
   type TrainingHook,
   trainerFor,
   trainLoop,
@@ -155,7 +156,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       checkpoint: {
         directory: paths.checkpoints,
         interval: config.run.checkpointInterval,
-        config: config as unknown as import('@det/train').JsonValue,
+        config: config as unknown as JsonValue,
       },
       resume: resuming,
       evaluation: {
