@@ -40,7 +40,7 @@ describe('the new scheme × head combinations overfit a handful of synthetic ima
   it('a tiny meta-guided RetinaNet reaches AP50 ≥ 0.8', async () => {
     const stats = await overfitStats(
       presets.tinyMetaGuidedRetinaNet(5),
-      Number(process.env.DET_META_GUIDED_STEPS ?? 150),
+      Number(process.env.DET_META_GUIDED_STEPS ?? 100),
       false,
     );
     log('meta-guided RetinaNet AP / AP50', stats[0], stats[1]);
