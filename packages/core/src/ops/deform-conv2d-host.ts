@@ -276,18 +276,18 @@ export function addDeformTapGradients(
     for (let k = 0; k < 4; k++) {
       const p = pixel[s + k] as number;
       if (p < 0) continue;
-      // Σ_c value · d(sampled), the corner's share of the coordinate gradient.
+      const w = weight[s + k] as number;
+      // One pass per corner: Σ_c value · d(sampled) (the corner's share of the coordinate
+      // gradient, channels in order) and the corner's scatter w · d(sampled) (a zero weight
+      // adds ±0: no change, as in the tensor path).
       let perCorner = 0;
       for (let c = 0; c < groupChannels; c++) {
-        perCorner = f32(perCorner + f32((input[p + c] as number) * (dSampled[c] as number)));
+        const d = dSampled[c] as number;
+        perCorner = f32(perCorner + f32((input[p + c] as number) * d));
+        scratch[p + c] = f32((scratch[p + c] as number) + f32(w * d));
       }
       gradY = f32(gradY + f32((dWeightDy[s + k] as number) * perCorner));
       gradX = f32(gradX + f32((dWeightDx[s + k] as number) * perCorner));
-      const w = weight[s + k] as number;
-      if (w === 0) continue;
-      for (let c = 0; c < groupChannels; c++) {
-        scratch[p + c] = f32((scratch[p + c] as number) + f32(w * (dSampled[c] as number)));
-      }
     }
     grads.offset[maskIndex * 2] = gradY;
     grads.offset[maskIndex * 2 + 1] = gradX;
