@@ -218,21 +218,30 @@ export async function resolveRunConfig(
       throw new Error(`${source}: detector: required (or give preset)`);
     detector = input.detector;
   }
+  const beforeOverrides = structuredClone(detector);
   for (const { path, value } of overrides) {
     if (path[0] === 'detector') setAt(detector, path.slice(1), value);
   }
-  const parsed = parseDetectorConfig(detector, source);
-  // zod drops unknown keys: refuse a --set that did not land on a real field.
-  for (const { path } of overrides) {
-    if (path[0] === 'detector' && !hasPath(parsed, path.slice(1))) {
-      const parent = path.slice(1, -1);
-      let node: unknown = parsed;
-      for (const key of parent) node = isRecord(node) ? node[key] : undefined;
-      const fields = isRecord(node) ? Object.keys(node).join(', ') : '(none)';
-      throw new Error(
-        `--set ${path.join('.')}: no such field (${['detector', ...parent].join('.')} has: ${fields})`,
-      );
+  let parsed: DetectorConfig;
+  try {
+    parsed = parseDetectorConfig(detector, source);
+  } catch (error) {
+    // The detector config is strict: a --set that names no field fails to parse. Say which
+    // field the user meant and what exists there, from the config without the overrides.
+    let base: DetectorConfig | undefined;
+    try {
+      base = parseDetectorConfig(beforeOverrides, source);
+    } catch {
+      throw error;
     }
+    for (const { path } of overrides) {
+      if (path[0] === 'detector' && !hasPath(base, path.slice(1))) unknownSetting(base, path);
+    }
+    throw error;
+  }
+  // Optional fields parse to nothing: refuse a --set that did not land on a real field.
+  for (const { path } of overrides) {
+    if (path[0] === 'detector' && !hasPath(parsed, path.slice(1))) unknownSetting(parsed, path);
   }
   return {
     ...(input.preset ? { preset: input.preset } : {}),
@@ -249,4 +258,14 @@ export function isProposalDetector(config: DetectorConfig): boolean {
 
 export function bestMetricOf(config: RunConfig): string {
   return config.run.bestMetric ?? (isProposalDetector(config.detector) ? 'AR@100' : 'AP50');
+}
+
+function unknownSetting(config: DetectorConfig, path: readonly string[]): never {
+  const parent = path.slice(1, -1);
+  let node: unknown = config;
+  for (const key of parent) node = isRecord(node) ? node[key] : undefined;
+  const fields = isRecord(node) ? Object.keys(node).join(', ') : '(none)';
+  throw new Error(
+    `--set ${path.join('.')}: no such field (${['detector', ...parent].join('.')} has: ${fields})`,
+  );
 }

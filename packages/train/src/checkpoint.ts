@@ -1,6 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { parseSafetensors, type SafetensorsInput, serializeSafetensors } from '@det/backbone';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  parseSafetensors,
+  type SafetensorsInput,
+  serializeSafetensors,
+  writeFileAtomic,
+} from '@det/backbone';
 import type { ParameterStore } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerOptions, OptimizerState } from './optimizer';
@@ -39,20 +44,6 @@ const FORMAT = 'det-checkpoint';
 const VERSION = '2';
 const MODEL = 'model.';
 const OPTIMIZER = 'optimizer.';
-
-/** Writes through a temporary file and a rename, so a crash leaves the previous file whole. */
-export async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw new Error(
-      `Cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-}
 
 async function hostValues(tensor: tf.Tensor): Promise<SafetensorsInput> {
   const data = await tensor.data();
@@ -112,7 +103,7 @@ export async function saveCheckpoint(
     state: JSON.stringify(options.state),
     tensors_sha256: checksum,
   });
-  await writeAtomically(files.tensors, bytes);
+  await writeFileAtomic(files.tensors, bytes, 'checkpoint');
   const sidecar = {
     format: FORMAT,
     version: VERSION,
@@ -123,7 +114,11 @@ export async function saveCheckpoint(
     state: options.state,
     config,
   };
-  await writeAtomically(files.sidecar, `${JSON.stringify(sidecar, null, 2)}\n`);
+  await writeFileAtomic(
+    files.sidecar,
+    `${JSON.stringify(sidecar, null, 2)}\n`,
+    'checkpoint sidecar',
+  );
 }
 
 function parseJsonField(path: string, name: string, text: string | undefined): JsonValue {

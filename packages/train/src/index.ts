@@ -5,7 +5,6 @@ export {
   loadParameters,
   readCheckpoint,
   saveCheckpoint,
-  writeAtomically,
 } from './checkpoint';
 export { clipGradientNorm } from './clip';
 export type {
