@@ -135,6 +135,29 @@ describe('random state of composed detectors', () => {
     expect(paths(presets.tinyFastRcnn(3))).toEqual(['roiHead.sampler.nextSeed']);
   });
 
+  it("restoring MetaAnchor's jitter replays the same training anchors, hence the same losses", () => {
+    const detector = createDetector(presets.metaRetinanetTiny(3));
+    const before = tf.memory().numTensors;
+    const batch = batchAt(0);
+    const lossValues = () => {
+      const losses = detector.losses(batch);
+      const values = Object.fromEntries(
+        Object.entries(losses).map(([name, loss]) => [name, loss.dataSync()[0]!]),
+      );
+      tf.dispose(Object.values(losses));
+      return values;
+    };
+    const saved = detector.randomState!();
+    const first = lossValues();
+    const second = lossValues();
+    expect(second.loss_cls).not.toBe(first.loss_cls);
+    detector.restoreRandomState!(saved);
+    expect(lossValues()).toEqual(first);
+    tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels]);
+    expect(tf.memory().numTensors).toBe(before);
+    detector.dispose();
+  });
+
   it('a tiny Faster R-CNN stopped at step 3 and resumed ends with the uninterrupted weights (1e-6)', async () => {
     const before = tf.memory().numTensors;
     const straight = await run({});
