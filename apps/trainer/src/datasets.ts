@@ -8,7 +8,13 @@ import {
   loadCocoDataset,
   normalize,
 } from '@det/data';
-import { type DetectorBatch, toDetectorBatch } from '@det/detectors';
+import {
+  type DetectorBatch,
+  type ProposalsByImage,
+  proposalsForBatch,
+  readProposalsFile,
+  toDetectorBatch,
+} from '@det/detectors';
 import type { JsonValue, TrainingData } from '@det/train';
 import type { DataConfig } from './run-config';
 
@@ -67,14 +73,41 @@ export async function numClassesOf(data: DataConfig): Promise<number> {
 }
 
 /**
+ * The precomputed proposals of a split from a COCO-results-style file (`readProposalsFile`):
+ * a missing or malformed file, or an image of the split without proposals, is an error naming
+ * the file (and the image id and file name).
+ */
+export function loadSplitProposals(
+  file: string,
+  split: Pick<LoadedSplit, 'dataset'>,
+  /** What the images are, for errors: 'the train split', 'the input images'. */
+  where: string,
+): ProposalsByImage {
+  const proposals = readProposalsFile(file);
+  const missing = split.dataset.records.filter((record) => !proposals.has(record.imageId));
+  if (missing.length > 0) {
+    const first = missing[0]!;
+    throw new Error(
+      `${file}: no proposals for image id ${first.imageId} ('${first.fileName}') of ${where}` +
+        (missing.length > 1
+          ? ` (${missing.length} of its ${split.dataset.records.length} images have none)`
+          : ''),
+    );
+  }
+  return proposals;
+}
+
+/**
  * The training loader as the engine's data source: endless epochs, deterministic by
  * (seed, epoch, image) and resumable from a `{ epoch, index }` position; decoding runs ahead
- * (prefetch) while the step computes.
+ * (prefetch) while the step computes. `proposals` (Fast R-CNN) go with each batch in input
+ * pixels.
  */
 export function trainingData(
   dataset: CocoDataset,
-  options: { batchSize: number; seed: number },
+  options: { batchSize: number; seed: number; proposals?: ProposalsByImage | undefined },
 ): TrainingData<DetectorBatch> {
+  const { proposals } = options;
   const loader = new DetectionDataLoader({
     records: dataset.records,
     batchSize: options.batchSize,
@@ -90,7 +123,10 @@ export function trainingData(
         for await (const batch of loader.batches({ from: position, epochs: 1 })) {
           position = batch.next;
           yield {
-            batch: toDetectorBatch(batch),
+            batch: toDetectorBatch(
+              batch,
+              proposals ? proposalsForBatch(proposals, batch.metas) : undefined,
+            ),
             next: batch.next as unknown as JsonValue,
             size: batch.metas.length,
             dispose: () => disposeBatch(batch),

@@ -1,5 +1,5 @@
 import { CocoEvaluator, CocoGroundTruth, type CocoResult } from '@det/coco-eval';
-import { type Detector, predictDataset } from '@det/detectors';
+import { type Detector, type ProposalsByImage, predictDataset } from '@det/detectors';
 import { evaluationLoader, type LoadedSplit } from './datasets';
 
 /** One evaluation, as saved in `runs/<name>/evals/*.json` and drawn in the report. */
@@ -109,14 +109,21 @@ export function evaluateResults(
   };
 }
 
-/** Predicts over a split and evaluates; returns the results too (for drawing). */
+/**
+ * Predicts over a split and evaluates; returns the results too (for drawing). `precomputed`:
+ * the split's proposals for a detector that takes them (Fast R-CNN).
+ */
 export async function evaluateDetector(
   detector: Detector,
   split: LoadedSplit,
-  options: { proposals: boolean; iteration: number },
+  options: { proposals: boolean; iteration: number; precomputed?: ProposalsByImage | undefined },
 ): Promise<{ details: EvaluationDetails; results: CocoResult[] }> {
+  const { precomputed } = options;
   const results = await predictDataset(detector, evaluationLoader(split.dataset).batches(), {
     categoryIds: split.dataset.categoryIds,
+    ...(precomputed
+      ? { proposalsOf: (imageId: number) => precomputed.get(imageId) ?? new Float32Array(0) }
+      : {}),
   });
   return { details: evaluateResults(split, results, options), results };
 }

@@ -5,18 +5,23 @@ import type { DetectionRecord } from '@det/data';
 import { predictDataset, searchAnchorConfiguration } from '@det/detectors';
 import sharp from 'sharp';
 import { startBackend } from './backend';
-import { evaluationLoader, loadSplit } from './datasets';
+import { evaluationLoader, loadSplit, loadSplitProposals } from './datasets';
 import { drawRecords } from './draw';
 import { evaluateDetector } from './evaluation';
 import { loadModel } from './model';
 import { buildReport } from './report';
-import { isProposalDetector } from './run-config';
+import { isProposalDetector, proposalFilesOf, type RunConfig } from './run-config';
 import type { CommandIo } from './train-command';
 
 export interface ModelOptions {
   checkpoint?: string;
   run?: string;
   runsDir: string;
+}
+
+/** The run's data section with `--proposals FILE` (if given) as the proposals of every split. */
+function withProposals(data: RunConfig['data'], file: string | undefined): RunConfig['data'] {
+  return file ? { ...data, proposals: { train: file, val: file } } : data;
 }
 
 function splitOverride(options: { annotations?: string; images?: string; lenient?: boolean }) {
@@ -33,6 +38,7 @@ export async function evalCommand(
     annotations?: string;
     images?: string;
     lenient?: boolean;
+    proposals?: string;
     out?: string;
   },
   io: CommandIo,
@@ -41,11 +47,15 @@ export async function evalCommand(
   const model = await loadModel(options);
   try {
     const override = splitOverride(options);
-    const data = {
-      ...model.config.data,
-      ...(override ? { [options.split]: override } : {}),
-      ...(options.lenient ? { lenient: true } : {}),
-    };
+    const data = withProposals(
+      {
+        ...model.config.data,
+        ...(override ? { [options.split]: override } : {}),
+        ...(options.lenient ? { lenient: true } : {}),
+      },
+      options.proposals,
+    );
+    const proposalFiles = proposalFilesOf({ detector: model.config.detector, data });
     const split = await loadSplit(
       data,
       options.split,
@@ -58,6 +68,9 @@ export async function evalCommand(
     const { details } = await evaluateDetector(model.detector, split, {
       proposals,
       iteration: model.iteration,
+      precomputed: proposalFiles
+        ? loadSplitProposals(proposalFiles[options.split], split, `the ${options.split} split`)
+        : undefined,
     });
     io.log(details.lines.join('\n'));
     if (details.perClass.length > 0) {
@@ -120,12 +133,17 @@ export async function predictCommand(
     limit?: number;
     out: string;
     score: number;
+    proposals?: string;
   },
   io: CommandIo,
 ): Promise<number> {
   await startBackend(io.log);
   const model = await loadModel(options);
   try {
+    const proposalFiles = proposalFilesOf({
+      detector: model.config.detector,
+      data: withProposals(model.config.data, options.proposals),
+    });
     let records: DetectionRecord[];
     let categoryIds: readonly number[];
     let classNames: readonly string[];
@@ -140,8 +158,20 @@ export async function predictCommand(
       categoryIds = split.dataset.categoryIds;
       classNames = split.dataset.classNames;
     }
+    const precomputed = proposalFiles
+      ? loadSplitProposals(
+          proposalFiles[options.split ?? 'val'],
+          { dataset: { records } } as Parameters<typeof loadSplitProposals>[1],
+          options.input ? 'the input images' : `the ${options.split ?? 'val'} split`,
+        )
+      : undefined;
     const loader = evaluationLoader({ records } as Parameters<typeof evaluationLoader>[0]);
-    const results = await predictDataset(model.detector, loader.batches(), { categoryIds });
+    const results = await predictDataset(model.detector, loader.batches(), {
+      categoryIds,
+      ...(precomputed
+        ? { proposalsOf: (imageId: number) => precomputed.get(imageId) ?? new Float32Array(0) }
+        : {}),
+    });
     await mkdir(options.out, { recursive: true });
     await writeFile(join(options.out, 'results.json'), `${JSON.stringify(results)}\n`);
     const drawn = await drawRecords({

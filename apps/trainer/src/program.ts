@@ -72,6 +72,14 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
     )
     .option('--val-images <dir>', 'image folder of --val-annotations')
     .option('--lenient', 'skip (and count) missing, undecodable or invalid images and annotations')
+    .option(
+      '--proposals <file>',
+      "precomputed proposals of the training split for proposals.type 'precomputed' (Fast R-CNN): COCO results JSON [{ image_id, bbox: [x, y, w, h], score }]",
+    )
+    .option(
+      '--val-proposals <file>',
+      'precomputed proposals of the validation split (default: --proposals)',
+    )
     .action(async (options) => {
       exitCode = await trainCommand({ ...options, runsDir: runsDir() }, io);
     });
@@ -93,6 +101,10 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
     .option('--annotations <file>', 'evaluate on this COCO annotation file instead')
     .option('--images <dir>', 'image folder of --annotations')
     .option('--lenient', 'skip (and count) bad images and annotations')
+    .option(
+      '--proposals <file>',
+      "precomputed proposals of the split (Fast R-CNN; default: the run's data.proposals)",
+    )
     .option('--out <file>', 'also write the evaluation as JSON')
     .action(async (options) => {
       exitCode = await evalCommand({ ...options, runsDir: runsDir() }, io);
@@ -111,6 +123,10 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
     )
     .option('--limit <n>', 'images of the split', number('--limit', { integer: true, minimum: 1 }))
     .option('--score <threshold>', 'lowest score drawn', number('--score', { minimum: 0 }), 0.3)
+    .option(
+      '--proposals <file>',
+      "precomputed proposals (Fast R-CNN; default: the run's data.proposals; for --input the images are ids 1..N in name order)",
+    )
     .option('--out <dir>', 'output folder', 'predictions')
     .action(async (options) => {
       exitCode = await predictCommand({ ...options, runsDir: runsDir() }, io);

@@ -15,6 +15,14 @@ export const dataConfigSchema = z.strictObject({
   valImages: z.number().int().positive().default(200),
   /** Skip (and count in the report) images that are missing, undecodable or inconsistent. */
   lenient: z.boolean().default(false),
+  /**
+   * Precomputed proposals (Fast R-CNN, `proposals.type: 'precomputed'`): a COCO-results-style
+   * JSON file per split (`[{ image_id, bbox: [x, y, w, h], score }]`, original pixels); `val`
+   * defaults to `train`'s file.
+   */
+  proposals: z
+    .strictObject({ train: z.string().min(1), val: z.string().min(1).optional() })
+    .optional(),
 });
 
 /** How the run is driven: checkpoints, evaluation, logging, time budget. */
@@ -249,6 +257,40 @@ export async function resolveRunConfig(
     data,
     run,
   };
+}
+
+/** Whether the detector takes precomputed proposals (Fast R-CNN: `proposals.type: 'precomputed'`). */
+export function takesPrecomputedProposals(config: DetectorConfig): boolean {
+  return config.kind === 'two-stage' && config.proposals.type === 'precomputed';
+}
+
+/**
+ * The precomputed-proposals files of a run (`data.proposals`, `val` defaulting to `train`):
+ * required when the detector takes precomputed proposals, refused when it does not.
+ */
+export function proposalFilesOf(
+  config: Pick<RunConfig, 'detector' | 'data'>,
+): { train: string; val: string } | undefined {
+  const files = config.data.proposals;
+  if (takesPrecomputedProposals(config.detector)) {
+    if (!files) {
+      throw new Error(
+        "proposals.type 'precomputed' (Fast R-CNN) needs precomputed proposals: give --proposals FILE (COCO results style, [{ image_id, bbox: [x, y, w, h], score }] in original image pixels) or data.proposals.train in the run config",
+      );
+    }
+    return { train: files.train, val: files.val ?? files.train };
+  }
+  if (files) {
+    const detector = config.detector;
+    const kind =
+      detector.kind === 'two-stage'
+        ? `two-stage with proposals.type '${detector.proposals.type}'`
+        : `single-stage with head.type '${detector.head.type}'`;
+    throw new Error(
+      `--proposals (data.proposals): only a detector with proposals.type 'precomputed' (Fast R-CNN) takes precomputed proposals; this one is ${kind}`,
+    );
+  }
+  return undefined;
 }
 
 /** Proposal detectors are evaluated class-agnostically (AR at 100/300/1000). */

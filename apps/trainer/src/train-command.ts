@@ -14,12 +14,18 @@ import {
 } from '@det/train';
 import { writeModelPictures } from './artifacts';
 import { startBackend } from './backend';
-import { loadSplit, numClassesOf, trainingData } from './datasets';
+import { loadSplit, loadSplitProposals, numClassesOf, trainingData } from './datasets';
 import { evaluateDetector } from './evaluation';
 import { jsonLinesLogHook } from './log-hook';
 import { progressHook } from './progress';
 import { buildReport } from './report';
-import { bestMetricOf, isProposalDetector, type RunConfig, resolveRunConfig } from './run-config';
+import {
+  bestMetricOf,
+  isProposalDetector,
+  proposalFilesOf,
+  type RunConfig,
+  resolveRunConfig,
+} from './run-config';
 import {
   allocateRunDirectory,
   appendMetricsRow,
@@ -42,6 +48,9 @@ export interface TrainCommandOptions {
   valAnnotations?: string;
   valImages?: string;
   lenient?: boolean;
+  /** Precomputed proposals (Fast R-CNN) of the training split, and of the validation split. */
+  proposals?: string;
+  valProposals?: string;
 }
 
 export interface CommandIo {
@@ -70,6 +79,9 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       `data.val=${JSON.stringify({ annotationFile: options.valAnnotations ?? options.annotations, imageRoot: options.valImages ?? options.images ?? '.' })}`,
     );
   if (options.lenient) settings.push('data.lenient=true');
+  if (options.proposals) settings.push(`data.proposals.train=${JSON.stringify(options.proposals)}`);
+  if (options.valProposals)
+    settings.push(`data.proposals.val=${JSON.stringify(options.valProposals)}`);
   const saved = resuming
     ? (JSON.parse(await readFile(paths.config, 'utf8')) as RunConfig)
     : undefined;
@@ -82,14 +94,16 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     },
     numClassesOf,
   );
-  if (config.detector.kind === 'two-stage' && config.detector.proposals.type === 'precomputed') {
-    throw new Error(
-      "det train: proposals.type 'precomputed' (Fast R-CNN) trains on a proposals file, which det train does not take yet; use proposals.type 'rpn' (Faster R-CNN)",
-    );
-  }
+  const proposalFiles = proposalFilesOf(config);
   await startBackend(io.log);
   const train = await loadSplit(config.data, 'train');
   const val = await loadSplit(config.data, 'val', config.data.valImages);
+  const trainProposals = proposalFiles
+    ? loadSplitProposals(proposalFiles.train, train, 'the train split')
+    : undefined;
+  const valProposals = proposalFiles
+    ? loadSplitProposals(proposalFiles.val, val, 'the val split')
+    : undefined;
   if (!resuming) await clearRunLogs(paths);
   await mkdir(directory, { recursive: true });
   await writeFile(paths.config, `${JSON.stringify(config, null, 2)}\n`);
@@ -149,6 +163,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       data: trainingData(train.dataset, {
         batchSize: trainSettings.batchSize,
         seed: trainSettings.seed,
+        proposals: trainProposals,
       }),
       optimizerOptions: engineOptionsOf(trainSettings).optimizer,
       maxIters: trainSettings.maxIters,
@@ -169,6 +184,7 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
           const { details, results } = await evaluateDetector(detector, val, {
             proposals,
             iteration: context.trainer.iteration,
+            precomputed: valProposals,
           });
           lastResults = results;
           await mkdir(paths.evals, { recursive: true });

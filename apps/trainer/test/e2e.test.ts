@@ -414,4 +414,107 @@ describe('det (built binary)', () => {
     );
     expect(sidecar.state.iteration).toBe(1);
   }, 60_000);
+  it('Fast R-CNN trains and evaluates on --proposals files; a missing file or image is named', async () => {
+    interface Instances {
+      images: { id: number; file_name: string }[];
+      annotations: { image_id: number; bbox: [number, number, number, number] }[];
+    }
+    const instances = async (split: string) =>
+      JSON.parse(
+        await readFile(join(cwd, `data/annotations/instances_${split}.json`), 'utf8'),
+      ) as Instances;
+    // Three shifted copies of each ground-truth box and the whole image, per image.
+    const proposalsOf = ({ images, annotations }: Instances) => [
+      ...annotations.flatMap(({ image_id, bbox: [x, y, w, h] }) =>
+        [0, 1, 2].map((k) => ({ image_id, bbox: [x + k, y - k, w + 2 * k, h], score: 1 - k / 10 })),
+      ),
+      ...images.map((image) => ({ image_id: image.id, bbox: [0, 0, 64, 64], score: 0.1 })),
+    ];
+    const train = await instances('train');
+    await writeFile(join(cwd, 'train-proposals.json'), JSON.stringify(proposalsOf(train)));
+    await writeFile(
+      join(cwd, 'val-proposals.json'),
+      JSON.stringify(proposalsOf(await instances('val'))),
+    );
+    const lacking = train.images[2]!;
+    await writeFile(
+      join(cwd, 'partial-proposals.json'),
+      JSON.stringify(proposalsOf(train).filter((entry) => entry.image_id !== lacking.id)),
+    );
+    const fast = ['train', '--preset', 'tinyFastRcnn', ...data];
+
+    const none = await det([...fast, '--name', 'fast-none'], cwd);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(
+      "proposals.type 'precomputed' (Fast R-CNN) needs precomputed proposals: give --proposals FILE",
+    );
+    const absent = await det([...fast, '--proposals', 'absent.json'], cwd);
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toContain('absent.json: cannot read the proposals file (ENOENT');
+    const partial = await det([...fast, '--proposals', 'partial-proposals.json'], cwd);
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toContain(
+      `partial-proposals.json: no proposals for image id ${lacking.id} ('${lacking.file_name}') of the train split`,
+    );
+    const retina = await det(
+      ['train', '--preset', 'tinyRetinaNet', ...data, '--proposals', 'train-proposals.json'],
+      cwd,
+    );
+    expect(retina.code).toBe(1);
+    expect(retina.stderr).toContain(
+      "--proposals (data.proposals): only a detector with proposals.type 'precomputed' (Fast R-CNN) takes precomputed proposals; this one is single-stage with head.type 'retina'",
+    );
+
+    const trained = await det(
+      [
+        ...fast,
+        '--proposals',
+        'train-proposals.json',
+        '--val-proposals',
+        'val-proposals.json',
+        '--name',
+        'fast',
+        '--set',
+        'train.maxIters=2',
+        '--set',
+        'train.warmupIters=1',
+      ],
+      cwd,
+    );
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stdout).toContain('two-stage (tinyFastRcnn)');
+    expect(trained.stdout).toContain('trained to iteration 2: reached maxIters 2');
+    expect(trained.stdout).toContain(
+      'Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]',
+    );
+    const config = JSON.parse(await readFile(join(cwd, 'runs', 'fast', 'config.json'), 'utf8'));
+    expect(config.data.proposals).toEqual({
+      train: 'train-proposals.json',
+      val: 'val-proposals.json',
+    });
+    const log = (await readFile(join(cwd, 'runs', 'fast', 'log.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(log.map((line) => line.iteration)).toEqual([0, 1]);
+    expect(Object.keys(log[0].losses)).toEqual(expect.arrayContaining(['loss_cls', 'loss_bbox']));
+    for (const line of log)
+      for (const value of Object.values(line.losses)) expect(Number.isFinite(value)).toBe(true);
+
+    // eval takes the run's proposals, or --proposals instead.
+    const evaluated = await det(['eval', '--run', 'fast'], cwd);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(evaluated.stdout).toMatch(
+      /evaluating runs\/fast\/checkpoints\/(best|last)\.safetensors \(iteration 2\) on 2 val images/,
+    );
+    expect(evaluated.stdout).toContain('per-class AP:');
+    const onTrain = await det(
+      ['eval', '--run', 'fast', '--split', 'train', '--proposals', 'partial-proposals.json'],
+      cwd,
+    );
+    expect(onTrain.code).toBe(1);
+    expect(onTrain.stderr).toContain(
+      `partial-proposals.json: no proposals for image id ${lacking.id} ('${lacking.file_name}') of the train split`,
+    );
+  }, 180_000);
 });

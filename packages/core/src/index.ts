@@ -67,8 +67,15 @@ export {
 export { PseudoSampler } from './samplers/pseudo-sampler';
 export type { RandomSamplerOptions } from './samplers/random-sampler';
 export { RandomSampler } from './samplers/random-sampler';
+export type { RandomState } from './samplers/random-state';
+export {
+  randomStateOf,
+  restoreRandomStateOf,
+  seededGeneratorsOf,
+} from './samplers/random-state';
 export { disposeSamplingResult } from './samplers/sampling-result';
-export { mulberry32 } from './samplers/seeded-random';
+export type { SeededRandom } from './samplers/seeded-random';
+export { isSeededRandom, mulberry32 } from './samplers/seeded-random';
 export type { Assigner, AssignOptions, AssignResult } from './types/assigner';
 export { ASSIGNED_IGNORE, ASSIGNED_NEGATIVE } from './types/assigner';
 export type { BoxCoder, DecodeOptions } from './types/box-coder';

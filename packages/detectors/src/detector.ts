@@ -1,4 +1,4 @@
-import type { ParameterStore } from '@det/core';
+import type { ParameterStore, RandomState } from '@det/core';
 import type { Detections, LossRecord } from '@det/heads';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { DetectorConfig } from './config';
@@ -31,5 +31,12 @@ export interface Detector {
     imageShapes: readonly (readonly [number, number])[],
     options?: { proposals?: readonly Float32Array[] },
   ): Detections[];
+  /**
+   * Positions of the seeded generators the detector draws from while training (samplers,
+   * MetaAnchor's jitter), by property path; `@det/train` saves them for exact resume.
+   */
+  randomState?(): RandomState;
+  /** Restores `randomState()`; a generator missing on either side is an error naming it. */
+  restoreRandomState?(state: RandomState): void;
   dispose(): void;
 }

@@ -1,4 +1,9 @@
-import type { ParameterStore } from '@det/core';
+import {
+  type ParameterStore,
+  type RandomState,
+  randomStateOf,
+  restoreRandomStateOf,
+} from '@det/core';
 import {
   type AnchorHead,
   type Detections,
@@ -89,6 +94,24 @@ export class SingleStageDetector implements Detector {
     } finally {
       disposeLevelOutputs(outputs);
     }
+  }
+
+  /**
+   * Positions of the seeded generators the parts draw from while training (MetaAnchor's jitter, GA's shape sampler, an RPN head's anchor sampler),
+   * by property path: saved in checkpoints so a resumed run samples what an uninterrupted one
+   * would (`@det/train`'s `Trainable.randomState`).
+   */
+  randomState(): RandomState {
+    return randomStateOf(this.randomParts());
+  }
+
+  /** Restores `randomState()`; a generator missing on either side is an error naming its path. */
+  restoreRandomState(state: RandomState): void {
+    restoreRandomStateOf(this.randomParts(), state);
+  }
+
+  private randomParts(): object {
+    return { backbone: this.backbone, head: this.head };
   }
 
   dispose(): void {

@@ -1,4 +1,9 @@
-import type { ParameterStore } from '@det/core';
+import {
+  type ParameterStore,
+  type RandomState,
+  randomStateOf,
+  restoreRandomStateOf,
+} from '@det/core';
 import type { AnchorHead, Detections, DetectionTestConfig, LossRecord, RoiHead } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DetectorConfig } from './config';
@@ -77,6 +82,24 @@ export class TwoStageDetector implements Detector {
     } finally {
       tf.dispose(features);
     }
+  }
+
+  /**
+   * Positions of the seeded generators the parts draw from while training (the RPN's anchor sampler, the RoI sampler, GA's shape sampler, MetaAnchor's jitter),
+   * by property path: saved in checkpoints so a resumed run samples what an uninterrupted one
+   * would (`@det/train`'s `Trainable.randomState`).
+   */
+  randomState(): RandomState {
+    return randomStateOf(this.randomParts());
+  }
+
+  /** Restores `randomState()`; a generator missing on either side is an error naming its path. */
+  restoreRandomState(state: RandomState): void {
+    restoreRandomStateOf(this.randomParts(), state);
+  }
+
+  private randomParts(): object {
+    return { backbone: this.backbone, proposals: this.proposals, roiHead: this.roiHead };
   }
 
   dispose(): void {
