@@ -2,15 +2,11 @@ import { initBackend } from '@det/core';
 import type { Detections } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type DetectorConfig, parseDetectorConfig } from './config';
+import type { DetectorConfig } from './config';
 import { createDetector } from './create-detector';
 import type { DetectorBatch } from './detector';
 import { presets } from './presets';
-import {
-  compositionBatch,
-  compositionProposals,
-  compositionTest,
-} from './testing/composition-cases';
+import { compositionBatch, withCompositionTest } from './testing/composition-cases';
 
 /**
  * Every detector kind, untrained (tiny preset, 64 px, batch 2): one `losses` and one `predict`
@@ -49,31 +45,6 @@ const kinds: Record<string, { config: () => DetectorConfig; losses: string[] }> 
     losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_shape'],
   },
 };
-
-/**
- * `config` with test settings under which an untrained model returns boxes (no score floor,
- * 8 per image), or — `empty` — under which nothing survives: a score floor above 1 for
- * detections, a minimum proposal side of 1000 px (the images are 64 px) for proposals.
- */
-function withTest(config: DetectorConfig, empty: boolean): DetectorConfig {
-  const test = empty ? { ...compositionTest, scoreThreshold: 2 } : compositionTest;
-  const proposals = empty ? { ...compositionProposals, minBoxSize: 1000 } : compositionProposals;
-  if (config.kind === 'single-stage') {
-    return parseDetectorConfig(
-      config.head.type === 'retina'
-        ? { ...config, test }
-        : { ...config, head: { ...config.head, testProposals: proposals } },
-    );
-  }
-  return parseDetectorConfig({
-    ...config,
-    test,
-    proposals:
-      config.proposals.type === 'rpn'
-        ? { ...config.proposals, testProposals: proposals }
-        : config.proposals,
-  });
-}
 
 /** The composition batch with the second image's ground truth removed. */
 function batchWithoutGtInImage1(): DetectorBatch {
@@ -120,7 +91,7 @@ describe('every detector kind at batch 2: an image without GT, zero proposals, n
     '%s',
     (name) => {
       const kind = kinds[name]!;
-      const config = withTest(kind.config(), false);
+      const config = withCompositionTest(kind.config(), false);
       const numClasses = config.kind === 'single-stage' && config.head.type === 'rpn' ? 1 : 3;
       const precomputed = config.kind === 'two-stage' && config.proposals.type === 'precomputed';
       const detector = createDetector(config);
@@ -160,7 +131,7 @@ describe('every detector kind at batch 2: an image without GT, zero proposals, n
         }
 
         // Nothing survives: every image gets an empty result, without a leak.
-        const emptyDetector = createDetector(withTest(kind.config(), true));
+        const emptyDetector = createDetector(withCompositionTest(kind.config(), true));
         try {
           const emptyProposals = precomputed
             ? [new Float32Array(0), new Float32Array(0)]
