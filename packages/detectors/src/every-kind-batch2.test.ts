@@ -2,7 +2,7 @@ import { initBackend } from '@det/core';
 import type { Detections } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DetectorConfig } from './config';
+import { type DetectorConfig, parseDetectorConfig } from './config';
 import { createDetector } from './create-detector';
 import type { DetectorBatch } from './detector';
 import { presets } from './presets';
@@ -44,7 +44,50 @@ const kinds: Record<string, { config: () => DetectorConfig; losses: string[] }> 
     config: () => presets.tinyMetaGuidedRetinaNet(3),
     losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_shape'],
   },
+  // Kinds without a preset of their own (README, "Every kind"): a preset's dense head with
+  // another anchor scheme.
+  'meta-guided RPN': {
+    config: () => withScheme(presets.tinyGaRpn(), { type: 'meta-guided', hiddenSize: 16 }),
+    losses: ['loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
+  },
+  'Meta-Faster R-CNN': {
+    config: () =>
+      withScheme(presets.tinyFasterRcnn(3), {
+        type: 'meta',
+        hiddenSize: 32,
+        baseSize: 16,
+        jitter: 0,
+      }),
+    losses: ['loss_bbox', 'loss_cls', 'loss_rpn_bbox', 'loss_rpn_cls'],
+  },
+  'meta-guided Faster R-CNN': {
+    config: () => withScheme(presets.tinyGaFasterRcnn(3), { type: 'meta-guided', hiddenSize: 16 }),
+    losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
+  },
 };
+
+/** `config` with its dense head's anchor scheme replaced (the guided fields kept for meta-guided). */
+function withScheme(config: DetectorConfig, scheme: Record<string, unknown>): DetectorConfig {
+  if (config.kind === 'single-stage') {
+    const { type: _type, ...fields } = config.head.anchorScheme as Record<string, unknown>;
+    return parseDetectorConfig({
+      ...config,
+      head: {
+        ...config.head,
+        anchorScheme: { ...(scheme.type === 'meta' ? {} : fields), ...scheme },
+      },
+    });
+  }
+  if (config.proposals.type !== 'rpn') throw new Error('expected RPN proposals');
+  const { type: _type, ...fields } = config.proposals.anchorScheme as Record<string, unknown>;
+  return parseDetectorConfig({
+    ...config,
+    proposals: {
+      ...config.proposals,
+      anchorScheme: { ...(scheme.type === 'meta' ? {} : fields), ...scheme },
+    },
+  });
+}
 
 /** The composition batch with the second image's ground truth removed. */
 function batchWithoutGtInImage1(): DetectorBatch {
@@ -94,6 +137,23 @@ describe('every detector kind at batch 2: an image without GT, zero proposals, n
       const config = withCompositionTest(kind.config(), false);
       const numClasses = config.kind === 'single-stage' && config.head.type === 'rpn' ? 1 : 3;
       const precomputed = config.kind === 'two-stage' && config.proposals.type === 'precomputed';
+      const scheme =
+        config.kind === 'single-stage'
+          ? config.head.anchorScheme.type
+          : config.proposals.type === 'rpn'
+            ? config.proposals.anchorScheme.type
+            : 'none';
+      // The table's name says which scheme the dense head uses.
+      const expectedScheme = precomputed
+        ? 'none'
+        : name.startsWith('meta-guided')
+          ? 'meta-guided'
+          : name.startsWith('GA-')
+            ? 'guided'
+            : name.startsWith('Meta')
+              ? 'meta'
+              : 'dense';
+      expect(scheme).toBe(expectedScheme);
       const detector = createDetector(config);
       const batch = batchWithoutGtInImage1();
       // Fast R-CNN: image 1 has no proposals either, in training and at test time.
