@@ -27,7 +27,7 @@ describe('Guided Anchoring through the heads’ anchor-function seam', () => {
         featChannels: channels,
         anchorFunction,
       };
-      // Seeded initial weights: the masked-inference counts below depend on them.
+      // Seeded initial weights (everything random in a test is seeded).
       const head = withInitializerSeed(17, () =>
         kind === 'retina'
           ? createRetinaHead({ ...common, numClasses: 3, stackedConvs: 1 })
@@ -81,9 +81,10 @@ describe('Guided Anchoring through the heads’ anchor-function seam', () => {
           return sum + row.filter((flag) => flag !== 0).length;
         }, 0),
       );
-      // Masked inference: each image keeps some, not all, of its locations (εL = 0.01 sits at
-      // the untrained location prior, so which pass is rounding — but never none or every one;
-      // measured with seed 17: retina 34 and 36, rpn 49 and 48 of 80).
+      // Masked inference: each image keeps some, not all, of its locations. εL = 0.01 sits at
+      // the untrained location prior, so which pass is float rounding, and the counts vary from
+      // run to run on wasm even with seeded weights and inputs (observed: retina 34–47, rpn
+      // 41–52 of 80 per image) — but never none or every one.
       const locations = strides.reduce((sum, s) => sum + (64 / s) ** 2, 0);
       for (const count of evaluatedPerImage) {
         expect(count).toBeGreaterThan(0);
@@ -91,9 +92,15 @@ describe('Guided Anchoring through the heads’ anchor-function seam', () => {
       }
       // Batch-2 post-processing reads each image's own rows of the [B, N] `evaluated` mask.
       const held = tf.memory().numTensors;
+      // No score floor and no suppression (IoU threshold 1): every evaluated location yields
+      // exactly one candidate per class, so the counts show whose rows were read.
       const perImage =
         kind === 'retina'
-          ? head.predict(outputs, imageShapes, { scoreThreshold: 0, maxPerImage: 1000 })
+          ? head.predict(outputs, imageShapes, {
+              scoreThreshold: 0,
+              iouThreshold: 1,
+              maxPerImage: 1000,
+            })
           : head.proposals(outputs, imageShapes, { maxPerImage: 1000, iouThreshold: 1 });
       expect(tf.memory().numTensors).toBe(held);
       expect(perImage).toHaveLength(2);
@@ -101,8 +108,7 @@ describe('Guided Anchoring through the heads’ anchor-function seam', () => {
         const count = result.scores.length;
         expect(count, `image ${image}`).toBeGreaterThan(0);
         expect(result.boxes.length).toBe(4 * count);
-        // One anchor per evaluated location: at most one candidate per location and class.
-        expect(count, `image ${image}`).toBeLessThanOrEqual(
+        expect(count, `image ${image}`).toBe(
           evaluatedPerImage[image]! * (kind === 'retina' ? 3 : 1),
         );
         for (let i = 0; i < count; i++) {
