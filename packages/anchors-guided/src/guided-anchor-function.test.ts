@@ -131,7 +131,7 @@ describe('GuidedAnchorFunction', () => {
     const { store, fn } = build({ shapeTargets: {} });
     const features = strides.map(
       (s, level) =>
-        tf.randomNormal([2, 64 / s, 64 / s, channels], 0, 1, 'float32', level) as tf.Tensor4D,
+        tf.randomNormal([2, 64 / s, 64 / s, channels], 0, 1, 'float32', level + 1) as tf.Tensor4D,
     );
     const gtBoxes = [
       tf.tensor2d([

@@ -155,7 +155,7 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
     // Tiny GA-RetinaNet at 64 px: P3–P7 have 8², 4², 2², 1², 1² locations, 86 per image.
     const locations = 2 * (64 + 16 + 4 + 1 + 1);
     // At init p ≈ 0.01 (the prior bias) sits at εL = 0.01: which locations pass is rounding,
-    // but some do and some do not (measured: 30 of 172).
+    // but some do and some do not (30 of 172 in one run; the count varies between runs).
     expect(written.anchorCount).toBeGreaterThan(0);
     expect(written.anchorCount).toBeLessThan(locations);
     const text = await readFile(written.histograms.find((p) => p.endsWith('.txt'))!, 'utf8');
