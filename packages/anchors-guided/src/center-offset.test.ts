@@ -1,4 +1,4 @@
-import { initBackend, ParameterStore } from '@det/core';
+import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GuidedAnchorFunction } from './guided-anchor-function';
@@ -79,20 +79,24 @@ describe.each([
   });
 
   it('GuidedAnchorFunction passes it to its priors', () => {
-    const fn = new GuidedAnchorFunction(
-      {
-        store: new ParameterStore(),
-        inChannels: 4,
-        numClasses: 2,
-        clsName: 'retina_cls',
-        regName: 'retina_reg',
-        strides: [8],
-        sharedTower: false,
-        kernelSize: 3,
-        priorProbability: 0.01,
-        seed: 0,
-      },
-      { squareScale: 4, centerOffset },
+    const fn = withInitializerSeed(
+      7,
+      () =>
+        new GuidedAnchorFunction(
+          {
+            store: new ParameterStore(),
+            inChannels: 4,
+            numClasses: 2,
+            clsName: 'retina_cls',
+            regName: 'retina_reg',
+            strides: [8],
+            sharedTower: false,
+            kernelSize: 3,
+            priorProbability: 0.01,
+            seed: 0,
+          },
+          { squareScale: 4, centerOffset },
+        ),
     );
     const feature = tf.zeros([1, 1, 2, 4]) as tf.Tensor4D;
     const output = fn.apply({

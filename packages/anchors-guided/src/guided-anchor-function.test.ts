@@ -1,4 +1,4 @@
-import { initBackend, ParameterStore } from '@det/core';
+import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
 import type { AnchorLevelOutput } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,20 +14,24 @@ const channels = 8;
 
 function build(options: Partial<GuidedAnchorFunctionOptions> = {}) {
   const store = new ParameterStore();
-  const fn = new GuidedAnchorFunction(
-    {
-      store,
-      inChannels: channels,
-      numClasses: 3,
-      clsName: 'retina_cls',
-      regName: 'retina_reg',
-      strides,
-      sharedTower: false,
-      kernelSize: 3,
-      priorProbability: 0.01,
-      seed: 0,
-    },
-    { squareScale: 4, ...options },
+  const fn = withInitializerSeed(
+    7,
+    () =>
+      new GuidedAnchorFunction(
+        {
+          store,
+          inChannels: channels,
+          numClasses: 3,
+          clsName: 'retina_cls',
+          regName: 'retina_reg',
+          strides,
+          sharedTower: false,
+          kernelSize: 3,
+          priorProbability: 0.01,
+          seed: 0,
+        },
+        { squareScale: 4, ...options },
+      ),
   );
   return { store, fn };
 }
@@ -112,7 +116,7 @@ describe('GuidedAnchorFunction', () => {
   it('skips a level where nothing passes εL', () => {
     const { fn } = build();
     fn.location.conv.bias?.assign(tf.tensor1d([-50]));
-    const feature = tf.randomNormal([2, 4, 4, channels]) as tf.Tensor4D;
+    const feature = tf.randomNormal([2, 4, 4, channels], 0, 1, 'float32', 9) as tf.Tensor4D;
     const out = fn.apply({
       level: 1,
       clsFeature: feature,
@@ -131,7 +135,7 @@ describe('GuidedAnchorFunction', () => {
     const { store, fn } = build({ shapeTargets: {} });
     const features = strides.map(
       (s, level) =>
-        tf.randomNormal([2, 64 / s, 64 / s, channels], 0, 1, 'float32', level) as tf.Tensor4D,
+        tf.randomNormal([2, 64 / s, 64 / s, channels], 0, 1, 'float32', level + 1) as tf.Tensor4D,
     );
     const gtBoxes = [
       tf.tensor2d([

@@ -58,7 +58,9 @@ function check(images: Box[][]): number[][][][] {
   const grids = labels.map((l) => l.arraySync() as number[][][]);
   tf.dispose([...gts, ...labels]);
   expect(tf.memory().numTensors).toBe(before);
+  expect(grids).toHaveLength(featmapSizes.length);
   grids.forEach((grid, level) => {
+    expect(grid).toHaveLength(images.length);
     images.forEach((boxes, image) => {
       expect(grid[image]).toEqual(referenceLabels(boxes, level));
     });

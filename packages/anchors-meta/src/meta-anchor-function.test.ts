@@ -1,4 +1,4 @@
-import { initBackend, ParameterStore } from '@det/core';
+import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
 import { createRetinaHead, disposeLevelOutputs } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,14 +23,17 @@ function metaHead(
   options: Parameters<typeof metaAnchorFunction>[0] = {},
   seed = 0,
 ) {
-  const head = createRetinaHead({
-    store,
-    numClasses: 3,
-    ...small,
-    strides,
-    seed,
-    anchorFunction: metaAnchorFunction({ anchors: '3x3', ...options }),
-  });
+  // Initial weights from `seed` too (the head's `seed` only seeds the anchor jitter).
+  const head = withInitializerSeed(seed, () =>
+    createRetinaHead({
+      store,
+      numClasses: 3,
+      ...small,
+      strides,
+      seed,
+      anchorFunction: metaAnchorFunction({ anchors: '3x3', ...options }),
+    }),
+  );
   return { head, fn: head.anchorFunction as MetaAnchorFunction };
 }
 
@@ -42,13 +45,15 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
   for (const dataDependent of [false, true]) {
     it(`with W2 = 0${dataDependent ? ' and W12 = 0' : ''} equals RetinaNet whose per-anchor filters are all θ*`, () => {
       const denseStore = new ParameterStore();
-      const dense = createRetinaHead({
-        store: denseStore,
-        numClasses: 3,
-        ...small,
-        strides,
-        anchors: denseAnchors,
-      });
+      const dense = withInitializerSeed(1, () =>
+        createRetinaHead({
+          store: denseStore,
+          numClasses: 3,
+          ...small,
+          strides,
+          anchors: denseAnchors,
+        }),
+      );
       const store = new ParameterStore();
       const { head, fn } = metaHead(store, { dataDependent });
       expect(store.entries().map((e) => e.name)).toContain('retina_cls.generator.w2');
@@ -94,20 +99,24 @@ describe('MetaAnchorFunction in the RetinaNet head', () => {
   it('trains on jittered anchors (±0.5, reproducible by seed) with finite gradients everywhere', () => {
     const store = new ParameterStore();
     const { head, fn } = metaHead(store, { dataDependent: true, anchors: '5x5' }, 5);
-    const twin = new MetaAnchorFunction(
-      {
-        store: new ParameterStore(),
-        inChannels: 4,
-        numClasses: 3,
-        clsName: 'cls',
-        regName: 'reg',
-        strides,
-        sharedTower: false,
-        kernelSize: 3,
-        priorProbability: 0.01,
-        seed: 5,
-      },
-      { anchors: '5x5' },
+    const twin = withInitializerSeed(
+      5,
+      () =>
+        new MetaAnchorFunction(
+          {
+            store: new ParameterStore(),
+            inChannels: 4,
+            numClasses: 3,
+            clsName: 'cls',
+            regName: 'reg',
+            strides,
+            sharedTower: false,
+            kernelSize: 3,
+            priorProbability: 0.01,
+            seed: 5,
+          },
+          { anchors: '5x5' },
+        ),
     );
     expect(fn.standardBox).toEqual([45, 47]);
     const inputs = features(2, 64, 4);

@@ -101,7 +101,10 @@ describe('MetaAnchor RetinaNet', () => {
     for (const [name, values] of before) expect(after.get(name), name).toEqual(values);
   });
 
-  it('searches an inference anchor set on held-out data, deterministically for a seed', async () => {
+  // The search API's `heldOut` slot gets the training images here: with two overfit images
+  // there is no held-out split worth the name, so this checks the search's mechanics and
+  // scores, not generalisation (a real search uses a held-out subset, §4.1.2).
+  it('searches an inference anchor set (on the training images), deterministically for a seed', async () => {
     const originalCodes = anchorFunction.inferenceAnchorCodes;
     const search = () =>
       searchAnchorConfiguration({
@@ -117,9 +120,20 @@ describe('MetaAnchor RetinaNet', () => {
     const second = await search();
     expect(second).toEqual(first);
     expect(first.trace).toHaveLength(4);
-    expect(first.score).toBeGreaterThan(0);
+    // Greedy from the empty set (AP 0): a candidate is kept exactly when it beats the best so
+    // far, the best never drops, and the result is the best score of the trace.
+    let best = 0;
+    for (const step of first.trace) {
+      expect(step.accepted, `step ${step.step}`).toBe(step.score > best);
+      best = Math.max(best, step.score);
+      expect(step.bestScore, `step ${step.step}`).toBe(best);
+    }
+    expect(first.score).toBe(best);
+    expect(first.anchors).toEqual(first.trace.filter((s) => s.accepted).map((s) => s.candidate));
+    // Measured: AP50 1/3 with one anchor (scale 1.36, ratio 3) after 4 of the 9×9 candidates;
+    // the 3×3 training set scores 0.83 above.
+    expect(first.score).toBeGreaterThanOrEqual(0.25);
     expect(first.anchors.length).toBeGreaterThanOrEqual(1);
-    expect(first.trace.filter((s) => s.accepted)).toHaveLength(first.anchors.length);
     expect(anchorFunction.inferenceAnchorCodes).toEqual(originalCodes);
 
     // The found set scores what the search reported.
@@ -171,9 +185,13 @@ describe('data-dependent MetaAnchor RetinaNet (eq. 6)', () => {
           [64, 64],
         ],
       });
-      const values = Object.values(losses).map((loss) => loss.dataSync()[0]!);
-      expect(values.length).toBeGreaterThan(0);
-      for (const value of values) expect(Number.isFinite(value)).toBe(true);
+      expect(Object.keys(losses).sort()).toEqual(['loss_bbox', 'loss_cls']);
+      for (const [name, loss] of Object.entries(losses)) {
+        const value = loss.dataSync()[0]!;
+        expect(Number.isFinite(value), `${name} = ${value}`).toBe(true);
+        // Both images have a box: positives give a non-zero classification and box loss.
+        expect(value, name).toBeGreaterThan(0);
+      }
       tf.dispose([images, ...gtBoxes, ...gtLabels, ...Object.values(losses)]);
       expect(tf.memory().numTensors).toBe(numTensors);
     } finally {

@@ -81,11 +81,14 @@ describe('two-stage detectors end to end on synthetic images', () => {
     expect(stats[1]).toBeGreaterThanOrEqual(0.8);
   }, 600_000);
 
-  it('RPN proposals reach AR@1000 ≥ 0.5 (useCats 0, maxDets 100/300/1000)', async () => {
+  it('RPN proposals reach AR@100 ≥ 0.6 and AR@1000 ≥ 0.5 (useCats 0, maxDets 100/300/1000)', async () => {
     const { stats, detector } = await train(presets.tinyRpn(), 120);
     detector.dispose();
-    // Proposal mode: stats[6..8] are AR@100, AR@300, AR@1000.
+    // Proposal mode: stats[6..8] are AR@100, AR@300, AR@1000. Measured after 120 steps:
+    // 0.75 at all three (two images with at most two objects each: the first 100 proposals
+    // already hold every box the RPN finds). The floors leave room for a different backend's
+    // rounding; a ranking bug (good boxes below the top 100) fails the AR@100 one.
+    expect(stats[6]).toBeGreaterThanOrEqual(0.6);
     expect(stats[8]).toBeGreaterThanOrEqual(0.5);
-    expect(stats[8]!).toBeGreaterThanOrEqual(stats[6]!);
   }, 600_000);
 });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { type DetectorConfig, parseDetectorConfig } from '../config';
 import type { DetectorBatch } from '../detector';
 
 /**
@@ -56,4 +57,29 @@ export interface CompositionRecord {
   parameterChecksum: number;
   losses: Record<string, number>;
   predictions: { boxes: number[]; scores: number[]; labels: number[] }[];
+}
+
+/**
+ * `config` with test settings under which an untrained model returns boxes (no score floor,
+ * 8 per image), or — `empty` — under which nothing survives: a score floor above 1 for
+ * detections, a minimum proposal side of 1000 px (the images are 64 px) for proposals.
+ */
+export function withCompositionTest(config: DetectorConfig, empty = false): DetectorConfig {
+  const test = empty ? { ...compositionTest, scoreThreshold: 2 } : compositionTest;
+  const proposals = empty ? { ...compositionProposals, minBoxSize: 1000 } : compositionProposals;
+  if (config.kind === 'single-stage') {
+    return parseDetectorConfig(
+      config.head.type === 'retina'
+        ? { ...config, test }
+        : { ...config, head: { ...config.head, testProposals: proposals } },
+    );
+  }
+  return parseDetectorConfig({
+    ...config,
+    test,
+    proposals:
+      config.proposals.type === 'rpn'
+        ? { ...config.proposals, testProposals: proposals }
+        : config.proposals,
+  });
 }
