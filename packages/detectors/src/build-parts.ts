@@ -112,7 +112,7 @@ export function buildDenseHead(options: {
   const { head, strides, seed } = options;
   const anchorFunction =
     options.anchorFunction ?? anchorSchemeFunction(head.anchorScheme, { strides, seed });
-  const assigner = new MaxIoUAssigner({ ...head.assigner, ignoreIofThreshold: -1 });
+  const assigner = new MaxIoUAssigner(head.assigner);
   const coder = new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: head.targetStds });
   if (head.type === 'retina') {
     return createRetinaHead({

@@ -1,0 +1,103 @@
+import { initBackend, type MaxIoUAssigner } from '@det/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type DetectorConfig, parseDetectorConfig } from './config';
+import { createDetector } from './create-detector';
+import type { DetectorBatch } from './detector';
+import { PrecomputedProposalSource } from './parts';
+import { presets } from './presets';
+import { TwoStageDetector } from './two-stage-detector';
+
+/** One 64 px image whose only object was dropped (MetaAnchor Table 4): an ignore box over all. */
+function droppedOnlyBatch(): DetectorBatch {
+  return {
+    images: tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 3) as tf.Tensor4D,
+    gtBoxes: [tf.zeros([0, 4]) as tf.Tensor2D],
+    gtLabels: [tf.zeros([0], 'int32') as tf.Tensor1D],
+    gtIgnoreBoxes: [tf.tensor2d([[-1000, -1000, 1000, 1000]])],
+    imageShapes: [[64, 64]],
+    proposals: [new Float32Array([2, 4, 32, 38, 18, 20, 58, 52, 0, 0, 20, 20])],
+  };
+}
+
+type AssignerHolders = Record<string, { assigner?: { ignoreIofThreshold: number } } | undefined>;
+
+/** The config with every assigner's `ignoreIofThreshold` set (dense head(s) and RoI head). */
+function withIgnoreIof(config: DetectorConfig, value: number): DetectorConfig {
+  const raw = structuredClone(config) as unknown as AssignerHolders;
+  for (const key of ['head', 'proposals', 'roi']) {
+    const assigner = raw[key]?.assigner;
+    if (assigner) assigner.ignoreIofThreshold = value;
+  }
+  return parseDetectorConfig(raw);
+}
+
+function lossValues(config: DetectorConfig): Record<string, number> {
+  const detector = createDetector(config);
+  const batch = droppedOnlyBatch();
+  const losses = detector.losses(batch);
+  const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.dataSync()[0]!]));
+  tf.dispose([...Object.values(losses), batch.images, ...batch.gtBoxes, ...batch.gtLabels]);
+  tf.dispose([...batch.gtIgnoreBoxes!]);
+  detector.dispose();
+  return values;
+}
+
+describe('paper-exact settings reach the detector', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  // GA's loss_loc / loss_shape have their own targets (mmdetection's ga_loc_target takes no
+  // ignore boxes); every classification and regression loss of a head and RoI head is checked.
+  const cases: [string, () => DetectorConfig][] = [
+    ['RetinaNet', () => presets.tinyRetinaNet(3)],
+    ['MetaAnchor RetinaNet', () => presets.metaRetinanetTiny(3)],
+    ['GA-RetinaNet', () => presets.tinyGaRetinaNet(3)],
+    ['RPN', () => presets.tinyRpn()],
+    ['Faster R-CNN', () => presets.tinyFasterRcnn(3)],
+    ['Fast R-CNN', () => presets.tinyFastRcnn(3)],
+  ];
+  for (const [name, preset] of cases) {
+    it(`${name}: a dropped object contributes no classification or regression loss`, () => {
+      const config = preset();
+      const raw = config as unknown as AssignerHolders;
+      for (const key of ['head', 'proposals', 'roi']) {
+        const assigner = raw[key]?.assigner;
+        if (assigner) expect(assigner.ignoreIofThreshold, key).toBe(0.5);
+      }
+      const before = tf.memory().numTensors;
+      const on = lossValues(config);
+      expect(tf.memory().numTensors).toBe(before);
+      const off = lossValues(withIgnoreIof(config, -1));
+      const main = Object.keys(on).filter((k) => k !== 'loss_loc' && k !== 'loss_shape');
+      expect(main.length).toBeGreaterThanOrEqual(2);
+      for (const key of main) expect(Math.abs(on[key]!), key).toBe(0);
+      // mmdetection's default (−1, off): the dropped object trains as background.
+      const clsKeys = main.filter((k) => k.includes('cls'));
+      expect(clsKeys.length).toBeGreaterThan(0);
+      for (const key of clsKeys) expect(off[key], key).toBeGreaterThan(0);
+    });
+  }
+
+  it('Fast R-CNN: RoI positive IoU and proposal count come from the config', () => {
+    const detector = createDetector(
+      parseDetectorConfig({
+        ...presets.tinyFastRcnn(3),
+        proposals: { type: 'precomputed', maxPerImage: 300 },
+        roi: {
+          ...(presets.tinyFastRcnn(3) as Extract<DetectorConfig, { kind: 'two-stage' }>).roi,
+          assigner: { posIouThreshold: 0.6, negIouThreshold: 0.6, minPosIou: 0.6 },
+        },
+      }),
+    );
+    if (!(detector instanceof TwoStageDetector)) throw new Error('two-stage');
+    const assigner = (detector.roiHead as unknown as { assigner: MaxIoUAssigner }).assigner;
+    expect([assigner.posIouThreshold, assigner.negIouThreshold, assigner.minPosIou]).toEqual([
+      0.6, 0.6, 0.6,
+    ]);
+    expect(detector.proposals).toBeInstanceOf(PrecomputedProposalSource);
+    expect((detector.proposals as unknown as { maxPerImage: number }).maxPerImage).toBe(300);
+    detector.dispose();
+  });
+});
