@@ -36,7 +36,13 @@ export function guidedAnchorOptions(
     sparseInference: scheme.sparseInference,
     centerRatio: scheme.centerRatio,
     ignoreRatio: scheme.ignoreRatio,
-    shapeLoss: { normalizer: scheme.shapeLossNormalizer },
+    centerOffset: scheme.centerOffset,
+    locationLoss: {
+      lossWeight: scheme.locationLossWeight,
+      negativeWeight: scheme.locationNegativeWeight,
+      normalizer: scheme.locationLossNormalizer,
+    },
+    shapeLoss: { normalizer: scheme.shapeLossNormalizer, lossWeight: scheme.shapeLossWeight },
     shapeTargets: {
       assigner: new ApproxMaxIoUAssigner({ ...scheme.shapeAssigner, ignoreIofThreshold: -1 }),
       sampler: new RandomSampler({

@@ -6,6 +6,7 @@ import { createDetector } from './create-detector';
 import type { DetectorBatch } from './detector';
 import { PrecomputedProposalSource } from './parts';
 import { presets } from './presets';
+import { compositionBatch, disposeCompositionBatch } from './testing/composition-cases';
 import { TwoStageDetector } from './two-stage-detector';
 
 /** One 64 px image whose only object was dropped (MetaAnchor Table 4): an ignore box over all. */
@@ -99,5 +100,108 @@ describe('paper-exact settings reach the detector', () => {
     expect(detector.proposals).toBeInstanceOf(PrecomputedProposalSource);
     expect((detector.proposals as unknown as { maxPerImage: number }).maxPerImage).toBe(300);
     detector.dispose();
+  });
+
+  /** GA's losses of a tiny guided / meta-guided preset with the scheme fields overridden. */
+  function guidedLosses(
+    preset: () => DetectorConfig,
+    scheme: Record<string, unknown>,
+  ): Record<string, number> {
+    const base = preset() as Extract<DetectorConfig, { kind: 'single-stage' }>;
+    const detector = createDetector(
+      parseDetectorConfig({
+        ...base,
+        head: { ...base.head, anchorScheme: { ...base.head.anchorScheme, ...scheme } },
+      }),
+    );
+    const batch = compositionBatch();
+    const losses = detector.losses(batch);
+    const values = Object.fromEntries(
+      Object.entries(losses).map(([k, v]) => [k, v.dataSync()[0]!]),
+    );
+    tf.dispose(Object.values(losses));
+    disposeCompositionBatch(batch);
+    detector.dispose();
+    return values;
+  }
+
+  const guidedCases: [string, () => DetectorConfig][] = [
+    ['guided', () => presets.tinyGaRetinaNet(3)],
+    ['meta-guided', () => presets.tinyMetaGuidedRetinaNet(3)],
+  ];
+  for (const [name, preset] of guidedCases) {
+    it(`${name}: λ1, λ2, the location negative weight, normaliser and centre offset reach the losses`, () => {
+      const base = guidedLosses(preset, {
+        locationLossWeight: 1,
+        shapeLossWeight: 1,
+        locationNegativeWeight: 1,
+        locationLossNormalizer: { mode: 'cells', divisor: 200 },
+      });
+      expect(base.loss_loc).toBeGreaterThan(0);
+      expect(base.loss_shape).toBeGreaterThan(0);
+      // λ2 = 0.1 (the paper's) scales loss_shape by exactly 0.1; loss_loc is untouched.
+      const paper = guidedLosses(preset, {
+        locationLossWeight: 1,
+        shapeLossWeight: 0.1,
+        locationNegativeWeight: 1,
+        locationLossNormalizer: { mode: 'cells', divisor: 200 },
+      });
+      expect(paper.loss_shape! / base.loss_shape!).toBeCloseTo(0.1, 6);
+      expect(paper.loss_loc).toBe(base.loss_loc);
+      // λ1 = 2 doubles loss_loc.
+      const lambda1 = guidedLosses(preset, {
+        locationLossWeight: 2,
+        shapeLossWeight: 1,
+        locationNegativeWeight: 1,
+        locationLossNormalizer: { mode: 'cells', divisor: 200 },
+      });
+      expect(lambda1.loss_loc! / base.loss_loc!).toBeCloseTo(2, 6);
+      // The divisor: cells ÷ 100 is twice the divisor of cells ÷ 200, so half the loss.
+      const divisor = guidedLosses(preset, {
+        locationLossWeight: 1,
+        shapeLossWeight: 1,
+        locationNegativeWeight: 1,
+        locationLossNormalizer: { mode: 'cells', divisor: 100 },
+      });
+      expect(divisor.loss_loc! / base.loss_loc!).toBeCloseTo(0.5, 6);
+      // mmdetection's negatives at 0.1: the (negative-dominated) loss falls, but stays > 0.1×.
+      const negatives = guidedLosses(preset, {
+        locationLossWeight: 1,
+        shapeLossWeight: 1,
+        locationNegativeWeight: 0.1,
+        locationLossNormalizer: { mode: 'cells', divisor: 200 },
+      });
+      expect(negatives.loss_loc!).toBeLessThan(base.loss_loc!);
+      expect(negatives.loss_loc!).toBeGreaterThan(0.1 * base.loss_loc!);
+      // Anchor centres at (i + ½)·s move the location targets: another loss_loc.
+      const offset = guidedLosses(preset, {
+        locationLossWeight: 1,
+        shapeLossWeight: 1,
+        locationNegativeWeight: 1,
+        locationLossNormalizer: { mode: 'cells', divisor: 200 },
+        centerOffset: 0.5,
+      });
+      expect(offset.loss_loc).not.toBe(base.loss_loc);
+    });
+  }
+
+  it('the 1× GA presets follow mmdetection’s loss settings, the paper’s λ2 is one field away', () => {
+    for (const config of [presets.gaRpnR50Fpn1x(), presets.gaRetinanetR50Fpn1x()]) {
+      const scheme = (config as Extract<DetectorConfig, { kind: 'single-stage' }>).head
+        .anchorScheme;
+      expect(scheme).toMatchObject({
+        locationLossWeight: 1,
+        shapeLossWeight: 1,
+        locationNegativeWeight: 0.1,
+        locationLossNormalizer: { mode: 'cells', divisor: 200 },
+        centerOffset: 0,
+      });
+    }
+    expect(() =>
+      parseDetectorConfig({
+        kind: 'single-stage',
+        head: { type: 'rpn', anchorScheme: { type: 'guided', shapeLossWeight: -1 } },
+      }),
+    ).toThrow(/anchorScheme\.shapeLossWeight/);
   });
 });
