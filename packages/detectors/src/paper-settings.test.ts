@@ -1,4 +1,5 @@
 import { initBackend, type MaxIoUAssigner } from '@det/core';
+import { boxesInRange, metaAnchorDropRange } from '@det/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DetectorConfig, parseDetectorConfig } from './config';
@@ -203,5 +204,22 @@ describe('paper-exact settings reach the detector', () => {
         head: { type: 'rpn', anchorScheme: { type: 'guided', shapeLossWeight: -1 } },
       }),
     ).toThrow(/anchorScheme\.shapeLossWeight/);
+  });
+
+  it('MetaAnchor "drop" (Table 4) reads −1 < log(w/h) < 1 with the natural log', () => {
+    // √(hw) = 70 in every box; w/h = 2.5 (ln 0.92, log₂ 1.32), 2.8 (ln 1.03, log₁₀ 0.45),
+    // 1 / 2.5 and 1 / 2.8: only the natural log drops the first pair and keeps the second.
+    const box = (ratio: number) => {
+      const [w, h] = [70 * Math.sqrt(ratio), 70 / Math.sqrt(ratio)];
+      return [0, 0, w, h];
+    };
+    const boxes = Float32Array.from([2.5, 2.8, 1 / 2.5, 1 / 2.8, 1].flatMap(box));
+    expect(boxesInRange(boxes, metaAnchorDropRange)).toEqual([true, false, true, false, true]);
+    expect(metaAnchorDropRange).toEqual({
+      minScale: 50,
+      maxScale: 100,
+      minLogRatio: -1,
+      maxLogRatio: 1,
+    });
   });
 });
