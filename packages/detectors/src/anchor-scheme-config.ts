@@ -81,6 +81,11 @@ export interface GuidedDefaults {
   locationLossNormalizer: LocationNormalizerConfig;
   /** Location i is centred at (i + centerOffset)·s: 0 (mmdetection's `center_offset`, i·s) or 0.5. */
   centerOffset: number;
+  /**
+   * Ignore boxes (crowd, MetaAnchor's dropped objects) are ignored in `loss_loc` too, not
+   * learnt as background (paper: "loss 0"; mmdetection's `ga_loc_target` ignores none).
+   */
+  locationIgnoreBoxes: boolean;
 }
 
 /** `@det/anchors-guided`'s `LocationNormalizer`. */
@@ -123,6 +128,7 @@ export const gaRpnGuidedDefaults: GuidedDefaults = {
   locationNegativeWeight: 0.1,
   locationLossNormalizer: { mode: 'cells', divisor: 200 },
   centerOffset: 0,
+  locationIgnoreBoxes: true,
 };
 
 /**
@@ -165,6 +171,7 @@ function guidedFields(defaults: GuidedDefaults) {
     locationNegativeWeight: z.number().min(0).default(defaults.locationNegativeWeight),
     locationLossNormalizer: locationNormalizerSchema.default(defaults.locationLossNormalizer),
     centerOffset: probability.default(defaults.centerOffset),
+    locationIgnoreBoxes: z.boolean().default(defaults.locationIgnoreBoxes),
   };
 }
 

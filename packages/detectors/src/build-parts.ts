@@ -37,6 +37,7 @@ export function guidedAnchorOptions(
     centerRatio: scheme.centerRatio,
     ignoreRatio: scheme.ignoreRatio,
     centerOffset: scheme.centerOffset,
+    locationIgnoreBoxes: scheme.locationIgnoreBoxes,
     locationLoss: {
       lossWeight: scheme.locationLossWeight,
       negativeWeight: scheme.locationNegativeWeight,

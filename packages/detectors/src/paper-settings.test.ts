@@ -222,4 +222,32 @@ describe('paper-exact settings reach the detector', () => {
       maxLogRatio: 1,
     });
   });
+
+  it('GA: a dropped object is ignored in loss_loc too (locationIgnoreBoxes), not learnt as background', () => {
+    const lossLoc = (locationIgnoreBoxes: boolean, dropped: number[][]) => {
+      const base = presets.tinyGaRetinaNet(3) as Extract<DetectorConfig, { kind: 'single-stage' }>;
+      const detector = createDetector(
+        parseDetectorConfig({
+          ...base,
+          head: { ...base.head, anchorScheme: { ...base.head.anchorScheme, locationIgnoreBoxes } },
+        }),
+      );
+      const batch = droppedOnlyBatch();
+      const ignore = tf.tensor2d(dropped.length ? dropped : [], [dropped.length, 4]);
+      const losses = detector.losses({ ...batch, gtIgnoreBoxes: [ignore] });
+      const value = losses.loss_loc!.dataSync()[0]!;
+      tf.dispose([...Object.values(losses), batch.images, ...batch.gtBoxes, ...batch.gtLabels]);
+      tf.dispose([...batch.gtIgnoreBoxes!, ignore]);
+      detector.dispose();
+      return value;
+    };
+    const box = [[8, 8, 56, 56]];
+    const none = lossLoc(true, []);
+    // Off (mmdetection): the dropped object's cells are negatives, exactly as without it.
+    expect(lossLoc(false, box)).toBe(none);
+    // On: its centre / ignore-region cells leave the loss, so the background loss shrinks.
+    const on = lossLoc(true, box);
+    expect(on).toBeLessThan(none);
+    expect(on).toBeGreaterThan(0);
+  });
 });
