@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { DetectionRecord } from '@det/data';
-import { predictDataset, searchAnchorConfiguration } from '@det/detectors';
+import { type AnchorSearchData, predictDataset, searchAnchorConfiguration } from '@det/detectors';
 import sharp from 'sharp';
 import { startBackend } from './backend';
 import { evaluationLoader, loadSplit, loadSplitProposals } from './datasets';
@@ -201,7 +201,12 @@ export async function predictCommand(
   }
 }
 
-/** `det search-anchors`: MetaAnchor's greedy inference-anchor search on held-out images. */
+/**
+ * `det search-anchors`: MetaAnchor's greedy inference-anchor search (§4.1.2) on the first
+ * `limit` images of the training split (`searchData: 'train-subset'`), or of the val split with
+ * `--search-data evaluation-split --allow-evaluation-split` (warned about: the val AP then
+ * measures the data the anchors were chosen on).
+ */
 export async function searchAnchorsCommand(
   options: ModelOptions & {
     steps: number;
@@ -209,20 +214,33 @@ export async function searchAnchorsCommand(
     metric: 'AP' | 'AP50' | 'AP75';
     seed: number;
     out?: string;
+    searchData?: AnchorSearchData;
+    allowEvaluationSplit?: boolean;
   },
   io: CommandIo,
 ): Promise<number> {
+  const searchData = options.searchData ?? 'train-subset';
+  if (searchData === 'evaluation-split' && options.allowEvaluationSplit !== true) {
+    io.log(
+      'det search-anchors: --search-data evaluation-split chooses the anchors on the val images their AP is reported on; refused without --allow-evaluation-split (MetaAnchor §4.1.2 searches on a training subset, the default)',
+    );
+    return 2;
+  }
   await startBackend(io.log);
   const model = await loadModel(options);
   try {
-    const split = await loadSplit(model.config.data, 'val', options.limit);
+    const splitName = searchData === 'train-subset' ? 'train' : 'val';
+    const split = await loadSplit(model.config.data, splitName, options.limit);
     const loader = evaluationLoader(split.dataset);
     io.log(
-      `searching ${options.steps} candidate anchors on ${split.dataset.records.length} held-out images by ${options.metric}`,
+      `searching ${options.steps} candidate anchors on ${split.dataset.records.length} ${splitName} images (${searchData}) by ${options.metric}`,
     );
     const result = await searchAnchorConfiguration({
       detector: model.detector,
-      heldOut: () => loader.batches(),
+      batches: () => loader.batches(),
+      searchData,
+      allowEvaluationSplit: options.allowEvaluationSplit === true,
+      warn: io.log,
       groundTruthJson: split.groundTruthJson,
       categoryIds: split.dataset.categoryIds,
       steps: options.steps,
@@ -236,7 +254,7 @@ export async function searchAnchorsCommand(
     const out =
       options.out ??
       (model.runDirectory ? join(model.runDirectory, 'anchors.json') : 'anchors.json');
-    await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(out, `${JSON.stringify({ searchData, ...result }, null, 2)}\n`);
     io.log(`wrote ${out}`);
     return 0;
   } finally {

@@ -133,9 +133,29 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
     });
 
   modelOptions(program.command('search-anchors'))
-    .description("MetaAnchor's greedy inference-anchor search on held-out (val) images")
+    .description(
+      "MetaAnchor's greedy inference-anchor search (§4.1.2) on a subset of the training images",
+    )
     .option('--steps <n>', 'candidates tried', number('--steps', { integer: true, minimum: 1 }), 20)
-    .option('--limit <n>', 'held-out images', number('--limit', { integer: true, minimum: 1 }), 50)
+    .option(
+      '--limit <n>',
+      'images searched on (the first n of the split)',
+      number('--limit', { integer: true, minimum: 1 }),
+      50,
+    )
+    .addOption(
+      new Option(
+        '--search-data <data>',
+        "train-subset (the paper's) or evaluation-split (val: optimistic AP, needs --allow-evaluation-split)",
+      )
+        .choices(['train-subset', 'evaluation-split'])
+        .default('train-subset'),
+    )
+    .option(
+      '--allow-evaluation-split',
+      'search on the val split although its AP is then reported on the data the anchors were chosen on',
+      false,
+    )
     .addOption(
       new Option('--metric <metric>', 'what the search maximises')
         .choices(['AP', 'AP50', 'AP75'])

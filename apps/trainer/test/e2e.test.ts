@@ -184,9 +184,27 @@ describe('det (built binary)', () => {
       cwd,
     );
     expect(search.code, search.stderr).toBe(0);
-    expect(search.stdout).toContain('searching 2 candidate anchors on 2 held-out images by AP');
+    // MetaAnchor §4.1.2: the search runs on a subset of the TRAINING images by default.
+    expect(search.stdout).toContain(
+      'searching 2 candidate anchors on 2 train images (train-subset) by AP',
+    );
     const saved = JSON.parse(await readFile(join(cwd, 'runs', 'meta', 'anchors.json'), 'utf8'));
     expect(saved.trace).toHaveLength(2);
+    expect(saved.searchData).toBe('train-subset');
+    // The evaluation split is refused without the explicit flag, and warned about with it.
+    const evalSplit = ['search-anchors', '--run', 'meta', '--steps', '1', '--limit', '1'];
+    const refused = await det([...evalSplit, '--search-data', 'evaluation-split'], cwd);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toContain('refused without --allow-evaluation-split');
+    const allowed = await det(
+      [...evalSplit, '--search-data', 'evaluation-split', '--allow-evaluation-split'],
+      cwd,
+    );
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toContain('on 1 val images (evaluation-split)');
+    expect(allowed.stdout).toContain(
+      "WARNING: searchAnchorConfiguration: searchData is 'evaluation-split'",
+    );
     const wrong = await det(
       ['search-anchors', '--run', 'tiny', '--steps', '1', '--limit', '1'],
       cwd,

@@ -24,7 +24,7 @@ import { FeatureAdaption } from './feature-adaption';
 import { LocationBranch, ShapeBranch } from './guided-anchor-branches';
 import { guidedAnchors, locationMask } from './guided-anchors';
 import { type LocationLossOptions, locationLoss } from './location-loss';
-import { locationTargets } from './location-targets';
+import { LOCATION_IGNORE, LOCATION_NEGATIVE, locationTargets } from './location-targets';
 import { type ShapeLossOptions, shapeLoss } from './shape-loss';
 import { disposeShapeTargets, ShapeTargetBuilder, type ShapeTargetOptions } from './shape-targets';
 
@@ -60,6 +60,14 @@ export interface GuidedAnchorFunctionOptions {
   ignoreRatio?: number;
   /** Location loss (focal) options, including the named normaliser. */
   locationLoss?: LocationLossOptions;
+  /**
+   * Ignore boxes (COCO crowd, MetaAnchor's dropped objects) in `loss_loc`: a cell that an
+   * ignore box would make positive or ignored (its centre / ignore regions, as for a gt) and
+   * that is negative for every gt is ignored, so an ignored object is learnt neither as an
+   * object nor as background. mmdetection's `ga_loc_target` takes no ignore boxes (false).
+   * Default true.
+   */
+  locationIgnoreBoxes?: boolean;
   /** Shape loss options (β, normaliser, weight). */
   shapeLoss?: Omit<ShapeLossOptions, 'strides' | 'squareScale' | 'deltaStd'>;
   /** Shape-target assigner / sampler / approximating ratios (default sampler seeded by the head). */
@@ -278,13 +286,41 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     const locLogits = extras.map((e) => e.locLogits);
     const shapePreds = extras.map((e) => e.shapePred);
     const featmapSizes = locLogits.map((l) => [l.shape[1], l.shape[2]] as const);
-    const labels = locationTargets(context.targets.gtBoxes, featmapSizes, {
+    const targetOptions = {
       strides: this.strides,
       octaveBaseScale: this.options.octaveBaseScale ?? 8,
       centerRatio: this.options.centerRatio ?? 0.2,
       ignoreRatio: this.options.ignoreRatio ?? 0.5,
       centerOffset: this.options.centerOffset ?? 0,
-    });
+    };
+    let labels = locationTargets(context.targets.gtBoxes, featmapSizes, targetOptions);
+    const ignoreBoxes = context.targets.gtIgnoreBoxes;
+    if (
+      (this.options.locationIgnoreBoxes ?? true) &&
+      ignoreBoxes?.some((boxes) => boxes !== undefined && boxes.shape[0] > 0)
+    ) {
+      const empty = tf.zeros([0, 4]) as tf.Tensor2D;
+      const covered = locationTargets(
+        context.targets.gtBoxes.map((_, image) => ignoreBoxes[image] ?? empty),
+        featmapSizes,
+        targetOptions,
+      );
+      const masked = labels.map((level, index) =>
+        tf.tidy(
+          () =>
+            tf.where(
+              tf.logicalAnd(
+                tf.equal(level, LOCATION_NEGATIVE),
+                tf.notEqual(covered[index]!, LOCATION_NEGATIVE),
+              ),
+              tf.fill(level.shape, LOCATION_IGNORE, 'int32'),
+              level,
+            ) as tf.Tensor3D,
+        ),
+      );
+      tf.dispose([...labels, ...covered, empty]);
+      labels = masked;
+    }
     const shapeTargets = this.shapeTargetBuilder.build(
       context.targets.gtBoxes,
       featmapSizes,

@@ -68,9 +68,45 @@ export interface GuidedDefaults {
   shapeLossNormalizer: 'samples' | 'positives';
   /** Masked cls/reg convs at inference (only where p ≥ εL). */
   sparseInference: boolean;
+  /** λ1 of GA eq. 4, the weight of `loss_loc` (paper 1; mmdetection `loss_loc.loss_weight` 1). */
+  locationLossWeight: number;
+  /** λ2 of GA eq. 4, the weight of `loss_shape` (paper 0.1, §4.1; mmdetection `loss_shape.loss_weight` 1). */
+  shapeLossWeight: number;
+  /** Weight of a negative location in `loss_loc` (paper: not stated; mmdetection `ga_loc_target` 0.1). */
+  locationNegativeWeight: number;
+  /**
+   * Divisor of `loss_loc`: `{ mode: 'cells', divisor }` (all cells ÷ divisor; mmdetection's
+   * `loc_avg_factor`, divisor 200), `{ mode: 'positives' }` or `{ mode: 'constant', value }`.
+   */
+  locationLossNormalizer: LocationNormalizerConfig;
+  /** Location i is centred at (i + centerOffset)·s: 0 (mmdetection's `center_offset`, i·s) or 0.5. */
+  centerOffset: number;
+  /**
+   * Ignore boxes (crowd, MetaAnchor's dropped objects) are ignored in `loss_loc` too, not
+   * learnt as background (paper: "loss 0"; mmdetection's `ga_loc_target` ignores none).
+   */
+  locationIgnoreBoxes: boolean;
 }
 
-/** mmdetection `ga_rpn_r50_fpn_1x` (`rpn_head`, `train_cfg.rpn`). */
+/** `@det/anchors-guided`'s `LocationNormalizer`. */
+export type LocationNormalizerConfig =
+  | { mode: 'positives' }
+  | { mode: 'cells'; divisor: number }
+  | { mode: 'constant'; value: number };
+
+const locationNormalizerSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('positives') }),
+  z.strictObject({ mode: z.literal('cells'), divisor: positive }),
+  z.strictObject({ mode: z.literal('constant'), value: positive }),
+]);
+
+/**
+ * mmdetection `ga_rpn_r50_fpn_1x` (`rpn_head`, `train_cfg.rpn`). The loss settings follow
+ * mmdetection, not the paper: λ1 = λ2 = 1 and negatives 0.1 over cells ÷ 200 are the values
+ * behind mmdetection's published GA numbers, which the 1× presets reproduce; the paper's
+ * λ2 = 0.1 is `shapeLossWeight: 0.1` (the paper names neither the negative weight nor the
+ * divisor).
+ */
 export const gaRpnGuidedDefaults: GuidedDefaults = {
   squareScale: 8,
   octaveBaseScale: 8,
@@ -87,6 +123,12 @@ export const gaRpnGuidedDefaults: GuidedDefaults = {
   shapePositiveFraction: 0.5,
   shapeLossNormalizer: 'samples',
   sparseInference: true,
+  locationLossWeight: 1,
+  shapeLossWeight: 1,
+  locationNegativeWeight: 0.1,
+  locationLossNormalizer: { mode: 'cells', divisor: 200 },
+  centerOffset: 0,
+  locationIgnoreBoxes: true,
 };
 
 /**
@@ -124,6 +166,12 @@ function guidedFields(defaults: GuidedDefaults) {
     shapePositiveFraction: probability.default(defaults.shapePositiveFraction),
     shapeLossNormalizer: z.enum(['samples', 'positives']).default(defaults.shapeLossNormalizer),
     sparseInference: z.boolean().default(defaults.sparseInference),
+    locationLossWeight: z.number().min(0).default(defaults.locationLossWeight),
+    shapeLossWeight: z.number().min(0).default(defaults.shapeLossWeight),
+    locationNegativeWeight: z.number().min(0).default(defaults.locationNegativeWeight),
+    locationLossNormalizer: locationNormalizerSchema.default(defaults.locationLossNormalizer),
+    centerOffset: probability.default(defaults.centerOffset),
+    locationIgnoreBoxes: z.boolean().default(defaults.locationIgnoreBoxes),
   };
 }
 

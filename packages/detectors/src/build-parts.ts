@@ -36,7 +36,14 @@ export function guidedAnchorOptions(
     sparseInference: scheme.sparseInference,
     centerRatio: scheme.centerRatio,
     ignoreRatio: scheme.ignoreRatio,
-    shapeLoss: { normalizer: scheme.shapeLossNormalizer },
+    centerOffset: scheme.centerOffset,
+    locationIgnoreBoxes: scheme.locationIgnoreBoxes,
+    locationLoss: {
+      lossWeight: scheme.locationLossWeight,
+      negativeWeight: scheme.locationNegativeWeight,
+      normalizer: scheme.locationLossNormalizer,
+    },
+    shapeLoss: { normalizer: scheme.shapeLossNormalizer, lossWeight: scheme.shapeLossWeight },
     shapeTargets: {
       assigner: new ApproxMaxIoUAssigner({ ...scheme.shapeAssigner, ignoreIofThreshold: -1 }),
       sampler: new RandomSampler({
@@ -112,7 +119,7 @@ export function buildDenseHead(options: {
   const { head, strides, seed } = options;
   const anchorFunction =
     options.anchorFunction ?? anchorSchemeFunction(head.anchorScheme, { strides, seed });
-  const assigner = new MaxIoUAssigner({ ...head.assigner, ignoreIofThreshold: -1 });
+  const assigner = new MaxIoUAssigner(head.assigner);
   const coder = new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: head.targetStds });
   if (head.type === 'retina') {
     return createRetinaHead({

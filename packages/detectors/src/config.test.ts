@@ -59,6 +59,7 @@ describe('detector config', () => {
       posIouThreshold: 0.7,
       negIouThreshold: 0.3,
       minPosIou: 0.3,
+      ignoreIofThreshold: 0.5,
     });
   });
 

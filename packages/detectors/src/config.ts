@@ -44,6 +44,14 @@ export const assignerSchema = z.strictObject({
   posIouThreshold: probability,
   negIouThreshold: probability,
   minPosIou: probability,
+  /**
+   * Priors (anchors, RoIs) whose intersection-over-own-area with an ignore box (COCO crowd,
+   * MetaAnchor's dropped objects, Table 4) exceeds this are ignored: no classification or
+   * regression loss, also in an image with no other gt. mmdetection's `ignore_iof_thr`; ≤ 0
+   * turns it off (mmdetection's default −1, which trains ignore regions as background).
+   * Default 0.5.
+   */
+  ignoreIofThreshold: z.number().min(-1).max(1).default(0.5),
 });
 
 /** The box regression loss of a dense head. */
@@ -93,24 +101,44 @@ export const headTargetDefaults: Record<
 > = {
   retina: {
     'anchor-grid': {
-      assigner: { posIouThreshold: 0.5, negIouThreshold: 0.4, minPosIou: 0 },
+      assigner: {
+        posIouThreshold: 0.5,
+        negIouThreshold: 0.4,
+        minPosIou: 0,
+        ignoreIofThreshold: 0.5,
+      },
       targetStds: [1, 1, 1, 1],
       regression: { loss: 'l1' },
     },
     guided: {
-      assigner: { posIouThreshold: 0.5, negIouThreshold: 0.5, minPosIou: 0 },
+      assigner: {
+        posIouThreshold: 0.5,
+        negIouThreshold: 0.5,
+        minPosIou: 0,
+        ignoreIofThreshold: 0.5,
+      },
       targetStds: [1, 1, 1, 1],
       regression: { loss: 'smooth-l1', beta: 0.04 },
     },
   },
   rpn: {
     'anchor-grid': {
-      assigner: { posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 },
+      assigner: {
+        posIouThreshold: 0.7,
+        negIouThreshold: 0.3,
+        minPosIou: 0.3,
+        ignoreIofThreshold: 0.5,
+      },
       targetStds: [1, 1, 1, 1],
       regression: { loss: 'l1' },
     },
     guided: {
-      assigner: { posIouThreshold: 0.7, negIouThreshold: 0.3, minPosIou: 0.3 },
+      assigner: {
+        posIouThreshold: 0.7,
+        negIouThreshold: 0.3,
+        minPosIou: 0.3,
+        ignoreIofThreshold: 0.5,
+      },
       targetStds: [0.07, 0.07, 0.11, 0.11],
       regression: { loss: 'smooth-l1', beta: 1 },
     },
@@ -194,7 +222,12 @@ export const roiHeadSchema = z.strictObject({
   sampleSize: z.number().int().positive().default(512),
   positiveFraction: probability.default(0.25),
   /** RoI assigner (Fast R-CNN 0.5 / 0.5 / 0.5; GA-Faster R-CNN 0.6). No low-quality matches. */
-  assigner: assignerSchema.default({ posIouThreshold: 0.5, negIouThreshold: 0.5, minPosIou: 0.5 }),
+  assigner: assignerSchema.default({
+    posIouThreshold: 0.5,
+    negIouThreshold: 0.5,
+    minPosIou: 0.5,
+    ignoreIofThreshold: 0.5,
+  }),
   /** Deltas normalised by these stds (mmdetection's `target_stds`). */
   targetStds: stds.default([0.1, 0.1, 0.2, 0.2]),
 });

@@ -75,6 +75,7 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
       posIouThreshold: 0.5,
       negIouThreshold: 0.5,
       minPosIou: 0,
+      ignoreIofThreshold: 0.5,
     });
     expect(retina.head.regression).toEqual({ loss: 'smooth-l1', beta: 0.04 });
     expect(faster.proposals.testProposals.maxPerImage).toBe(300);

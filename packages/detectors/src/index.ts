@@ -65,8 +65,14 @@ export {
   writeProposalsFile,
 } from './proposals-file';
 export { denseHeadOf, guidedAnchorFunctionOf, metaAnchorFunctionOf } from './scheme-access';
-export type { SearchAnchorConfigurationOptions } from './search-anchor-configuration';
-export { searchAnchorConfiguration } from './search-anchor-configuration';
+export type {
+  AnchorSearchData,
+  SearchAnchorConfigurationOptions,
+} from './search-anchor-configuration';
+export {
+  evaluationSplitSearchWarning,
+  searchAnchorConfiguration,
+} from './search-anchor-configuration';
 export type { SingleStageDetectorOptions, SingleStageOutput } from './single-stage-detector';
 export { SingleStageDetector } from './single-stage-detector';
 export type { TwoStageDetectorOptions } from './two-stage-detector';

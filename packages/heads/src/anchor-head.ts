@@ -1,6 +1,8 @@
 import {
   type Assigner,
+  type AssignResult,
   type BoxCoder,
+  boxOverlaps,
   disposeAssignResult,
   disposeSamplingResult,
   type ParameterStore,
@@ -204,10 +206,16 @@ export class AnchorHead {
           ? (tf.zeros([gtBoxes.shape[0]], 'int32') as tf.Tensor1D)
           : (tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D);
         const ignore = targets.gtIgnoreBoxes?.[image];
-        const assignment = assigner.assign(priors, gtBoxes, {
-          gtLabels,
-          ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
-        });
+        const assignment = ignoreCoveredWithoutGts(
+          assigner.assign(priors, gtBoxes, {
+            gtLabels,
+            ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
+          }),
+          assigner,
+          priors,
+          gtBoxes.shape[0],
+          ignore,
+        );
         const sampling = sampler.sample(assignment, priors, gtBoxes);
         disposeAssignResult(assignment);
         if (sampling.numGtCandidates !== 0) {
@@ -334,4 +342,52 @@ export function disposeLevelOutputs(outputs: readonly AnchorLevelOutput[]): void
       ...Object.values(output.extras ?? {}),
     ]);
   }
+}
+
+/**
+ * The assigner's ignore-IoF threshold (mmdetection `ignore_iof_thr`), or −1 when it has none.
+ * `MaxIoUAssigner` and `ApproxMaxIoUAssigner` expose it as `ignoreIofThreshold`.
+ */
+export function ignoreIofThresholdOf(assigner: Assigner): number {
+  const value = (assigner as { ignoreIofThreshold?: unknown }).ignoreIofThreshold;
+  return typeof value === 'number' ? value : -1;
+}
+
+/**
+ * Ignore regions in an image without ground truth. The max-IoU assigner applies
+ * `ignoreIofThreshold` only when the image has gts (as mmdetection does: with none, every
+ * prior is background), so an image whose every object was moved to the ignore boxes (COCO
+ * crowds, MetaAnchor's "drop", Table 4) would train those objects as background. Here priors
+ * whose IoF with an ignore box exceeds the assigner's threshold are ignored (−1) in that case
+ * too, so an ignored object contributes no loss whatever else the image holds. Takes
+ * ownership of `assignment`; returns it unchanged when there is nothing to do.
+ */
+export function ignoreCoveredWithoutGts(
+  assignment: AssignResult,
+  assigner: Assigner,
+  priors: tf.Tensor2D,
+  numGts: number,
+  ignore: tf.Tensor2D | undefined,
+): AssignResult {
+  const threshold = ignoreIofThresholdOf(assigner);
+  if (numGts > 0 || threshold <= 0 || !ignore || ignore.shape[0] === 0 || priors.shape[0] === 0) {
+    return assignment;
+  }
+  const { gtIndices, labels } = tf.tidy(() => {
+    const covered = tf.greater(
+      tf.max(boxOverlaps(priors, ignore, { mode: 'iof' }), 1),
+      threshold,
+    ) as tf.Tensor1D;
+    const minusOne = tf.fill([priors.shape[0]], -1, 'int32');
+    const gtIndices = tf.where(covered, minusOne, assignment.gtIndices) as tf.Tensor1D;
+    if (!assignment.labels) return { gtIndices };
+    return { gtIndices, labels: tf.where(covered, minusOne, assignment.labels) as tf.Tensor1D };
+  });
+  disposeAssignResult(assignment);
+  return {
+    numGts: 0,
+    gtIndices,
+    maxOverlaps: tf.zeros([priors.shape[0]], 'float32') as tf.Tensor1D,
+    labels: labels ?? null,
+  };
 }

@@ -12,7 +12,12 @@ export type {
   ForwardOptions,
 } from './anchor-function';
 export type { AnchorHeadOptions } from './anchor-head';
-export { AnchorHead, disposeLevelOutputs } from './anchor-head';
+export {
+  AnchorHead,
+  disposeLevelOutputs,
+  ignoreCoveredWithoutGts,
+  ignoreIofThresholdOf,
+} from './anchor-head';
 export type { ConvTowerOptions } from './conv-tower';
 export { ConvTower } from './conv-tower';
 export type { DenseAnchorFunctionOptions, DenseAnchorShapes } from './dense-anchor-function';

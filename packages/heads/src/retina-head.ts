@@ -42,13 +42,18 @@ export interface RetinaHeadOptions {
   regLoss?: RegressionLoss;
 }
 
-/** mmdetection's `retinanet_r50_fpn_1x` head `train_cfg.assigner`. */
+/** mmdetection's `retinanet_r50_fpn_1x` head `train_cfg.assigner`.,
+ * except that ignore regions are honoured: priors whose IoF with an ignore box (COCO crowd,
+ * MetaAnchor's dropped objects) exceeds 0.5 are ignored — mmdetection's `ignore_iof_thr`
+ * semantics at the value its configs use when they turn it on (their default −1 turns it off,
+ * which would train dropped objects as background).
+ */
 export function retinaAssigner(): MaxIoUAssigner {
   return new MaxIoUAssigner({
     posIouThreshold: 0.5,
     negIouThreshold: 0.4,
     minPosIou: 0,
-    ignoreIofThreshold: -1,
+    ignoreIofThreshold: 0.5,
   });
 }
 

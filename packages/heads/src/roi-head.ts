@@ -15,6 +15,7 @@ import {
   zeros,
 } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { ignoreCoveredWithoutGts } from './anchor-head';
 import { checkImageShapes } from './image-shapes';
 import { l1RegressionLoss, softmaxClassificationLoss } from './loss-functions';
 import { type DetectionTestConfig, detectionTestDefaults, multiclassNms } from './post-process';
@@ -173,10 +174,16 @@ export class RoiHead {
         const gtBoxes = targets.gtBoxes[image]!;
         const gtLabels = tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D;
         const ignore = targets.gtIgnoreBoxes?.[image];
-        const assignment = this.assigner.assign(imageProposals, gtBoxes, {
-          gtLabels,
-          ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
-        });
+        const assignment = ignoreCoveredWithoutGts(
+          this.assigner.assign(imageProposals, gtBoxes, {
+            gtLabels,
+            ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
+          }),
+          this.assigner,
+          imageProposals,
+          gtBoxes.shape[0],
+          ignore,
+        );
         const sampling = this.sampler.sample(assignment, imageProposals, gtBoxes);
         disposeAssignResult(assignment);
         const { posIndices, negIndices, posGtIndices, candidates } = sampling;
@@ -205,6 +212,13 @@ export class RoiHead {
         offset += count;
         disposeSamplingResult(sampling);
       });
+      if (rois.length === 0 && proposals.some((p) => p.shape[0] > 0)) {
+        // Every RoI is ignored (all objects of the batch are ignore regions, e.g. MetaAnchor's
+        // "drop"): zero losses, still a function of the head's weights for the optimiser.
+        const probe = this.forward(features, tf.tensor2d([[0, 0, 1, 1]]), [0]);
+        const zero = tf.add(tf.mul(tf.sum(probe.cls), 0), tf.mul(tf.sum(probe.deltas), 0));
+        return { loss_cls: zero as tf.Scalar, loss_bbox: tf.clone(zero) as tf.Scalar };
+      }
       if (rois.length === 0) {
         throw new Error(
           'RoiHead.loss: no RoI was sampled in the batch (no proposals and no ground truth)',

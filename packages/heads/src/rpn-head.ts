@@ -36,13 +36,18 @@ export interface RpnHeadOptions {
   seed?: number;
 }
 
-/** mmdetection's `rpn` `train_cfg.assigner`. */
+/** mmdetection's `rpn` `train_cfg.assigner`.,
+ * except that ignore regions are honoured: priors whose IoF with an ignore box (COCO crowd,
+ * MetaAnchor's dropped objects) exceeds 0.5 are ignored — mmdetection's `ignore_iof_thr`
+ * semantics at the value its configs use when they turn it on (their default −1 turns it off,
+ * which would train dropped objects as background).
+ */
 export function rpnAssigner(): MaxIoUAssigner {
   return new MaxIoUAssigner({
     posIouThreshold: 0.7,
     negIouThreshold: 0.3,
     minPosIou: 0.3,
-    ignoreIofThreshold: -1,
+    ignoreIofThreshold: 0.5,
   });
 }
 
