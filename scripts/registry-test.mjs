@@ -51,7 +51,7 @@ async function run(command, args, options = {}) {
       maxBuffer: 64 * 1024 * 1024,
       timeout: 300_000,
       ...options,
-      env: { ...process.env, ...environment, ...options.env },
+      env: { ...inherited, ...environment, ...options.env },
     });
     return stdout;
   } catch (error) {
@@ -89,6 +89,11 @@ function freePort() {
 const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
 const upstream = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
 const work = mkdtempSync(join(tmpdir(), 'det-registry-'));
+// Run under `pnpm check`, the process inherits pnpm's npm_config_* (registry among them), which
+// would override the throwaway userconfig and send installs to the public registry: drop them.
+const inherited = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => !/^npm_config_/i.test(name)),
+);
 const environment = {
   npm_config_userconfig: join(work, 'npmrc'),
   npm_config_update_notifier: 'false',
@@ -170,6 +175,7 @@ try {
       environment.npm_config_userconfig,
       `registry=${registry}\n${host}:_authToken=${token}\n`,
     );
+    environment.npm_config_registry = registry;
   });
 
   // --- the release path on a throwaway copy: changeset version, check, publish.
