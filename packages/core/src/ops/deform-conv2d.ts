@@ -136,6 +136,45 @@ export function bilinearTaps(
 }
 
 /**
+ * Shapes and conv geometry of a deformable convolution, validated (shared by the dense and the
+ * masked op): input [B, H, W, C], filter [kh, kw, C, O], C divisible by `deformGroups`, bias [O].
+ */
+export function deformGeometry(
+  input: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  options: Pick<DeformConv2dOptions, 'strides' | 'pad' | 'dilations' | 'deformGroups' | 'bias'>,
+  where: string,
+) {
+  assertRank(input, 4, `${where} input`);
+  assertRank(filter, 4, `${where} filter`);
+  const [batch, height, width, channels] = input.shape;
+  const [kh, kw, filterChannels, outChannels] = filter.shape;
+  const groups = options.deformGroups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
+    throw new Error(
+      `${where}: deformGroups must be a positive divisor of the ${channels} input channels, got ${groups}`,
+    );
+  }
+  if (filterChannels !== channels) {
+    throw new Error(
+      `${where}: filter [kh, kw, C, O] has C=${filterChannels}, input has ${channels} channels`,
+    );
+  }
+  if (options.bias !== undefined && options.bias.shape.join() !== String(outChannels)) {
+    throw new Error(
+      `${where}: bias must be [${outChannels}], got [${options.bias.shape.join(', ')}]`,
+    );
+  }
+  const geometry = convGeometry(
+    input.shape,
+    filter.shape,
+    { strides: options.strides ?? 1, pad: options.pad ?? 0, dilations: options.dilations ?? 1 },
+    where,
+  );
+  return { batch, height, width, channels, kh, kw, outChannels, groups, geometry };
+}
+
+/**
  * Deformable convolution (Dai et al. 2017; DCNv2 modulation, Zhu et al. 2019), equal to
  * `torchvision.ops.deform_conv2d` in NHWC / HWIO: input [B, H, W, C], offset
  * [B, Ho, Wo, 2·G·kh·kw] with torchvision's channel order (g·2·kh·kw + 2·(i·kw + j) + {0: dy,
@@ -152,26 +191,11 @@ export function deformConv2d(
   filter: tf.Tensor4D,
   options: DeformConv2dOptions = {},
 ): tf.Tensor4D {
-  assertRank(input, 4, `${where} input`);
   assertRank(offset, 4, `${where} offset`);
-  assertRank(filter, 4, `${where} filter`);
-  const [batch, height, width, channels] = input.shape;
-  const [kh, kw, filterChannels, outChannels] = filter.shape;
-  const groups = options.deformGroups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
-    throw new Error(
-      `${where}: deformGroups must be a positive divisor of the ${channels} input channels, got ${groups}`,
-    );
-  }
-  if (filterChannels !== channels) {
-    throw new Error(
-      `${where}: filter [kh, kw, C, O] has C=${filterChannels}, input has ${channels} channels`,
-    );
-  }
-  const geometry = convGeometry(
-    input.shape,
-    filter.shape,
-    { strides: options.strides ?? 1, pad: options.pad ?? 0, dilations: options.dilations ?? 1 },
+  const { batch, height, width, channels, kh, kw, outChannels, groups, geometry } = deformGeometry(
+    input,
+    filter,
+    options,
     where,
   );
   const { outHeight, outWidth } = geometry;
@@ -189,11 +213,6 @@ export function deformConv2d(
   ) {
     throw new Error(
       `${where}: mask must be [B, Ho, Wo, deformGroups·kh·kw] = [${[batch, outHeight, outWidth, groups * taps].join(', ')}], got [${mask.shape.join(', ')}]`,
-    );
-  }
-  if (options.bias !== undefined && options.bias.shape.join() !== String(outChannels)) {
-    throw new Error(
-      `${where}: bias must be [${outChannels}], got [${options.bias.shape.join(', ')}]`,
     );
   }
   if (input.dtype !== 'float32' || offset.dtype !== 'float32' || filter.dtype !== 'float32') {

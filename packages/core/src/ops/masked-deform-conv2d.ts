@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertRank, convGeometry } from './conv-geometry';
-import { bilinearTaps, type DeformConv2dOptions } from './deform-conv2d';
+import { bilinearTaps, type DeformConv2dOptions, deformGeometry } from './deform-conv2d';
 
 export interface MaskedDeformConv2dOptions extends Omit<DeformConv2dOptions, 'mask'> {
   /** DCNv2 modulation of the kept positions, compact `[N, deformGroups·kh·kw]`. */
@@ -72,25 +71,10 @@ export function maskedDeformConv2d(
   positions: Int32Array,
   options: MaskedDeformConv2dOptions = {},
 ): tf.Tensor2D {
-  assertRank(input, 4, `${where} input`);
-  assertRank(filter, 4, `${where} filter`);
-  const [batch, height, width, channels] = input.shape;
-  const [kh, kw, filterChannels, outChannels] = filter.shape;
-  const groups = options.deformGroups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
-    throw new Error(
-      `${where}: deformGroups must be a positive divisor of the ${channels} input channels, got ${groups}`,
-    );
-  }
-  if (filterChannels !== channels) {
-    throw new Error(
-      `${where}: filter [kh, kw, C, O] has C=${filterChannels}, input has ${channels} channels`,
-    );
-  }
-  const geometry = convGeometry(
-    input.shape,
-    filter.shape,
-    { strides: options.strides ?? 1, pad: options.pad ?? 0, dilations: options.dilations ?? 1 },
+  const { batch, height, width, channels, kh, kw, outChannels, groups, geometry } = deformGeometry(
+    input,
+    filter,
+    options,
     where,
   );
   const { outHeight, outWidth } = geometry;
@@ -117,11 +101,6 @@ export function maskedDeformConv2d(
   if (modulation !== undefined && modulation.shape.join() !== [count, groups * taps].join()) {
     throw new Error(
       `${where}: modulation must be [N, deformGroups·kh·kw] = [${count}, ${groups * taps}], got [${modulation.shape.join(', ')}]`,
-    );
-  }
-  if (options.bias !== undefined && options.bias.shape.join() !== String(outChannels)) {
-    throw new Error(
-      `${where}: bias must be [${outChannels}], got [${options.bias.shape.join(', ')}]`,
     );
   }
 
