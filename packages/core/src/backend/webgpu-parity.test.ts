@@ -5,7 +5,7 @@ import { deformConv2d } from '../ops/deform-conv2d';
 import { maskedDeformConv2d } from '../ops/masked-deform-conv2d';
 import { multiLevelRoiAlign } from '../ops/multi-level-roi-align';
 import { roiAlign } from '../ops/roi-align';
-import { type FixtureTensor, loadFixture } from '../ops/test-helpers';
+import { type DeformCase, type FixtureTensor, loadFixture } from '../ops/test-helpers';
 
 /**
  * The webgpu code path on whatever adapter Dawn gives — lavapipe (software Vulkan) on a CPU
@@ -109,26 +109,7 @@ describe('webgpu (Dawn) runs det training ops and matches the reference', () => 
   });
 
   describe('deformConv2d equals torchvision.ops.deform_conv2d on webgpu', () => {
-    const fixture = loadFixture<{
-      cases: {
-        name: string;
-        options: {
-          strides: [number, number];
-          pad: [number, number];
-          dilations: [number, number];
-          deformGroups: number;
-        };
-        input: FixtureTensor;
-        offset: FixtureTensor;
-        filter: FixtureTensor;
-        upstream: FixtureTensor;
-        output: FixtureTensor;
-        gradInput: FixtureTensor;
-        gradFilter: FixtureTensor;
-        bias?: FixtureTensor;
-        mask?: FixtureTensor;
-      }[];
-    }>('deform-conv2d.json');
+    const fixture = loadFixture<{ cases: DeformCase[] }>('deform-conv2d.json');
     for (const testCase of fixture.cases) {
       it(`${testCase.name}: forward, input and filter gradients`, async () => {
         const before = tf.memory().numTensors;

@@ -3,29 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../index';
 import { expectClose } from '../testing';
 import { deformConv2d } from './deform-conv2d';
-import { type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
-
-interface DeformCase {
-  name: string;
-  options: {
-    strides: [number, number];
-    pad: [number, number];
-    dilations: [number, number];
-    deformGroups: number;
-  };
-  input: FixtureTensor;
-  offset: FixtureTensor;
-  filter: FixtureTensor;
-  upstream: FixtureTensor;
-  output: FixtureTensor;
-  gradInput: FixtureTensor;
-  gradOffset: FixtureTensor;
-  gradFilter: FixtureTensor;
-  bias?: FixtureTensor;
-  gradBias?: FixtureTensor;
-  mask?: FixtureTensor;
-  gradMask?: FixtureTensor;
-}
+import { type DeformCase, loadFixture, tensorOf } from './test-helpers';
 
 const fixture = loadFixture<{ cases: DeformCase[] }>('deform-conv2d.json');
 

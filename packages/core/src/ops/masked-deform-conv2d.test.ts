@@ -5,23 +5,7 @@ import { mulberry32 } from '../samplers/seeded-random';
 import { expectClose } from '../testing';
 import { deformConv2d } from './deform-conv2d';
 import { keptPositions, maskedDeformConv2d, scatterPositions } from './masked-deform-conv2d';
-import { type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
-
-interface DeformCase {
-  name: string;
-  options: {
-    strides: [number, number];
-    pad: [number, number];
-    dilations: [number, number];
-    deformGroups: number;
-  };
-  input: FixtureTensor;
-  offset: FixtureTensor;
-  filter: FixtureTensor;
-  output: FixtureTensor;
-  bias?: FixtureTensor;
-  mask?: FixtureTensor;
-}
+import { type DeformCase, type FixtureTensor, loadFixture, tensorOf } from './test-helpers';
 
 const fixture = loadFixture<{ cases: DeformCase[] }>('deform-conv2d.json');
 

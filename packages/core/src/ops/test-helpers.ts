@@ -16,3 +16,26 @@ export function loadFixture<T>(name: string): T {
 export function tensorOf(fixture: FixtureTensor): tf.Tensor {
   return tf.tensor(fixture.data, fixture.shape, 'float32');
 }
+
+/** One case of `deform-conv2d.json` (torchvision.ops.deform_conv2d forward and gradients). */
+export interface DeformCase {
+  name: string;
+  options: {
+    strides: [number, number];
+    pad: [number, number];
+    dilations: [number, number];
+    deformGroups: number;
+  };
+  input: FixtureTensor;
+  offset: FixtureTensor;
+  filter: FixtureTensor;
+  upstream: FixtureTensor;
+  output: FixtureTensor;
+  gradInput: FixtureTensor;
+  gradOffset: FixtureTensor;
+  gradFilter: FixtureTensor;
+  bias?: FixtureTensor;
+  gradBias?: FixtureTensor;
+  mask?: FixtureTensor;
+  gradMask?: FixtureTensor;
+}
