@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { flatten, layoutOf, unflatten } from './flat';
 
 /**
  * Scales gradients so their global L2 norm is at most `maxNorm` (torch's `clip_grad_norm_`:
@@ -10,13 +11,28 @@ export function clipGradientNorm(
   gradients: Readonly<Record<string, tf.Tensor>>,
   maxNorm: number,
 ): { gradients: Record<string, tf.Tensor>; norm: tf.Scalar } {
+  const names = Object.keys(gradients);
+  if (names.length === 0) return { gradients: {}, norm: tf.scalar(0) };
+  const tensors = names.map((name) => gradients[name]!);
   return tf.tidy(() => {
-    const squares = Object.values(gradients).map((gradient) => tf.sum(tf.square(gradient)));
-    const norm = tf.sqrt(squares.reduce((a, b) => tf.add(a, b), tf.scalar(0))) as tf.Scalar;
-    const factor = maxNorm > 0 ? tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1) : undefined;
-    const clipped: Record<string, tf.Tensor> = {};
-    for (const [name, gradient] of Object.entries(gradients))
-      clipped[name] = factor ? tf.mul(gradient, factor) : tf.clone(gradient);
-    return { gradients: clipped, norm };
+    const { gradient, norm } = clipFlatGradient(flatten(tensors), maxNorm);
+    const parts = unflatten(gradient, layoutOf(names, tensors));
+    return { gradients: Object.fromEntries(names.map((name, i) => [name, parts[i]!])), norm };
+  });
+}
+
+/**
+ * `clipGradientNorm` on all gradients concatenated into one vector (`@det/train`'s `flatten`):
+ * the norm and the scaling are three kernels however many parameters there are.
+ */
+export function clipFlatGradient(
+  gradient: tf.Tensor1D,
+  maxNorm: number,
+): { gradient: tf.Tensor1D; norm: tf.Scalar } {
+  return tf.tidy(() => {
+    const norm = tf.sqrt(tf.sum(tf.square(gradient))) as tf.Scalar;
+    if (maxNorm <= 0) return { gradient: tf.clone(gradient), norm };
+    const factor = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
+    return { gradient: tf.mul(gradient, factor) as tf.Tensor1D, norm };
   });
 }

@@ -119,6 +119,113 @@ describe('optimizers against torch.optim', () => {
   });
 });
 
+describe('one update over all parameters', () => {
+  const vector = (values: number[]) => tf.tidy(() => tf.variable(tf.tensor1d(values)));
+
+  it('costs the same kernels for 3 parameters as for 30', async () => {
+    const launches = async (count: number) => {
+      const variables = new Map(
+        Array.from({ length: count }, (_, i) => [`p${i}`, vector([i, i + 1])] as const),
+      );
+      const gradients = Object.fromEntries(
+        [...variables.keys()].map((name) => [name, tf.tensor1d([0.5, -0.25])]),
+      );
+      const optimizer = createOptimizer({
+        kind: 'adamw',
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weightDecay: 0.01,
+      });
+      optimizer.step(variables, gradients, 0.1);
+      const profile = await tf.profile(() => optimizer.step(variables, gradients, 0.1));
+      optimizer.dispose();
+      tf.dispose([...variables.values(), ...Object.values(gradients)]);
+      return profile.kernels.length;
+    };
+    const before = tf.memory().numTensors;
+    const few = await launches(3);
+    expect(few).toBeLessThan(25);
+    expect(await launches(30)).toBe(few);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a parameter without a gradient keeps its value and momentum, as when updated alone', () => {
+    const before = tf.memory().numTensors;
+    const options = { kind: 'sgd', momentum: 0.9, weightDecay: 0.1 } as const;
+    const steps: Array<Record<string, number[]>> = [
+      { a: [1, -2], b: [0.5] },
+      { a: [0.25, 3] },
+      { b: [-1] },
+      { a: [2, 2], b: [4] },
+    ];
+    const together = new Map([
+      ['a', vector([1, 2])],
+      ['b', vector([3])],
+    ]);
+    const optimizer = createOptimizer(options);
+    const alone = new Map([...together].map(([name, v]) => [name, vector([...v.dataSync()])]));
+    const optimizers = new Map([...alone.keys()].map((name) => [name, createOptimizer(options)]));
+    for (const [index, step] of steps.entries()) {
+      const gradients = Object.fromEntries(
+        Object.entries(step).map(([name, values]) => [name, tf.tensor1d(values)]),
+      );
+      optimizer.step(together, gradients, 0.1 * (index + 1));
+      for (const [name, gradient] of Object.entries(gradients))
+        optimizers
+          .get(name)!
+          .step(new Map([[name, alone.get(name)!]]), { [name]: gradient }, 0.1 * (index + 1));
+      tf.dispose(Object.values(gradients));
+      for (const name of together.keys())
+        expect(Array.from(together.get(name)!.dataSync())).toEqual(
+          Array.from(alone.get(name)!.dataSync()),
+        );
+    }
+    const state = optimizer.state();
+    expect([...state.slots.keys()]).toEqual(['momentum_buffer.a', 'momentum_buffer.b']);
+    expect(Array.from(state.slots.get('momentum_buffer.a')!.dataSync())).toEqual(
+      Array.from(optimizers.get('a')!.state().slots.get('momentum_buffer.a')!.dataSync()),
+    );
+    optimizer.dispose();
+    for (const o of optimizers.values()) o.dispose();
+    tf.dispose([...together.values(), ...alone.values()]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a state loaded in another parameter order continues exactly', () => {
+    const options = { kind: 'sgd', momentum: 0.9, weightDecay: 0 } as const;
+    const run = (reorder: boolean) => {
+      const variables = new Map<string, tf.Variable>([
+        ['w', tf.variable(tf.tensor2d([1, 2, 3, 4], [2, 2]))],
+        ['b', vector([0.5])],
+      ]);
+      let optimizer = createOptimizer(options);
+      for (let step = 0; step < 4; step++) {
+        if (step === 2 && reorder) {
+          const saved = optimizer.state();
+          const reversed = new Map([...saved.slots].reverse());
+          const restored = createOptimizer(options);
+          restored.loadState({ ...saved, slots: reversed });
+          expect([...restored.state().slots.keys()]).toEqual([...reversed.keys()]);
+          optimizer.dispose();
+          optimizer = restored;
+        }
+        const gradients = {
+          w: tf.tensor2d([step, -1, 0.5, 2], [2, 2]),
+          b: tf.tensor1d([step - 1]),
+        };
+        optimizer.step(variables, gradients, 0.05);
+        tf.dispose(Object.values(gradients));
+      }
+      optimizer.dispose();
+      const values = [...variables.values()].map((v) => Array.from(v.dataSync()));
+      tf.dispose([...variables.values()]);
+      return values;
+    };
+    expect(run(true)).toEqual(run(false));
+  });
+});
+
 describe('clipGradientNorm against torch.nn.utils.clip_grad_norm_', () => {
   for (const testCase of golden.clip) {
     it(`max norm ${testCase.maxNorm}`, () => {

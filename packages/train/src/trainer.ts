@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { clipGradientNorm } from './clip';
+import { clipFlatGradient } from './clip';
+import { flatten, layoutOf } from './flat';
 import type { Optimizer } from './optimizer';
 import { learningRateAt, type ScheduleOptions } from './schedule';
 import type { Trainable } from './trainable';
@@ -49,7 +50,6 @@ export class Trainer<Batch> {
   step(batch: Batch): TrainStepResult {
     const learningRate = learningRateAt(this.schedule, this.iteration);
     const entries = this.model.parameters.entries().filter((entry) => entry.variable.trainable);
-    const nameOf = new Map(entries.map((entry) => [entry.variable.name, entry.name]));
     let record: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(
       () => {
@@ -62,10 +62,20 @@ export class Trainer<Batch> {
       },
       entries.map((entry) => entry.variable),
     );
-    const named: Record<string, tf.Tensor> = {};
-    for (const [variableName, gradient] of Object.entries(grads))
-      named[nameOf.get(variableName)!] = gradient;
-    const { gradients, norm } = clipGradientNorm(named, this.gradClipNorm);
+    // All gradients as one vector in the parameters' order: clipping and the optimizer then
+    // run a few kernels over it instead of a few per parameter.
+    const withGradient = entries.filter((entry) => grads[entry.variable.name] !== undefined);
+    const tensors = withGradient.map((entry) => grads[entry.variable.name]!);
+    const layout = layoutOf(
+      withGradient.map((entry) => entry.name),
+      tensors,
+    );
+    const flat = tensors.length > 0 ? flatten(tensors) : undefined;
+    tf.dispose(Object.values(grads));
+    const { gradient, norm } = flat
+      ? clipFlatGradient(flat, this.gradClipNorm)
+      : { gradient: undefined, norm: tf.scalar(0) };
+    flat?.dispose();
     const names = Object.keys(record);
     const packed = tf.tidy(() => tf.stack([value, norm, ...names.map((name) => record[name]!)]));
     const values = packed.dataSync();
@@ -80,13 +90,14 @@ export class Trainer<Batch> {
       (Number.isFinite(gradNorm) ? undefined : 'gradNorm');
     const finite = nonFiniteTerm === undefined;
     if (finite) {
-      this.optimizer.step(
+      this.optimizer.stepFlat(
         new Map(entries.map((entry) => [entry.name, entry.variable])),
-        gradients,
+        layout,
+        gradient,
         learningRate,
       );
     }
-    tf.dispose([packed, value, norm, ...Object.values(grads), ...Object.values(gradients)]);
+    tf.dispose([packed, value, norm, ...(gradient ? [gradient] : [])]);
     tf.dispose(Object.values(record));
     const result: TrainStepResult = {
       iteration: this.iteration,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { untaped } from '../backend/untaped';
 import { type BoxOverlapsFn, defaultBoxOverlaps } from '../boxes/box-overlaps';
 import { assertBoxes2D } from '../boxes/validate-boxes';
 import type { Assigner, AssignOptions, AssignResult } from '../types/assigner';
@@ -80,7 +81,16 @@ export class MaxIoUAssigner implements Assigner {
     this.iouCalculator = options.iouCalculator ?? defaultBoxOverlaps;
   }
 
+  /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   assign(priors: tf.Tensor2D, gtBoxes: tf.Tensor2D, options: AssignOptions = {}): AssignResult {
+    return untaped(() => this.assignUntaped(priors, gtBoxes, options));
+  }
+
+  private assignUntaped(
+    priors: tf.Tensor2D,
+    gtBoxes: tf.Tensor2D,
+    options: AssignOptions,
+  ): AssignResult {
     assertBoxes2D(priors, 'MaxIoUAssigner.assign', 'priors');
     assertBoxes2D(gtBoxes, 'MaxIoUAssigner.assign', 'gtBoxes');
     const { gtLabels, gtIgnoreBoxes } = options;

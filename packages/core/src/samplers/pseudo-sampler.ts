@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { untaped } from '../backend/untaped';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
 import { gtOfPositives, maskIndices } from './index-select';
@@ -23,7 +24,12 @@ export function countAssigned(gtIndices: tf.Tensor1D): { numPos: number; numNeg:
  * sampler of dense heads that weigh all priors, e.g. RetinaNet with focal loss.
  */
 export class PseudoSampler implements Sampler {
+  /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   sample(assignResult: AssignResult, priors: tf.Tensor2D, _gtBoxes: tf.Tensor2D): SamplingResult {
+    return untaped(() => this.sampleUntaped(assignResult, priors));
+  }
+
+  private sampleUntaped(assignResult: AssignResult, priors: tf.Tensor2D): SamplingResult {
     const { gtIndices } = assignResult;
     if (gtIndices.shape[0] !== priors.shape[0]) {
       throw new Error(

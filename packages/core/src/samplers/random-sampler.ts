@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { untaped } from '../backend/untaped';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
 import { gtOfPositives, maskIndices, sortIndicesAscending } from './index-select';
@@ -56,7 +57,16 @@ export class RandomSampler implements Sampler {
     this.nextSeed = mulberry32(seed);
   }
 
+  /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   sample(assignResult: AssignResult, priors: tf.Tensor2D, gtBoxes: tf.Tensor2D): SamplingResult {
+    return untaped(() => this.sampleUntaped(assignResult, priors, gtBoxes));
+  }
+
+  private sampleUntaped(
+    assignResult: AssignResult,
+    priors: tf.Tensor2D,
+    gtBoxes: tf.Tensor2D,
+  ): SamplingResult {
     if (assignResult.gtIndices.shape[0] !== priors.shape[0]) {
       throw new Error(
         `RandomSampler.sample: assignResult.gtIndices has ${assignResult.gtIndices.shape[0]} entries for ${priors.shape[0]} priors`,
