@@ -43,13 +43,30 @@ export function flatten(tensors: readonly tf.Tensor[]): tf.Tensor1D {
   });
 }
 
-/** The tensors of `layout` cut back out of `flat` (one split), in their shapes. */
+/** Backends whose tensors live in host memory: reading one back is a copy, not a transfer. */
+const hostMemoryBackends = new Set(['wasm', 'cpu']);
+
+/**
+ * The tensors of `layout` cut back out of `flat`, in their shapes. On host-memory backends from
+ * one read of `flat` (wasm's split copies the whole input once per part: quadratic in the
+ * parameter count); elsewhere one split.
+ */
 export function unflatten(flat: tf.Tensor, layout: FlatLayout): tf.Tensor[] {
   return tf.tidy(() => {
-    const parts = layout.sizes.length === 1 ? [flat] : tf.split(flat, layout.sizes as number[], 0);
+    if (layout.sizes.length === 1) return [tf.reshape(flat, layout.shapes[0] as number[])];
+    if (hostMemoryBackends.has(tf.getBackend())) {
+      const values = flat.dataSync() as Float32Array | Int32Array;
+      let offset = 0;
+      return layout.sizes.map((size, index) => {
+        const part = values.subarray(offset, offset + size);
+        offset += size;
+        return tf.tensor(part, layout.shapes[index] as number[], flat.dtype);
+      });
+    }
+    const parts = tf.split(flat, layout.sizes as number[], 0);
     return parts.map((part, index) => {
       const shape = layout.shapes[index]! as number[];
-      return shape.length === 1 && part !== flat ? part : tf.reshape(part, shape);
+      return shape.length === 1 ? part : tf.reshape(part, shape);
     });
   });
 }
