@@ -1,4 +1,5 @@
 import { initBackend, ParameterStore } from '@det/core';
+import { disposeLevelOutputs } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { bench, describe } from 'vitest';
 import { GuidedAnchorFunction } from '../src/guided-anchor-function';
@@ -10,7 +11,10 @@ await initBackend({ backend: 'wasm' });
 // GA-RetinaNet-like head on one 64×64 level (P3 of a 512² input), 64 channels, batch 2.
 const channels = 64;
 const strides = [8];
-function anchorFunction(sparseInference: boolean, keptFraction: number): GuidedAnchorFunction {
+function anchorFunction(
+  sparseInference: 'always' | 'never',
+  keptFraction: number,
+): GuidedAnchorFunction {
   const fn = new GuidedAnchorFunction(
     {
       store: new ParameterStore(),
@@ -39,33 +43,28 @@ function anchorFunction(sparseInference: boolean, keptFraction: number): GuidedA
 const feature = tf.randomNormal([2, 64, 64, channels], 0, 1, 'float32', 1) as tf.Tensor4D;
 
 function run(fn: GuidedAnchorFunction): void {
-  const out = fn.apply({
+  const input = {
     level: 0,
     clsFeature: feature,
     regFeature: feature,
     training: false,
     plan: undefined,
-  });
+  };
+  const out = fn.applyCompact(input) ?? fn.apply(input);
   out.clsScores.dataSync();
-  tf.dispose([
-    out.clsScores,
-    out.boxDeltas,
-    out.priors,
-    ...(out.evaluated ? [out.evaluated] : []),
-    ...Object.values(out.extras ?? {}),
-  ]);
+  disposeLevelOutputs([out]);
 }
 
 describe('GA inference on a 2×64×64×64 level, 80 classes (wasm)', () => {
-  const dense = anchorFunction(false, 1);
+  const dense = anchorFunction('never', 1);
   for (const kept of [0.05, 0.2] as const) {
-    const sparse = anchorFunction(true, kept);
-    bench(`masked convs, ~${kept * 100}% kept`, () => run(sparse), {
+    const sparse = anchorFunction('always', kept);
+    bench(`sparse (compact rows), ~${kept * 100}% kept`, () => run(sparse), {
       iterations: 5,
       warmupIterations: 1,
     });
   }
-  bench('dense convs', () => run(dense), { iterations: 5, warmupIterations: 1 });
+  bench('dense', () => run(dense), { iterations: 5, warmupIterations: 1 });
 });
 
 describe('targets for a batch of 2, 10 boxes each, P3–P7 of 512²', () => {

@@ -1,4 +1,4 @@
-import { deformConv2d, normal, type ParameterStore } from '@det/core';
+import { deformConv2d, maskedDeformConv2d, normal, type ParameterStore } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { detach } from './detach';
 
@@ -79,6 +79,30 @@ export class FeatureAdaption {
         pad: (this.kernelSize - 1) / 2,
         deformGroups: this.deformGroups,
       });
+      return tf.relu(adapted);
+    });
+  }
+
+  /**
+   * `apply` at some positions only (sparse inference): `shapeRows` `[N, 2]` is the shape
+   * prediction at the flat positions b·H·W + y·W + x (ascending) of `feature` `[B, H, W, C]`.
+   * The offsets are computed from those rows only and the deformable conv runs at those
+   * positions only (`maskedDeformConv2d`). Returns `[N, O]`, the rows of `apply` there.
+   */
+  applyAt(feature: tf.Tensor4D, shapeRows: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [, , , offsetChannels] = this.offsetWeight.shape as number[];
+      const offset = tf.matMul(
+        shapeRows,
+        tf.reshape(this.offsetWeight, [2, offsetChannels as number]) as tf.Tensor2D,
+      );
+      const adapted = maskedDeformConv2d(
+        feature,
+        offset,
+        this.adaptionWeight as tf.Tensor4D,
+        positions,
+        { pad: (this.kernelSize - 1) / 2, deformGroups: this.deformGroups },
+      );
       return tf.relu(adapted);
     });
   }

@@ -1,8 +1,13 @@
 import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
-import type { AnchorLevelOutput } from '@det/heads';
+import { expectClose } from '@det/core/testing';
+import { type AnchorLevelOutput, disposeLevelOutputs } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GuidedAnchorFunction, type GuidedAnchorFunctionOptions } from './guided-anchor-function';
+import {
+  GuidedAnchorFunction,
+  type GuidedAnchorFunctionOptions,
+  sparseGeometry,
+} from './guided-anchor-function';
 import { guidedAnchors } from './guided-anchors';
 
 beforeAll(async () => {
@@ -12,7 +17,10 @@ beforeAll(async () => {
 const strides = [8, 16];
 const channels = 8;
 
-function build(options: Partial<GuidedAnchorFunctionOptions> = {}) {
+function build(
+  options: Partial<GuidedAnchorFunctionOptions> = {},
+  head: { kernelSize?: number; sharedTower?: boolean } = {},
+) {
   const store = new ParameterStore();
   const fn = withInitializerSeed(
     7,
@@ -25,8 +33,8 @@ function build(options: Partial<GuidedAnchorFunctionOptions> = {}) {
           clsName: 'retina_cls',
           regName: 'retina_reg',
           strides,
-          sharedTower: false,
-          kernelSize: 3,
+          sharedTower: head.sharedTower ?? false,
+          kernelSize: head.kernelSize ?? 3,
           priorProbability: 0.01,
           seed: 0,
         },
@@ -34,10 +42,6 @@ function build(options: Partial<GuidedAnchorFunctionOptions> = {}) {
       ),
   );
   return { store, fn };
-}
-
-function copyParameters(from: ParameterStore, to: ParameterStore): void {
-  for (const { name, variable } of from.entries()) to.get(name).assign(variable);
 }
 
 const disposeOutput = (o: AnchorLevelOutput) =>
@@ -60,75 +64,171 @@ describe('guidedAnchors', () => {
 });
 
 describe('GuidedAnchorFunction', () => {
-  it.each([1, 4])(
-    'masked inference equals dense inference at kept positions (batch %i)',
-    (batch) => {
-      const sparse = build();
-      const dense = build({ sparseInference: false });
-      copyParameters(sparse.store, dense.store);
-      // Put roughly half of the locations above εL.
-      sparse.fn.location.conv.bias?.assign(tf.tensor1d([Math.log(0.01 / 0.99)]));
-      dense.fn.location.conv.bias?.assign(tf.tensor1d([Math.log(0.01 / 0.99)]));
-      for (const [level, stride] of strides.entries()) {
-        const size = 64 / stride;
-        const feature = tf.randomNormal(
-          [batch, size, size, channels],
-          0,
-          1,
-          'float32',
-          3 + level,
-        ) as tf.Tensor4D;
-        const before = tf.memory().numTensors;
-        const input = {
-          level,
-          clsFeature: feature,
-          regFeature: feature,
-          training: false,
-          plan: undefined,
-        };
-        const a = sparse.fn.apply(input);
-        const b = dense.fn.apply(input);
-        const kept = a.evaluated?.dataSync() as Uint8Array;
-        const numKept = kept.reduce((n, v) => n + v, 0);
-        expect(numKept).toBeGreaterThan(0);
-        expect(numKept).toBeLessThan(kept.length);
-        for (const key of ['clsScores', 'boxDeltas'] as const) {
-          const sa = a[key].dataSync();
-          const sb = b[key].dataSync();
-          const width = a[key].shape[2];
-          for (let row = 0; row < kept.length; row++) {
-            for (let k = 0; k < width; k++) {
-              const i = row * width + k;
-              if (kept[row]) expect(sa[i]).toBeCloseTo(sb[i] as number, 4);
-              else expect(Math.abs(sa[i] as number)).toBe(0);
-            }
-          }
-        }
-        expect(Array.from(a.priors.dataSync())).toEqual(Array.from(b.priors.dataSync()));
-        disposeOutput(a);
-        disposeOutput(b);
-        expect(tf.memory().numTensors).toBe(before);
-        feature.dispose();
+  /** `apply`'s rows at the evaluated locations, per image, as host arrays. */
+  function keptRows(out: AnchorLevelOutput) {
+    const kept = out.evaluated!.dataSync() as Uint8Array;
+    const pick = (t: tf.Tensor) => {
+      const values = t.dataSync();
+      const width = t.shape[t.rank - 1] as number;
+      const rows: number[] = [];
+      for (let row = 0; row < kept.length; row++) {
+        if (kept[row]) rows.push(...values.subarray(row * width, (row + 1) * width));
       }
-    },
-  );
+      return rows;
+    };
+    return {
+      kept,
+      cls: pick(out.clsScores),
+      deltas: pick(out.boxDeltas),
+      priors: pick(out.priors),
+    };
+  }
 
-  it('skips a level where nothing passes εL', () => {
-    const { fn } = build();
-    fn.location.conv.bias?.assign(tf.tensor1d([-50]));
+  for (const [kernelSize, sharedTower] of [
+    [3, false],
+    [1, true],
+  ] as const) {
+    it.each([1, 4])(
+      `sparse inference equals dense inference at the kept locations (batch %i, ${kernelSize}×${kernelSize} final conv${sharedTower ? ', shared adaption' : ''})`,
+      (batch) => {
+        const { store, fn } = build({ sparseInference: 'always' }, { kernelSize, sharedTower });
+        // Put roughly half of the locations above εL.
+        fn.location.conv.bias?.assign(tf.tensor1d([Math.log(0.01 / 0.99)]));
+        for (const [level, stride] of strides.entries()) {
+          const size = 64 / stride;
+          const feature = tf.randomNormal(
+            [batch, size, size, channels],
+            0,
+            1,
+            'float32',
+            3 + level,
+          ) as tf.Tensor4D;
+          const before = tf.memory().numTensors;
+          const input = {
+            level,
+            clsFeature: feature,
+            regFeature: feature,
+            training: false,
+            plan: undefined,
+          };
+          const compact = fn.applyCompact(input)!;
+          const dense = fn.apply(input);
+          const reference = keptRows(dense);
+          const numKept = reference.kept.reduce((n, v) => n + v, 0);
+          expect(numKept).toBeGreaterThan(0);
+          expect(numKept).toBeLessThan(reference.kept.length);
+          expect(compact.clsScores.shape).toEqual([numKept, 3]);
+          expect(compact.rowsPerImage.reduce((a, b) => a + b, 0)).toBe(numKept);
+          expect(compact.rowsPerImage).toHaveLength(batch);
+          expectClose(compact.clsScores.dataSync(), reference.cls, { atol: 1e-5, rtol: 1e-5 });
+          expectClose(compact.boxDeltas.dataSync(), reference.deltas, { atol: 1e-5, rtol: 1e-5 });
+          expect(Array.from(compact.priors.dataSync())).toEqual(reference.priors);
+          disposeOutput(dense);
+          disposeLevelOutputs([compact]);
+          expect(tf.memory().numTensors).toBe(before);
+          feature.dispose();
+        }
+        store.dispose();
+      },
+    );
+  }
+
+  it('computes nothing on a level where nothing passes εL, and keeps everything at εL = 0', () => {
+    const none = build({ sparseInference: 'always' });
+    none.fn.location.conv.bias?.assign(tf.tensor1d([-50]));
+    const all = build({ sparseInference: 'always', locationThreshold: 0 });
     const feature = tf.randomNormal([2, 4, 4, channels], 0, 1, 'float32', 9) as tf.Tensor4D;
-    const out = fn.apply({
+    const input = {
       level: 1,
       clsFeature: feature,
       regFeature: feature,
       training: false,
       plan: undefined,
+    };
+    const before = tf.memory().numTensors;
+    const empty = none.fn.applyCompact(input)!;
+    expect(empty.clsScores.shape).toEqual([0, 3]);
+    expect(empty.priors.shape).toEqual([0, 4]);
+    expect(empty.rowsPerImage).toEqual([0, 0]);
+    const dense = none.fn.apply(input);
+    expect(Array.from(dense.evaluated!.dataSync()).every((v) => v === 0)).toBe(true);
+    const full = all.fn.applyCompact(input)!;
+    const denseAll = all.fn.apply(input);
+    expect(full.rowsPerImage).toEqual([16, 16]);
+    expectClose(full.clsScores.dataSync(), denseAll.clsScores.dataSync(), {
+      atol: 1e-5,
+      rtol: 1e-5,
     });
-    expect(out.clsScores.shape).toEqual([2, 16, 3]);
-    expect(Array.from(out.clsScores.dataSync()).every((v) => v === 0)).toBe(true);
-    expect(Array.from(out.evaluated?.dataSync() ?? [1]).every((v) => v === 0)).toBe(true);
-    disposeOutput(out);
+    expectClose(full.boxDeltas.dataSync(), denseAll.boxDeltas.dataSync(), {
+      atol: 1e-5,
+      rtol: 1e-5,
+    });
+    disposeLevelOutputs([empty, full]);
+    disposeOutput(dense);
+    disposeOutput(denseAll);
+    expect(tf.memory().numTensors).toBe(before);
     feature.dispose();
+    none.store.dispose();
+    all.store.dispose();
+  });
+
+  it("chooses the path by the kept fraction in 'auto' mode, never sparse in training or 'never'", () => {
+    const feature = tf.randomNormal([2, 4, 4, channels], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const input = {
+      level: 1,
+      clsFeature: feature,
+      regFeature: feature,
+      training: false,
+      plan: undefined,
+    };
+    const half = Math.log(0.01 / 0.99);
+    const fraction = (() => {
+      const { store, fn } = build();
+      fn.location.conv.bias?.assign(tf.tensor1d([half]));
+      const out = fn.apply(input);
+      const kept = Array.from(out.evaluated!.dataSync());
+      const value = kept.reduce((n, v) => n + Number(v), 0) / kept.length;
+      disposeOutput(out);
+      store.dispose();
+      return value;
+    })();
+    expect(fraction).toBeGreaterThan(0.1);
+    expect(fraction).toBeLessThan(0.9);
+    const cases = [
+      [{ sparseInference: 'auto', sparseBelow: fraction + 0.01 }, false, true],
+      [{ sparseInference: 'auto', sparseBelow: fraction }, false, false],
+      [{ sparseInference: 'never' }, false, false],
+      [{ sparseInference: 'always' }, true, false],
+    ] as const;
+    for (const [options, training, sparse] of cases) {
+      const { store, fn } = build(options);
+      fn.location.conv.bias?.assign(tf.tensor1d([half]));
+      const out = fn.applyCompact({ ...input, training });
+      expect(out !== null, JSON.stringify({ options, training })).toBe(sparse);
+      if (out) disposeLevelOutputs([out]);
+      store.dispose();
+    }
+    feature.dispose();
+  });
+
+  it('sparseGeometry: kept positions, their 3×3 support and im2col rows (zero row in the padding)', () => {
+    // Batch 2 of 3×3 maps: image 0 keeps its corner (0, 0), image 1 its centre.
+    const mask = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    const g = sparseGeometry(mask, 2, 3, 3, 3);
+    expect(Array.from(g.positions)).toEqual([0, 13]);
+    expect(g.rowsPerImage).toEqual([1, 1]);
+    // Support: image 0's (0..1, 0..1) = 0, 1, 3, 4; all of image 1 = 9..17.
+    expect(Array.from(g.support)).toEqual([0, 1, 3, 4, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
+    expect(Array.from(g.keptInSupport!)).toEqual([0, 8]);
+    const zero = 13;
+    expect(Array.from(g.columnIndices!)).toEqual([
+      ...[zero, zero, zero, zero, 0, 1, zero, 2, 3],
+      ...[4, 5, 6, 7, 8, 9, 10, 11, 12],
+    ]);
+    const pointwise = sparseGeometry(mask, 2, 3, 3, 1);
+    expect(Array.from(pointwise.support)).toEqual([0, 13]);
+    expect(pointwise.columnIndices).toBeNull();
+    expect(() => sparseGeometry(mask, 1, 3, 3, 3)).toThrow(/18 values, expected B·H·W = 9/);
   });
 
   it('trains: finite loc/shape losses with and without boxes, gradients reach their branches only', () => {

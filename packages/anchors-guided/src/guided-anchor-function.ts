@@ -1,6 +1,5 @@
 import {
   Conv2d,
-  maskedConv2d,
   normal,
   type ParameterStore,
   priorProbabilityBias,
@@ -16,13 +15,14 @@ import type {
   AnchorLevelInput,
   AnchorLevelOutput,
   AuxiliaryLossContext,
+  CompactLevelOutput,
   LossRecord,
 } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { detach } from './detach';
 import { FeatureAdaption } from './feature-adaption';
 import { LocationBranch, ShapeBranch } from './guided-anchor-branches';
-import { guidedAnchors, locationMask } from './guided-anchors';
+import { guidedAnchors, guidedAnchorsAt, locationMask } from './guided-anchors';
 import { type LocationLossOptions, locationLoss } from './location-loss';
 import { LOCATION_IGNORE, LOCATION_NEGATIVE, locationTargets } from './location-targets';
 import { type ShapeLossOptions, shapeLoss } from './shape-loss';
@@ -47,8 +47,20 @@ export interface GuidedAnchorFunctionOptions {
   deformGroups?: number;
   /** εL: inference keeps locations with p ≥ this (mmdetection `loc_filter_thr`). Default 0.01. */
   locationThreshold?: number;
-  /** Evaluate cls/reg only at kept locations with masked convs at inference. Default true. */
-  sparseInference?: boolean;
+  /**
+   * Inference path (GA §3.4). `'always'`: after the location branch, everything per location
+   * (shape, feature adaption, the final cls / reg layers, anchors) runs at the kept locations
+   * (p ≥ εL) only, as compact rows; a level with none kept costs nothing more. `'never'`: every
+   * location is computed and the kept ones selected afterwards (the reference). `'auto'`: per
+   * level, sparse when the kept fraction is below `sparseBelow`. Both paths give the same
+   * predictions at the kept locations. Default `'auto'`.
+   */
+  sparseInference?: SparseInferenceMode;
+  /**
+   * The kept fraction below which `'auto'` runs a level sparsely. Default: the backend's entry
+   * of `sparseInferenceBelow` (measured; 1 where sparse never lost).
+   */
+  sparseBelow?: number;
   /**
    * Anchor-centre convention: location i is centred at (i + centerOffset)·s for the guided
    * anchors, the shape targets' squares and approximating anchors, and the location targets'
@@ -80,6 +92,25 @@ export interface GuidedAnchorFunctionOptions {
   outputLayer?: AnchorConditionedLayerFactory;
 }
 
+/** How Guided Anchoring's inference chooses between the sparse and the dense path. */
+export type SparseInferenceMode = 'auto' | 'always' | 'never';
+
+/**
+ * Per backend, the kept fraction below which `sparseInference: 'auto'` runs a level sparsely
+ * (`bench/sparse-inference.bench.ts`, trained tiny GA-RPN / GA-RetinaNet; see the README).
+ * A backend not listed uses `default`.
+ */
+export const sparseInferenceBelow: Readonly<Record<string, number>> = {
+  wasm: 1,
+  cpu: 1,
+  default: 0.5,
+};
+
+/** The `sparseInferenceBelow` entry of the active backend. */
+export function sparseInferenceThreshold(backend: string = tf.getBackend()): number {
+  return sparseInferenceBelow[backend] ?? (sparseInferenceBelow.default as number);
+}
+
 /** GA's tensors for its own losses: per level `[B, H, W, 1]` location logits and `[B, H, W, 2]` (dw, dh). */
 export type GuidedExtras = { locLogits: tf.Tensor4D; shapePred: tf.Tensor4D };
 
@@ -88,7 +119,7 @@ interface Adapted {
   layer: AnchorConditionedLayer;
 }
 
-/** GA's own final conv: θ at every location, masked at inference. */
+/** GA's own final conv: θ at every location, or at the im2col rows of the kept ones. */
 export function plainConvLayer(): AnchorConditionedLayerFactory {
   return (context) => {
     const { kernelSize, priorProbability } = context;
@@ -102,13 +133,13 @@ export function plainConvLayer(): AnchorConditionedLayerFactory {
       biasInit: priorProbability === null ? zeros : priorProbabilityBias(priorProbability),
     });
     return {
-      apply: ({ feature, mask }) =>
-        mask
-          ? maskedConv2d(feature, conv.weight as tf.Tensor4D, mask, {
-              pad: (kernelSize - 1) / 2,
-              ...(conv.bias ? { bias: conv.bias as tf.Tensor1D } : {}),
-            })
-          : conv.apply(feature),
+      apply: ({ feature }) => conv.apply(feature),
+      applyRows: ({ columns }) =>
+        tf.tidy(() => {
+          const filter = tf.reshape(conv.weight, [columns.shape[1], context.outChannels]);
+          const out = tf.matMul(columns, filter as tf.Tensor2D);
+          return (conv.bias ? tf.add(out, conv.bias) : out) as tf.Tensor2D;
+        }),
     };
   };
 }
@@ -118,8 +149,10 @@ export function plainConvLayer(): AnchorConditionedLayerFactory {
  * branch predict one anchor per position; feature adaption (deformable conv driven by the
  * detached shape) feeds the head's final cls/reg layers, which also see each location's
  * anchor (plain convs for GA, generated filters for meta-guided). At inference only locations
- * with p ≥ εL are evaluated, by masked convolutions (any batch size, any backend), and a level
- * with no kept location runs no conv. Strides, the shared tower (one `feature_adaption`), the
+ * with p ≥ εL are evaluated: `applyCompact` runs everything after the location branch at those
+ * locations only and returns compact rows (any batch size, any backend; a level with no kept
+ * location runs nothing after its location conv), `apply` computes every location and marks
+ * the kept ones `evaluated` (`sparseInference` chooses). Strides, the shared tower (one `feature_adaption`), the
  * final kernel, the class prior and the shape sampler's seed come from the head's context.
  * Parameter names follow mmdetection: `conv_loc`, `conv_shape`, `feature_adaption_cls` /
  * `feature_adaption_reg`, and the head's cls / reg names.
@@ -134,6 +167,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   private readonly cls: Adapted;
   private readonly reg: Adapted;
   private readonly sharedAdaption: boolean;
+  private readonly kernelSize: number;
   private readonly shapeTargetBuilder: ShapeTargetBuilder;
 
   constructor(context: AnchorFunctionContext, options: GuidedAnchorFunctionOptions = {}) {
@@ -143,6 +177,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     this.strides = [...strides];
     this.options = options;
     this.sharedAdaption = context.sharedTower;
+    this.kernelSize = context.kernelSize;
     this.location = new LocationBranch(store.scope('conv_loc'), { inChannels });
     this.shape = new ShapeBranch(store.scope('conv_shape'), { inChannels });
     const makeAdaption = (scope: ParameterStore) =>
@@ -190,71 +225,58 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     return undefined;
   }
 
-  /** `[B, H, W, 2]` (log h, log w) of the decoded anchors: log(σ·s) + std·(dh, dw), detached. */
-  private anchorLogSizes(shapePred: tf.Tensor4D, stride: number): tf.Tensor4D {
+  /**
+   * (log h, log w) of the decoded anchors, `[..., 2]` from (dw, dh) `[..., 2]`:
+   * log(σ·s) + std·(dh, dw), detached.
+   */
+  private anchorLogSizes<T extends tf.Tensor>(shapePred: T, stride: number): T {
     return tf.tidy(() => {
       const std = this.options.deltaStd ?? 1;
       const offset = Math.log((this.options.squareScale ?? 8) * stride);
-      const [dw, dh] = tf.split(detach(shapePred), 2, 3) as [tf.Tensor4D, tf.Tensor4D];
-      return tf.add(tf.mul(tf.concat([dh, dw], 3), std), offset) as tf.Tensor4D;
+      const [dw, dh] = tf.split(detach(shapePred), 2, -1) as [T, T];
+      return tf.add(tf.mul(tf.concat([dh, dw], -1), std), offset) as T;
     });
   }
 
-  apply(input: AnchorLevelInput<undefined>): AnchorLevelOutput<GuidedExtras> {
-    const { level, clsFeature, regFeature, training } = input;
+  private strideOf(level: number, where: string): number {
     const stride = this.strides[level];
     if (stride === undefined) {
       throw new Error(
-        `GuidedAnchorFunction.apply: level ${level} outside the ${this.numLevels} strides`,
+        `GuidedAnchorFunction.${where}: level ${level} outside the ${this.numLevels} strides`,
       );
     }
-    const [batch, height, width] = clsFeature.shape;
-    const decode = {
+    return stride;
+  }
+
+  private get decodeOptions() {
+    return {
       squareScale: this.options.squareScale ?? 8,
       deltaStd: this.options.deltaStd ?? 1,
+      centerOffset: this.options.centerOffset ?? 0,
     };
+  }
+
+  /**
+   * Every location of the level (training, and the dense inference path): at inference the
+   * kept locations (p ≥ εL) are marked `evaluated`.
+   */
+  apply(input: AnchorLevelInput<undefined>): AnchorLevelOutput<GuidedExtras> {
+    const { level, clsFeature, regFeature, training } = input;
+    const stride = this.strideOf(level, 'apply');
+    const [batch, height, width] = clsFeature.shape;
     const locLogits = this.location.apply(clsFeature);
     const shapePred = this.shape.apply(regFeature);
-    const priors = guidedAnchors(shapePred, stride, {
-      ...decode,
-      centerOffset: this.options.centerOffset ?? 0,
-    });
-    const sparse = !training && (this.options.sparseInference ?? true);
-    const mask = training ? null : locationMask(locLogits, this.options.locationThreshold ?? 0.01);
-    let kept = -1;
-    if (mask && sparse) {
-      const count = tf.tidy(() => tf.sum(tf.cast(mask, 'int32')));
-      kept = count.dataSync()[0] as number;
-      count.dispose();
-    }
+    const priors = guidedAnchors(shapePred, stride, this.decodeOptions);
     const { clsScores, boxDeltas } = tf.tidy(() => {
       const numLocations = height * width;
-      if (kept === 0) {
-        // Nothing passes εL on this level: skip every conv (GA §3.4 sparse inference).
-        return {
-          clsScores: tf.zeros([batch, numLocations, this.numClasses]) as tf.Tensor3D,
-          boxDeltas: tf.zeros([batch, numLocations, 4]) as tf.Tensor3D,
-        };
-      }
       const clsAdapted = this.cls.adaption.apply(clsFeature, shapePred);
       const regAdapted =
         this.sharedAdaption && clsFeature === regFeature
           ? clsAdapted
           : this.reg.adaption.apply(regFeature, shapePred);
-      const headMask = sparse ? mask : null;
       const anchorLogSizes = this.anchorLogSizes(shapePred, stride);
-      const cls = this.cls.layer.apply({
-        feature: clsAdapted,
-        level,
-        anchorLogSizes,
-        mask: headMask,
-      });
-      const reg = this.reg.layer.apply({
-        feature: regAdapted,
-        level,
-        anchorLogSizes,
-        mask: headMask,
-      });
+      const cls = this.cls.layer.apply({ feature: clsAdapted, level, anchorLogSizes });
+      const reg = this.reg.layer.apply({ feature: regAdapted, level, anchorLogSizes });
       return {
         clsScores: tf.reshape(cls, [batch, numLocations, this.numClasses]) as tf.Tensor3D,
         boxDeltas: tf.reshape(reg, [batch, numLocations, 4]) as tf.Tensor3D,
@@ -266,11 +288,104 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
       priors,
       extras: { locLogits, shapePred },
     };
-    if (mask) {
-      output.evaluated = tf.reshape(mask, [batch, height * width]) as tf.Tensor2D;
-      mask.dispose();
+    if (!training) {
+      output.evaluated = tf.tidy(
+        () =>
+          tf.reshape(locationMask(locLogits, this.options.locationThreshold ?? 0.01), [
+            batch,
+            height * width,
+          ]) as tf.Tensor2D,
+      );
     }
     return output;
+  }
+
+  /**
+   * Sparse inference (GA §3.4): the location branch and its mask p ≥ εL are the only work on
+   * the dense grid; the shape branch, the feature adaption (`maskedDeformConv2d`), the final
+   * cls / reg layers (im2col rows of the kept locations, one matMul each) and the anchors run
+   * at the kept locations only — a k×k final layer also needs the adapted feature at the
+   * kept locations' k×k neighbours, so the adaption runs on that support. Null (run `apply`)
+   * in training, with `sparseInference: 'never'`, when a final layer has no `applyRows`, or in
+   * `'auto'` mode when the level keeps at least `sparseBelow` of its locations.
+   * Reads the mask back synchronously (one readback per level): `predict` is synchronous, and
+   * the compact rows' count decides every shape after it.
+   */
+  applyCompact(input: AnchorLevelInput<undefined>): CompactLevelOutput | null {
+    const mode = this.options.sparseInference ?? 'auto';
+    if (input.training || mode === 'never') return null;
+    if (!this.cls.layer.applyRows || !this.reg.layer.applyRows) return null;
+    const { level, clsFeature, regFeature } = input;
+    const stride = this.strideOf(level, 'applyCompact');
+    const [batch, height, width, channels] = clsFeature.shape;
+    const grid = height * width;
+    const flags = tf.tidy(() =>
+      locationMask(this.location.apply(clsFeature), this.options.locationThreshold ?? 0.01),
+    );
+    const values = flags.dataSync();
+    flags.dispose();
+    const geometry = sparseGeometry(values, batch, height, width, this.kernelSize);
+    const { positions, rowsPerImage } = geometry;
+    const count = positions.length;
+    const below = this.options.sparseBelow ?? sparseInferenceThreshold();
+    if (mode === 'auto' && count > 0 && count >= below * batch * grid) return null;
+    if (count === 0) {
+      return tf.tidy(() => ({
+        clsScores: tf.zeros([0, this.numClasses]) as tf.Tensor2D,
+        boxDeltas: tf.zeros([0, 4]) as tf.Tensor2D,
+        priors: tf.zeros([0, 4]) as tf.Tensor2D,
+        rowsPerImage,
+      }));
+    }
+    const cells = new Int32Array(count);
+    for (let n = 0; n < count; n++) cells[n] = positions[n]! % grid;
+    return tf.tidy(() => {
+      const { support, columnIndices, keptInSupport } = geometry;
+      const rowsAt = (feature: tf.Tensor4D) =>
+        tf.gatherND(
+          tf.reshape(feature, [batch * grid, channels]),
+          tf.tensor2d(support, [support.length, 1], 'int32'),
+        ) as tf.Tensor2D;
+      const shapeWeight = this.shape.conv.weight;
+      const shapeSupport = tf.add(
+        tf.matMul(rowsAt(regFeature), tf.reshape(shapeWeight, [channels, 2]) as tf.Tensor2D),
+        this.shape.conv.bias!,
+      ) as tf.Tensor2D;
+      const shapeKept = keptInSupport
+        ? (tf.gatherND(
+            shapeSupport,
+            tf.tensor2d(keptInSupport, [count, 1], 'int32'),
+          ) as tf.Tensor2D)
+        : shapeSupport;
+      const clsAdapted = this.cls.adaption.applyAt(clsFeature, shapeSupport, support);
+      const regAdapted =
+        this.sharedAdaption && clsFeature === regFeature
+          ? clsAdapted
+          : this.reg.adaption.applyAt(regFeature, shapeSupport, support);
+      const columnsOf = (rows: tf.Tensor2D): tf.Tensor2D => {
+        if (!columnIndices) return rows;
+        const padded = tf.concat([rows, tf.zeros([1, rows.shape[1]])]);
+        const taps = this.kernelSize * this.kernelSize;
+        return tf.reshape(
+          tf.gatherND(padded, tf.tensor2d(columnIndices, [count * taps, 1], 'int32')),
+          [count, taps * rows.shape[1]],
+        ) as tf.Tensor2D;
+      };
+      const anchorLogSizes = this.anchorLogSizes(shapeKept, stride);
+      const clsColumns = columnsOf(clsAdapted);
+      const cls = this.cls.layer.applyRows!({ columns: clsColumns, level, anchorLogSizes });
+      const reg = this.reg.layer.applyRows!({
+        columns: regAdapted === clsAdapted ? clsColumns : columnsOf(regAdapted),
+        level,
+        anchorLogSizes,
+      });
+      return {
+        clsScores: cls,
+        boxDeltas: reg,
+        priors: guidedAnchorsAt(shapeKept, cells, [height, width], stride, this.decodeOptions),
+        rowsPerImage,
+      };
+    });
   }
 
   /** `loss_loc` (GA §3.1, focal) and `loss_shape` (GA eq. 6) over all levels. */
@@ -344,4 +459,90 @@ export function guidedAnchorFunction(
   options: GuidedAnchorFunctionOptions = {},
 ): AnchorFunctionFactory<undefined, GuidedExtras> {
   return (context) => new GuidedAnchorFunction(context, options);
+}
+
+/**
+ * Host index arithmetic of the sparse path on one level, from the mask `values` `[B·H·W]`:
+ * the kept flat positions and their count per image; for a k×k final layer (k > 1) also the
+ * support (kept positions and their k×k neighbours inside the image, ascending), each kept
+ * position's row in it, and the im2col row indices of the kept positions into the support's
+ * rows followed by one zero row (index = support size) for taps in the zero padding.
+ */
+export function sparseGeometry(
+  values: ArrayLike<number>,
+  batch: number,
+  height: number,
+  width: number,
+  kernelSize: number,
+): {
+  positions: Int32Array;
+  rowsPerImage: number[];
+  support: Int32Array;
+  keptInSupport: Int32Array | null;
+  columnIndices: Int32Array | null;
+} {
+  const grid = height * width;
+  if (values.length !== batch * grid) {
+    throw new Error(
+      `sparseGeometry: mask has ${values.length} values, expected B·H·W = ${batch * grid}`,
+    );
+  }
+  const rowsPerImage = new Array<number>(batch).fill(0);
+  let count = 0;
+  for (let p = 0; p < values.length; p++) if (values[p]) count++;
+  const positions = new Int32Array(count);
+  for (let p = 0, n = 0; p < values.length; p++) {
+    if (!values[p]) continue;
+    positions[n++] = p;
+    rowsPerImage[Math.floor(p / grid)]! += 1;
+  }
+  if (kernelSize === 1 || count === 0) {
+    return {
+      positions,
+      rowsPerImage,
+      support: positions,
+      keptInSupport: null,
+      columnIndices: null,
+    };
+  }
+  const pad = (kernelSize - 1) / 2;
+  // slot[p]: the support row of position p, or -1.
+  const slot = new Int32Array(values.length).fill(-1);
+  for (const p of positions) {
+    const b = Math.floor(p / grid);
+    const y = Math.floor((p - b * grid) / width);
+    const x = p - b * grid - y * width;
+    for (let yy = Math.max(0, y - pad); yy <= Math.min(height - 1, y + pad); yy++) {
+      for (let xx = Math.max(0, x - pad); xx <= Math.min(width - 1, x + pad); xx++) {
+        slot[b * grid + yy * width + xx] = 0;
+      }
+    }
+  }
+  let supportSize = 0;
+  for (let p = 0; p < slot.length; p++) if (slot[p] === 0) supportSize++;
+  const support = new Int32Array(supportSize);
+  for (let p = 0, m = 0; p < slot.length; p++) {
+    if (slot[p] !== 0) continue;
+    support[m] = p;
+    slot[p] = m++;
+  }
+  const taps = kernelSize * kernelSize;
+  const keptInSupport = new Int32Array(count);
+  const columnIndices = new Int32Array(count * taps).fill(supportSize);
+  positions.forEach((p, n) => {
+    keptInSupport[n] = slot[p]!;
+    const b = Math.floor(p / grid);
+    const y = Math.floor((p - b * grid) / width);
+    const x = p - b * grid - y * width;
+    for (let i = 0; i < kernelSize; i++) {
+      const yy = y + i - pad;
+      if (yy < 0 || yy >= height) continue;
+      for (let j = 0; j < kernelSize; j++) {
+        const xx = x + j - pad;
+        if (xx < 0 || xx >= width) continue;
+        columnIndices[n * taps + i * kernelSize + j] = slot[b * grid + yy * width + xx]!;
+      }
+    }
+  });
+  return { positions, rowsPerImage, support, keptInSupport, columnIndices };
 }

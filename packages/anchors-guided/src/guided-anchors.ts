@@ -93,13 +93,51 @@ export function guidedAnchors(
       batch * locations,
       2,
     ]);
-    // Products with ±0.5 and sums with 0 are exact: the same float32 corners as c ∓ wh/2.
-    const corners = tf.matMul(size, tf.tensor2d(halfExtents, [2, 4]));
     return tf.add(
-      tf.reshape(corners, [batch, locations, 4]),
+      tf.reshape(cornerOffsets(size), [batch, locations, 4]),
       tf.tensor3d(centres, [1, locations, 4]),
     ) as tf.Tensor3D;
   });
+}
+
+/** (w, h) rows `[N, 2]` → (−w/2, −h/2, w/2, h/2) `[N, 4]`. */
+function cornerOffsets(size: tf.Tensor): tf.Tensor2D {
+  // Products with ±0.5 and sums with 0 are exact: the same float32 corners as c ∓ wh/2.
+  return tf.matMul(size as tf.Tensor2D, tf.tensor2d(halfExtents, [2, 4]));
+}
+
+/**
+ * `guidedAnchors` at some locations only (sparse inference): `shapeRows` `[N, 2]` (dw, dh) of
+ * the locations whose flat cells (y·W + x on the `featmapSize` grid) are `cells`. Returns
+ * `[N, 4]` xyxy, the rows `guidedAnchors` gives at those locations.
+ */
+export function guidedAnchorsAt(
+  shapeRows: tf.Tensor2D,
+  cells: Int32Array,
+  featmapSize: Size2D,
+  stride: number,
+  options: GuidedAnchorOptions = {},
+): tf.Tensor2D {
+  const count = cells.length;
+  if (shapeRows.shape.join() !== [count, 2].join()) {
+    throw new Error(
+      `guidedAnchorsAt: shapeRows must be [${count}, 2] (one row per cell), got [${shapeRows.shape.join(', ')}]`,
+    );
+  }
+  const centres = squareCentres(
+    featmapSize,
+    stride,
+    options.squareScale ?? 8,
+    options.centerOffset ?? 0,
+  );
+  const rows = new Float32Array(count * 4);
+  for (let n = 0; n < count; n++) {
+    const cell = cells[n]!;
+    rows.set(centres.subarray(cell * 4, cell * 4 + 4), n * 4);
+  }
+  return tf.tidy(() =>
+    tf.add(cornerOffsets(decodeShape(shapeRows, stride, options)), tf.tensor2d(rows, [count, 4])),
+  ) as tf.Tensor2D;
 }
 
 /**

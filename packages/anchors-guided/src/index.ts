@@ -4,14 +4,21 @@ export type { FeatureAdaptionOptions } from './feature-adaption';
 export { FeatureAdaption } from './feature-adaption';
 export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-branches';
 export { LocationBranch, ShapeBranch } from './guided-anchor-branches';
-export type { GuidedAnchorFunctionOptions, GuidedExtras } from './guided-anchor-function';
+export type {
+  GuidedAnchorFunctionOptions,
+  GuidedExtras,
+  SparseInferenceMode,
+} from './guided-anchor-function';
 export {
   GuidedAnchorFunction,
   guidedAnchorFunction,
   plainConvLayer,
+  sparseGeometry,
+  sparseInferenceBelow,
+  sparseInferenceThreshold,
 } from './guided-anchor-function';
 export type { GuidedAnchorOptions } from './guided-anchors';
-export { guidedAnchors, levelSquares, locationMask } from './guided-anchors';
+export { guidedAnchors, guidedAnchorsAt, levelSquares, locationMask } from './guided-anchors';
 export type { LocationLossOptions, LocationNormalizer } from './location-loss';
 export { locationLoss } from './location-loss';
 export type { LocationTargetOptions } from './location-targets';

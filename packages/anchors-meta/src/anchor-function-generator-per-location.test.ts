@@ -44,7 +44,7 @@ describe('AnchorFunctionGenerator.applyPerLocation (meta-guided, low-rank form)'
   });
 
   for (const dataDependent of [false, true]) {
-    it(`equals per-location generated filters${dataDependent ? ' (eq. 6)' : ''}; masked at kept locations`, () => {
+    it(`equals per-location generated filters${dataDependent ? ' (eq. 6)' : ''}; row-wise at kept locations`, () => {
       const store = new ParameterStore();
       const generator = new AnchorFunctionGenerator({
         store: store.scope('retina_reg'),
@@ -61,13 +61,42 @@ describe('AnchorFunctionGenerator.applyPerLocation (meta-guided, low-rank form)'
       expect(lowRank.shape).toEqual([2, 4, 3, 4]);
       const reference = materialised(generator, feature, codes);
       expect(maxAbsDiff(lowRank, reference)).toBeLessThan(1e-5);
-      const mask = tf.tidy(() => tf.greater(tf.randomUniform([2, 4, 3], 0, 1, 'float32', 4), 0.5));
-      const masked = generator.applyPerLocation(feature, codes, { mask: mask as tf.Tensor3D });
-      const kept = tf.tidy(() => tf.cast(tf.expandDims(mask, 3), 'float32'));
-      expect(tf.tidy(() => maxAbsDiff(tf.mul(masked, kept), tf.mul(lowRank, kept)))).toBeLessThan(
-        1e-5,
-      );
-      tf.dispose([lowRank, reference, mask, masked, kept]);
+      if (dataDependent) {
+        const columns = tf.zeros([1, 27]) as tf.Tensor2D;
+        const rowCodes = tf.zeros([1, 2]) as tf.Tensor2D;
+        expect(() => generator.applyPerRow(columns, rowCodes)).toThrow(/data-dependent/);
+        tf.dispose([columns, rowCodes]);
+      } else {
+        // Sparse inference: the im2col rows of some locations give their rows of the map.
+        const kept = [
+          [0, 0, 0],
+          [0, 2, 1],
+          [1, 3, 2],
+          [1, 1, 0],
+        ] as const;
+        const { rows, expected } = tf.tidy(() => {
+          const padded = tf.pad(feature, [
+            [0, 0],
+            [1, 1],
+            [1, 1],
+            [0, 0],
+          ]);
+          const patch = ([b, y, x]: readonly number[]) =>
+            tf.reshape(tf.slice(padded, [b!, y!, x!, 0], [1, 3, 3, 3]), [1, 27]);
+          const at = (t: tf.Tensor4D, [b, y, x]: readonly number[]) =>
+            tf.reshape(tf.slice(t, [b!, y!, x!, 0], [1, 1, 1, -1]), [1, -1]);
+          const columns = tf.concat(kept.map(patch)) as tf.Tensor2D;
+          const rowCodes = tf.concat(kept.map((p) => at(codes, p))) as tf.Tensor2D;
+          return {
+            rows: generator.applyPerRow(columns, rowCodes),
+            expected: tf.concat(kept.map((p) => at(lowRank, p))),
+          };
+        });
+        expect(rows.shape).toEqual([4, 4]);
+        expect(maxAbsDiff(rows, expected)).toBeLessThan(1e-5);
+        tf.dispose([rows, expected]);
+      }
+      tf.dispose([lowRank, reference]);
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([feature, codes]);
       store.dispose();

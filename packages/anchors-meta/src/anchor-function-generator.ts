@@ -1,7 +1,6 @@
 import {
   Conv2d,
   type Initializer,
-  maskedConv2d,
   normal,
   type ParameterStore,
   torchDefaultUniform,
@@ -270,16 +269,10 @@ export class AnchorFunctionGenerator {
    * θ* and the m rows of W2 as filters — is contracted with (1, h) at each location, plus the
    * bias θ*_bias + h·W2_bias. Cost: (1 + m)× the multiply-adds of the plain O-output conv
    * (m = 128, O = 4: 516 vs 4 outputs per location) and a `[B, H, W, (1 + m)·O]` activation;
-   * per-location filters would instead cost `H·W·k²·C·O` parameters per image. With `mask`
-   * (`[B, H, W]` bool, inference) the conv runs at kept locations only (masked conv) and the
-   * others are 0. Returns
+   * per-location filters would instead cost `H·W·k²·C·O` parameters per image. Returns
    * `[B, H, W, O]`.
    */
-  applyPerLocation(
-    feature: tf.Tensor4D,
-    codes: tf.Tensor4D,
-    options: { mask?: tf.Tensor3D | null } = {},
-  ): tf.Tensor4D {
+  applyPerLocation(feature: tf.Tensor4D, codes: tf.Tensor4D): tf.Tensor4D {
     const [batch, height, width, channels] = feature.shape;
     if (feature.rank !== 4 || channels !== this.inChannels) {
       throw new Error(
@@ -293,9 +286,7 @@ export class AnchorFunctionGenerator {
     }
     return tf.tidy(() => {
       const m = this.hiddenSize;
-      const out = this.outChannels;
       const k = this.kernelSize;
-      const taps = k * k * this.inChannels;
       const locations = batch * height * width;
       let preActivation = tf.reshape(
         tf.matMul(tf.reshape(codes, [locations, 2]), this.codeWeight as tf.Tensor2D),
@@ -307,35 +298,75 @@ export class AnchorFunctionGenerator {
         preActivation = tf.add(preActivation, tf.reshape(fromContext, [batch, 1, m]));
       }
       const hidden = tf.reshape(tf.relu(preActivation), [locations, m]) as tf.Tensor2D;
-      // [k, k, C, (1 + m)·O]: output channel j·O + o is θ* (j = 0) or W2_{j-1}, output o.
-      const residual = tf.reshape(
-        tf.transpose(tf.reshape(this.residualWeight, [m, taps, out]), [1, 0, 2]),
-        [taps, m * out],
-      );
-      const filter = tf.reshape(tf.concat([tf.reshape(this.weight, [taps, out]), residual], 1), [
+      const filter = tf.reshape(this.stackedFilter(), [
         k,
         k,
         this.inChannels,
-        (1 + m) * out,
+        (1 + m) * this.outChannels,
       ]) as tf.Tensor4D;
-      const padding = (k - 1) / 2;
-      const stacked = options.mask
-        ? maskedConv2d(feature, filter, options.mask, { pad: padding })
-        : Conv2d.run(feature, filter, undefined, { padding });
-      const coefficients = tf.concat([tf.ones([locations, 1]), hidden], 1);
-      const contracted = tf.sum(
-        tf.mul(
-          tf.reshape(stacked, [locations, 1 + m, out]),
-          tf.reshape(coefficients, [locations, 1 + m, 1]),
-        ),
-        1,
-      );
-      const bias = tf.add(this.bias, tf.matMul(hidden, this.residualBias as tf.Tensor2D));
-      const result = tf.reshape(tf.add(contracted, bias), [batch, height, width, out]);
-      // As `maskedConv2d`: locations outside the mask are 0 (their bias is not added either).
-      return (
-        options.mask ? tf.mul(result, tf.expandDims(tf.cast(options.mask, 'float32'), 3)) : result
-      ) as tf.Tensor4D;
+      const stacked = Conv2d.run(feature, filter, undefined, { padding: (k - 1) / 2 });
+      return tf.reshape(this.contract(tf.reshape(stacked, [locations, -1]), hidden), [
+        batch,
+        height,
+        width,
+        this.outChannels,
+      ]) as tf.Tensor4D;
     });
+  }
+
+  /**
+   * `applyPerLocation` at N locations given by their im2col rows (`columns` `[N, k·k·C]`,
+   * tap-major then channel) and codes `[N, 2]` (sparse inference of `meta-guided`): one
+   * `[N, k²C] × [k²C, (1 + m)·O]` matMul and the same contraction. Returns `[N, O]`. Eq. 6 reads
+   * the whole feature map (r(x)), which N rows do not hold: a data-dependent generator throws.
+   */
+  applyPerRow(columns: tf.Tensor2D, codes: tf.Tensor2D): tf.Tensor2D {
+    const taps = this.kernelSize * this.kernelSize * this.inChannels;
+    const count = columns.shape[0];
+    if (this.contextWeight) {
+      throw new Error(
+        'AnchorFunctionGenerator.applyPerRow: a data-dependent generator (eq. 6) needs the whole feature map; use applyPerLocation',
+      );
+    }
+    if (columns.shape[1] !== taps || codes.shape.join() !== [count, 2].join()) {
+      throw new Error(
+        `AnchorFunctionGenerator.applyPerRow: columns must be [N, ${taps}] and codes [N, 2], got [${columns.shape.join(', ')}] and [${codes.shape.join(', ')}]`,
+      );
+    }
+    return tf.tidy(() => {
+      const hidden = tf.relu(tf.matMul(codes, this.codeWeight as tf.Tensor2D)) as tf.Tensor2D;
+      return this.contract(tf.matMul(columns, this.stackedFilter()), hidden);
+    });
+  }
+
+  /** θ* and the m rows of W2 as one `[k²C, (1 + m)·O]` filter: column j·O + o is θ* (j = 0) or W2_{j-1}. */
+  private stackedFilter(): tf.Tensor2D {
+    const taps = this.kernelSize * this.kernelSize * this.inChannels;
+    const m = this.hiddenSize;
+    const out = this.outChannels;
+    const residual = tf.reshape(
+      tf.transpose(tf.reshape(this.residualWeight, [m, taps, out]), [1, 0, 2]),
+      [taps, m * out],
+    );
+    return tf.concat([tf.reshape(this.weight, [taps, out]), residual], 1) as tf.Tensor2D;
+  }
+
+  /** `[L, (1 + m)·O]` stacked outputs contracted with (1, h) `[L, m]`, plus θ*_bias + h·W2_bias → `[L, O]`. */
+  private contract(stacked: tf.Tensor, hidden: tf.Tensor2D): tf.Tensor2D {
+    const locations = hidden.shape[0];
+    const m = this.hiddenSize;
+    const out = this.outChannels;
+    const coefficients = tf.concat([tf.ones([locations, 1]), hidden], 1);
+    const contracted = tf.sum(
+      tf.mul(
+        tf.reshape(stacked, [locations, 1 + m, out]),
+        tf.reshape(coefficients, [locations, 1 + m, 1]),
+      ),
+      1,
+    );
+    return tf.add(
+      contracted,
+      tf.add(this.bias, tf.matMul(hidden, this.residualBias as tf.Tensor2D)),
+    ) as tf.Tensor2D;
   }
 }

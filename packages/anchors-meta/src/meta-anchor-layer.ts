@@ -21,7 +21,8 @@ export interface MetaAnchorLayerOptions {
  * MetaAnchor's generated final layer for a scheme with one anchor per location (`meta-guided`):
  * each location's filters are θ_b = θ* + W2·relu(W1·b) with its own anchor's
  * b = (log(ah/AH_l), log(aw/AW_l)), evaluated in the low-rank form of
- * `AnchorFunctionGenerator.applyPerLocation` (masked at inference). θ* keeps the plain
+ * `AnchorFunctionGenerator.applyPerLocation` (at inference `applyPerRow` on the kept
+ * locations' im2col rows; eq. 6 has no row-wise form and runs densely). θ* keeps the plain
  * conv's names (`weight`, `bias`), the generator lives under `generator.*`.
  */
 export function metaAnchorLayer(options: MetaAnchorLayerOptions): AnchorConditionedLayerFactory {
@@ -39,17 +40,24 @@ export function metaAnchorLayer(options: MetaAnchorLayerOptions): AnchorConditio
       residualInit: normal({ std: options.residualStd ?? 0.001 }),
       biasInit: priorProbability === null ? zeros : priorProbabilityBias(priorProbability),
     });
+    const codesOf = <T extends tf.Tensor>(anchorLogSizes: T, level: number): T => {
+      const scale = strides[level]! / strides[0]!;
+      const logStandard = tf.tensor1d([
+        Math.log(options.standardBox[0] * scale),
+        Math.log(options.standardBox[1] * scale),
+      ]);
+      return tf.sub(anchorLogSizes, logStandard) as T;
+    };
     return {
-      apply: ({ feature, level, anchorLogSizes, mask }) =>
-        tf.tidy(() => {
-          const scale = strides[level]! / strides[0]!;
-          const logStandard = tf.tensor1d([
-            Math.log(options.standardBox[0] * scale),
-            Math.log(options.standardBox[1] * scale),
-          ]);
-          const codes = tf.sub(anchorLogSizes, logStandard) as tf.Tensor4D;
-          return generator.applyPerLocation(feature, codes, { mask });
-        }),
+      apply: ({ feature, level, anchorLogSizes }) =>
+        tf.tidy(() => generator.applyPerLocation(feature, codesOf(anchorLogSizes, level))),
+      // Eq. 6 reads the whole adapted map (r(x)): no row-wise form, GA then runs densely.
+      ...(options.dataDependent
+        ? {}
+        : {
+            applyRows: ({ columns, level, anchorLogSizes }) =>
+              tf.tidy(() => generator.applyPerRow(columns, codesOf(anchorLogSizes, level))),
+          }),
     };
   };
 }

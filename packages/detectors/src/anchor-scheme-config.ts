@@ -66,8 +66,13 @@ export interface GuidedDefaults {
    * the tiny presets use `'positives'` so the shape branch learns within a few hundred steps.
    */
   shapeLossNormalizer: 'samples' | 'positives';
-  /** Masked cls/reg convs at inference (only where p ≥ εL). */
-  sparseInference: boolean;
+  /**
+   * Inference path (`@det/anchors-guided`'s `sparseInference`): `'always'` evaluates everything
+   * after the location branch at the kept locations (p ≥ εL) only, `'never'` at every location,
+   * `'auto'` sparse per level below the kept fraction `sparseBelow` (default: the backend's
+   * measured `sparseInferenceBelow` entry). Same predictions at kept locations either way.
+   */
+  sparseInference: 'auto' | 'always' | 'never';
   /** λ1 of GA eq. 4, the weight of `loss_loc` (paper 1; mmdetection `loss_loc.loss_weight` 1). */
   locationLossWeight: number;
   /** λ2 of GA eq. 4, the weight of `loss_shape` (paper 0.1, §4.1; mmdetection `loss_shape.loss_weight` 1). */
@@ -122,7 +127,7 @@ export const gaRpnGuidedDefaults: GuidedDefaults = {
   shapeSampleSize: 256,
   shapePositiveFraction: 0.5,
   shapeLossNormalizer: 'samples',
-  sparseInference: true,
+  sparseInference: 'auto',
   locationLossWeight: 1,
   shapeLossWeight: 1,
   locationNegativeWeight: 0.1,
@@ -165,7 +170,9 @@ function guidedFields(defaults: GuidedDefaults) {
     shapeSampleSize: z.number().int().positive().default(defaults.shapeSampleSize),
     shapePositiveFraction: probability.default(defaults.shapePositiveFraction),
     shapeLossNormalizer: z.enum(['samples', 'positives']).default(defaults.shapeLossNormalizer),
-    sparseInference: z.boolean().default(defaults.sparseInference),
+    sparseInference: z.enum(['auto', 'always', 'never']).default(defaults.sparseInference),
+    /** Kept fraction below which `'auto'` runs a level sparsely; default the backend's entry. */
+    sparseBelow: z.number().gt(0).max(1).optional(),
     locationLossWeight: z.number().min(0).default(defaults.locationLossWeight),
     shapeLossWeight: z.number().min(0).default(defaults.shapeLossWeight),
     locationNegativeWeight: z.number().min(0).default(defaults.locationNegativeWeight),
@@ -173,6 +180,20 @@ function guidedFields(defaults: GuidedDefaults) {
     centerOffset: probability.default(defaults.centerOffset),
     locationIgnoreBoxes: z.boolean().default(defaults.locationIgnoreBoxes),
   };
+}
+
+/** `sparseBelow` only means something to `sparseInference: 'auto'`. */
+function checkSparseBelow(
+  scheme: { sparseInference: string; sparseBelow?: number | undefined },
+  context: z.RefinementCtx,
+): void {
+  if (scheme.sparseBelow !== undefined && scheme.sparseInference !== 'auto') {
+    context.addIssue({
+      code: 'custom',
+      path: ['sparseBelow'],
+      message: `has no effect with sparseInference '${scheme.sparseInference}' (only 'auto' chooses by the kept fraction)`,
+    });
+  }
 }
 
 /** What a head style brings to its schemes' defaults. */
@@ -207,12 +228,16 @@ export function anchorSchemeSchema(defaults: SchemeDefaults) {
       baseSize: positive.default(32),
       ...generatorFields,
     }),
-    z.strictObject({ type: z.literal('guided'), ...guidedFields(defaults.guided) }),
-    z.strictObject({
-      type: z.literal('meta-guided'),
-      ...guidedFields(defaults.guided),
-      ...generatorFields,
-    }),
+    z
+      .strictObject({ type: z.literal('guided'), ...guidedFields(defaults.guided) })
+      .superRefine(checkSparseBelow),
+    z
+      .strictObject({
+        type: z.literal('meta-guided'),
+        ...guidedFields(defaults.guided),
+        ...generatorFields,
+      })
+      .superRefine(checkSparseBelow),
   ]);
 }
 

@@ -34,6 +34,7 @@ export function guidedAnchorOptions(
     adaptionWeightStd: scheme.adaptionWeightStd,
     locationThreshold: scheme.locationThreshold,
     sparseInference: scheme.sparseInference,
+    ...(scheme.sparseBelow === undefined ? {} : { sparseBelow: scheme.sparseBelow }),
     centerRatio: scheme.centerRatio,
     ignoreRatio: scheme.ignoreRatio,
     centerOffset: scheme.centerOffset,

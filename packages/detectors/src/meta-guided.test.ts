@@ -1,5 +1,10 @@
 import { initBackend, ParameterStore, withInitializerSeed } from '@det/core';
-import { type AnchorHead, type AnchorLevelOutput, disposeLevelOutputs } from '@det/heads';
+import {
+  type AnchorHead,
+  type AnchorLevelOutput,
+  disposeLevelOutputs,
+  isCompactLevelOutput,
+} from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDenseHead } from './build-parts';
@@ -69,8 +74,9 @@ function zeroResidual(store: ParameterStore): void {
   }
 }
 
+/** Training: the dense forward; inference: `infer` (sparse at the kept locations). */
 function forwardAll(h: AnchorHead, inputs: tf.Tensor4D[], training: boolean) {
-  return h.forward(inputs, { training });
+  return training ? h.forward(inputs, { training }) : h.infer(inputs);
 }
 
 describe('meta-guided: MetaAnchor filters from Guided Anchoring’s per-location anchors', () => {
@@ -100,8 +106,8 @@ describe('meta-guided: MetaAnchor filters from Guided Anchoring’s per-location
         expect(maxAbsDiff(level.priors, other.priors)).toBe(0);
       });
       if (training) {
-        const la = ga.head.loss(a, targets, imageShapes);
-        const lb = meta.head.loss(b, targets, imageShapes);
+        const la = ga.head.loss(a as AnchorLevelOutput[], targets, imageShapes);
+        const lb = meta.head.loss(b as AnchorLevelOutput[], targets, imageShapes);
         expect(Object.keys(lb).sort()).toEqual(['loss_bbox', 'loss_cls', 'loss_loc', 'loss_shape']);
         for (const key of Object.keys(la)) {
           expect(Math.abs(la[key]!.dataSync()[0]! - lb[key]!.dataSync()[0]!), key).toBeLessThan(
@@ -110,8 +116,8 @@ describe('meta-guided: MetaAnchor filters from Guided Anchoring’s per-location
         }
         tf.dispose([...Object.values(la), ...Object.values(lb)]);
       }
-      disposeLevelOutputs(a as AnchorLevelOutput[]);
-      disposeLevelOutputs(b as AnchorLevelOutput[]);
+      disposeLevelOutputs(a);
+      disposeLevelOutputs(b);
     }
     tf.dispose(inputs);
     for (const part of [ga, meta]) {
@@ -161,9 +167,9 @@ describe('meta-guided: MetaAnchor filters from Guided Anchoring’s per-location
   });
 
   for (const batch of [1, 4]) {
-    it(`masked inference equals dense inference at the kept locations (batch ${batch})`, () => {
-      const sparse = head('meta-guided', { locationThreshold: 0.5 });
-      const dense = head('meta-guided', { locationThreshold: 0.5, sparseInference: false });
+    it(`sparse inference equals dense inference at the kept locations (batch ${batch})`, () => {
+      const sparse = head('meta-guided', { locationThreshold: 0.5, sparseInference: 'always' });
+      const dense = head('meta-guided', { locationThreshold: 0.5, sparseInference: 'never' });
       // A location branch that keeps about half the locations at εL = 0.5.
       tf.tidy(() => {
         const weight = sparse.store.get('bbox_head.conv_loc.weight');
@@ -173,27 +179,38 @@ describe('meta-guided: MetaAnchor filters from Guided Anchoring’s per-location
       copyShared(sparse.store, dense.store);
       const inputs = features(batch);
       const before = tf.memory().numTensors;
-      const a = sparse.head.forward(inputs);
-      const b = dense.head.forward(inputs);
+      const a = sparse.head.infer(inputs);
+      const b = dense.head.infer(inputs);
       let kept = 0;
       let total = 0;
       a.forEach((level, index) => {
-        const evaluated = level.evaluated!.dataSync();
-        const mask = tf.tidy(() => tf.expandDims(tf.cast(level.evaluated!, 'float32'), 2));
-        kept += Array.from(evaluated).reduce((n, v) => n + Number(v), 0);
+        const reference = b[index]!;
+        if (!isCompactLevelOutput(level) || isCompactLevelOutput(reference)) {
+          throw new Error(`level ${index}: expected a compact sparse and a dense output`);
+        }
+        const evaluated = reference.evaluated!.dataSync();
+        const rows: number[] = [];
+        evaluated.forEach((v, row) => {
+          if (v) rows.push(row);
+        });
+        kept += rows.length;
         total += evaluated.length;
-        for (const field of ['clsScores', 'boxDeltas'] as const) {
-          const diff = tf.tidy(() =>
-            maxAbsDiff(tf.mul(level[field], mask), tf.mul(b[index]![field], mask)),
-          );
+        expect(level.rowsPerImage.reduce((n, r) => n + r, 0)).toBe(rows.length);
+        for (const field of ['clsScores', 'boxDeltas', 'priors'] as const) {
+          const diff = tf.tidy(() => {
+            const denseRows = tf.gather(
+              tf.reshape(reference[field], [evaluated.length, -1]),
+              tf.tensor1d(rows, 'int32'),
+            );
+            return maxAbsDiff(level[field], denseRows);
+          });
           expect(diff, `level ${index} ${field}`).toBeLessThan(1e-5);
         }
-        mask.dispose();
       });
       expect(kept).toBeGreaterThan(0);
       expect(kept).toBeLessThan(total);
-      disposeLevelOutputs(a as AnchorLevelOutput[]);
-      disposeLevelOutputs(b as AnchorLevelOutput[]);
+      disposeLevelOutputs(a);
+      disposeLevelOutputs(b);
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose(inputs);
       for (const part of [sparse, dense]) {

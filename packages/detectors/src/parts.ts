@@ -2,9 +2,9 @@ import { ResNetFpn } from '@det/backbone';
 import type { ParameterStore } from '@det/core';
 import {
   type AnchorHead,
-  type AnchorLevelOutput,
   disposeLevelOutputs,
   type ImageShape,
+  type InferenceLevelOutput,
   type LossRecord,
   type ProposalConfig,
 } from '@det/heads';
@@ -85,14 +85,17 @@ export function targetsOf(batch: DetectorBatch) {
   };
 }
 
-/** The head's inference outputs of `features` (which it does not dispose). */
+/**
+ * The head's inference outputs of `features` (which it does not dispose): compact rows at the
+ * evaluated anchors where the anchor scheme computes only those (GA's sparse inference).
+ */
 export function forwardForInference(
   head: AnchorHead,
   features: readonly tf.Tensor4D[],
-): AnchorLevelOutput[] {
+): InferenceLevelOutput[] {
   return tf.tidy(
-    () => head.forward(features) as unknown as tf.TensorContainer,
-  ) as unknown as AnchorLevelOutput[];
+    () => head.infer(features) as unknown as tf.TensorContainer,
+  ) as unknown as InferenceLevelOutput[];
 }
 
 /** A dense head in proposal mode (RPN, GA-RPN, Meta-RPN, …). */

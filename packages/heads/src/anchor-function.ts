@@ -78,6 +78,30 @@ export interface AnchorLevelOutput<Extras extends AnchorExtras = AnchorExtras> {
   extras?: Extras;
 }
 
+/**
+ * Inference predictions at a level's evaluated anchors only (sparse inference, GA §3.4): the
+ * rows of every image, image after image. What `AnchorLevelOutput` would give at its
+ * `evaluated` rows, without computing the others.
+ */
+export interface CompactLevelOutput {
+  /** `[N, K]` classification logits of the evaluated anchors. */
+  clsScores: tf.Tensor2D;
+  /** `[N, 4]` box deltas relative to `priors`. */
+  boxDeltas: tf.Tensor2D;
+  /** `[N, 4]` the evaluated anchors, xyxy. */
+  priors: tf.Tensor2D;
+  /** Rows of each image (host numbers): image b owns rows [Σ_{c<b} n_c, Σ_{c≤b} n_c). */
+  rowsPerImage: readonly number[];
+}
+
+/** One level of an inference forward: dense predictions, or only the evaluated anchors'. */
+export type InferenceLevelOutput = AnchorLevelOutput | CompactLevelOutput;
+
+/** Whether an inference level output holds only the evaluated anchors' rows. */
+export function isCompactLevelOutput(output: InferenceLevelOutput): output is CompactLevelOutput {
+  return 'rowsPerImage' in output;
+}
+
 /** Everything an anchor scheme may read when it adds its own losses. */
 export interface AuxiliaryLossContext {
   targets: HeadTargets;
@@ -95,6 +119,12 @@ export interface AnchorFunction<Plan = unknown, Extras extends AnchorExtras = An
   /** The value every level of one forward reads (MetaAnchor: the jittered training codes). */
   plan(options: ForwardOptions): Plan;
   apply(input: AnchorLevelInput<Plan>): AnchorLevelOutput<Extras>;
+  /**
+   * Inference only: the predictions at the level's evaluated anchors, computed at those
+   * anchors only (GA's sparse inference), or null when this level is better (or only) run
+   * densely by `apply` — the head then calls `apply`. Absent: always dense.
+   */
+  applyCompact?(input: AnchorLevelInput<Plan>): CompactLevelOutput | null;
   /** Losses the scheme adds to the head's (GA's `loss_loc`, `loss_shape`). */
   auxiliaryLosses?(
     outputs: readonly AnchorLevelOutput<Extras>[],
@@ -121,9 +151,18 @@ export interface AnchorConditionedLayer {
     level: number;
     /** `[B, H, W, 2]` (log h, log w) of each location's anchor in pixels; carries no gradient. */
     anchorLogSizes: tf.Tensor4D;
-    /** `[B, H, W]` bool: evaluate only these locations (inference); null: all. */
-    mask: tf.Tensor3D | null;
   }): tf.Tensor4D;
+  /**
+   * Inference at N locations only: `columns` `[N, k·k·C]` are their im2col rows (tap-major,
+   * then channel, as an HWIO filter flattens), `anchorLogSizes` `[N, 2]` their anchors.
+   * Returns `[N, O]`, equal to `apply` at those locations. Absent: the scheme runs densely
+   * (e.g. a layer that reads the whole map, MetaAnchor's eq. 6).
+   */
+  applyRows?(input: {
+    columns: tf.Tensor2D;
+    level: number;
+    anchorLogSizes: tf.Tensor2D;
+  }): tf.Tensor2D;
 }
 
 /** What an anchor-conditioned layer is built from (its scheme's context, one layer's slice). */

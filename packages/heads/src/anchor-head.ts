@@ -9,7 +9,13 @@ import {
   type Sampler,
 } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { AnchorFunction, AnchorFunctionFactory, AnchorLevelOutput } from './anchor-function';
+import {
+  type AnchorFunction,
+  type AnchorFunctionFactory,
+  type AnchorLevelOutput,
+  type InferenceLevelOutput,
+  isCompactLevelOutput,
+} from './anchor-function';
 import { ConvTower } from './conv-tower';
 import { checkImageShapes } from './image-shapes';
 import {
@@ -148,6 +154,35 @@ export class AnchorHead {
             plan,
           }) as unknown as tf.TensorContainer;
         }) as unknown as AnchorLevelOutput,
+    );
+  }
+
+  /**
+   * The inference forward: per level the anchor function's compact predictions at its
+   * evaluated anchors where it offers them (`applyCompact`, GA's sparse inference), else the
+   * dense `forward` output. The caller disposes them (`disposeLevelOutputs`).
+   */
+  infer(features: readonly tf.Tensor4D[]): InferenceLevelOutput[] {
+    const applyCompact = this.anchorFunction.applyCompact?.bind(this.anchorFunction);
+    if (!applyCompact) return this.forward(features);
+    if (features.length !== this.anchorFunction.numLevels) {
+      throw new Error(
+        `AnchorHead.infer: got ${features.length} feature levels, the anchor function serves ${this.anchorFunction.numLevels}`,
+      );
+    }
+    const plan = this.anchorFunction.plan({
+      training: false,
+      batchSize: features[0]?.shape[0] ?? 0,
+    });
+    return features.map(
+      (feature, level) =>
+        tf.tidy(() => {
+          const clsFeature = this.clsTower.apply(feature);
+          const regFeature = this.regTower ? this.regTower.apply(feature) : clsFeature;
+          const input = { level, clsFeature, regFeature, training: false, plan };
+          return (applyCompact(input) ??
+            this.anchorFunction.apply(input)) as unknown as tf.TensorContainer;
+        }) as unknown as InferenceLevelOutput,
     );
   }
 
@@ -298,7 +333,7 @@ export class AnchorHead {
 
   /** Detections per image (sigmoid scores, multiclass NMS), boxes in input pixels. */
   predict(
-    outputs: readonly AnchorLevelOutput[],
+    outputs: readonly InferenceLevelOutput[],
     imageShapes: readonly ImageShape[],
     config: DetectionTestConfig = {},
   ): Detections[] {
@@ -307,7 +342,7 @@ export class AnchorHead {
 
   /** Class-agnostic proposals per image (RPN), boxes in input pixels. */
   proposals(
-    outputs: readonly AnchorLevelOutput[],
+    outputs: readonly InferenceLevelOutput[],
     imageShapes: readonly ImageShape[],
     config: ProposalConfig = {},
   ): Proposals[] {
@@ -332,8 +367,12 @@ function concatLevels(levels: readonly tf.Tensor[]): tf.Tensor3D {
 }
 
 /** Disposes every tensor of a forward pass. */
-export function disposeLevelOutputs(outputs: readonly AnchorLevelOutput[]): void {
+export function disposeLevelOutputs(outputs: readonly InferenceLevelOutput[]): void {
   for (const output of outputs) {
+    if (isCompactLevelOutput(output)) {
+      tf.dispose([output.clsScores, output.boxDeltas, output.priors]);
+      continue;
+    }
     tf.dispose([
       output.clsScores,
       output.boxDeltas,

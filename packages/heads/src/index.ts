@@ -9,8 +9,11 @@ export type {
   AnchorLevelInput,
   AnchorLevelOutput,
   AuxiliaryLossContext,
+  CompactLevelOutput,
   ForwardOptions,
+  InferenceLevelOutput,
 } from './anchor-function';
+export { isCompactLevelOutput } from './anchor-function';
 export type { AnchorHeadOptions } from './anchor-head';
 export {
   AnchorHead,

@@ -1,7 +1,8 @@
 import { DeltaXYWHBoxCoder, initBackend } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { AnchorLevelOutput } from './anchor-function';
+import type { AnchorLevelOutput, CompactLevelOutput } from './anchor-function';
+import { disposeLevelOutputs } from './anchor-head';
 import { denseDetections, denseProposals } from './post-process';
 
 const coder = new DeltaXYWHBoxCoder({ means: [0, 0, 0, 0], stds: [1, 1, 1, 1] });
@@ -111,5 +112,67 @@ describe('post-processing with an `evaluated` mask (batch > 1)', () => {
     ]);
     expect(detections.map((d) => d.scores.length)).toEqual([0, 0]);
     dispose(output);
+  });
+
+  it('a compact level (only the evaluated rows) gives what the masked dense level gives', () => {
+    const output = guidedLevel();
+    // Image 0's evaluated rows 0 and 2, image 1's row 1, with distinct scores and deltas.
+    const compact: CompactLevelOutput = {
+      clsScores: tf.tensor2d([[2], [1], [3]]),
+      boxDeltas: tf.tensor2d([
+        [0, 0, 0, 0],
+        [0.1, 0, 0, 0],
+        [0, 0, 0.2, 0],
+      ]),
+      priors: tf.tensor2d([
+        [0, 0, 10, 10],
+        [5, 30, 25, 60],
+        [30, 0, 60, 20],
+      ]),
+      rowsPerImage: [2, 1],
+    };
+    tf.dispose([output.clsScores, output.boxDeltas]);
+    output.clsScores = tf.tensor3d([
+      [[2], [9], [1]],
+      [[9], [3], [9]],
+    ]);
+    output.boxDeltas = tf.tensor3d([
+      [
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0.1, 0, 0, 0],
+      ],
+      [
+        [0, 0, 0, 0],
+        [0, 0, 0.2, 0],
+        [0, 0, 0, 0],
+      ],
+    ]);
+    const shapes = [
+      [64, 64],
+      [64, 64],
+    ] as const;
+    const before = tf.memory().numTensors;
+    const sparse = denseDetections([compact], coder, shapes);
+    const dense = denseDetections([output], coder, shapes);
+    const sparseProposals = denseProposals([compact], coder, shapes, { nmsPre: 1 });
+    const denseProposalsOut = denseProposals([output], coder, shapes, { nmsPre: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(sparse).toEqual(dense);
+    expect(sparse.map((d) => d.scores.length)).toEqual([2, 1]);
+    expect(Array.from(sparse[1]!.boxes)).toEqual(Array.from(dense[1]!.boxes));
+    // nmsPre 1: the best-scoring evaluated row of each image.
+    expect(sparseProposals).toEqual(denseProposalsOut);
+    expect(sparseProposals[0]!.scores[0]).toBeCloseTo(1 / (1 + Math.exp(-2)), 6);
+    // An image with no evaluated row yields nothing (and needs no device work).
+    const empty: CompactLevelOutput = {
+      clsScores: tf.tensor2d([[2]]),
+      boxDeltas: tf.zeros([1, 4]) as tf.Tensor2D,
+      priors: tf.tensor2d([[0, 0, 10, 10]]),
+      rowsPerImage: [0, 1],
+    };
+    expect(denseDetections([empty], coder, shapes).map((d) => d.scores.length)).toEqual([0, 1]);
+    disposeLevelOutputs([compact, empty, output]);
+    expect(() => denseDetections([empty], coder, [[64, 64]])).toThrow();
   });
 });

@@ -1,6 +1,11 @@
 import { type BoxCoder, batchedNms } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { AnchorLevelOutput } from './anchor-function';
+import {
+  type AnchorLevelOutput,
+  type CompactLevelOutput,
+  type InferenceLevelOutput,
+  isCompactLevelOutput,
+} from './anchor-function';
 import { checkImageShapes } from './image-shapes';
 import type { Detections, ImageShape } from './types';
 
@@ -69,40 +74,57 @@ function evaluatedRows(evaluated: tf.Tensor2D, image: number): tf.Tensor1D {
   return tf.tensor1d(kept, 'int32');
 }
 
+/** Images of an inference level output (the batch). */
+function batchOf(output: InferenceLevelOutput | undefined): number | undefined {
+  if (!output) return undefined;
+  return isCompactLevelOutput(output) ? output.rowsPerImage.length : output.clsScores.shape[0];
+}
+
+/** Image `image`'s rows of a compact level output (views, for a tidy scope). */
+function compactRows(output: CompactLevelOutput, image: number) {
+  let start = 0;
+  for (let b = 0; b < image; b++) start += output.rowsPerImage[b]!;
+  const rows = output.rowsPerImage[image]!;
+  const take = (tensor: tf.Tensor2D) => tf.slice(tensor, [start, 0], [rows, tensor.shape[1]]);
+  return {
+    probabilities: tf.sigmoid(take(output.clsScores)) as tf.Tensor2D,
+    deltas: take(output.boxDeltas),
+    priors: take(output.priors),
+  };
+}
+
 /**
  * The per-level candidates of one image: the `nmsPre` anchors with the best (sigmoid) class
  * score, decoded and clipped to the image, read back to the host. With an `evaluated` mask only
  * the evaluated rows are candidates (mmdetection's `GARPNHead` / `GuidedAnchorHead` index the
- * anchors and scores with the mask before `nms_pre`).
+ * anchors and scores with the mask before `nms_pre`); a compact output holds only those rows.
  */
 function levelCandidates(
-  output: AnchorLevelOutput,
+  output: InferenceLevelOutput,
   image: number,
   coder: BoxCoder,
   imageShape: ImageShape,
   nmsPre: number,
 ): { boxes: Float32Array; scores: Float32Array; count: number; classes: number } {
-  const kept = output.evaluated ? evaluatedRows(output.evaluated, image) : null;
+  const compact = isCompactLevelOutput(output) ? output : null;
+  if (compact && compact.rowsPerImage[image] === 0) {
+    // Nothing evaluated on this level of this image: no candidate, no device work.
+    const classes = compact.clsScores.shape[1];
+    return { boxes: new Float32Array(0), scores: new Float32Array(0), count: 0, classes };
+  }
+  const dense = compact ? null : (output as AnchorLevelOutput);
+  const kept = dense?.evaluated ? evaluatedRows(dense.evaluated, image) : null;
   const [boxes, scores] = tf.tidy(() => {
-    let probabilities = tf.sigmoid(imageRows(output.clsScores, image)) as tf.Tensor2D;
-    let deltas = imageRows(output.boxDeltas, image) as tf.Tensor2D;
-    let priors = imageRows(output.priors, image) as tf.Tensor2D;
+    if (!dense) return topCandidates(compactRows(compact!, image), coder, imageShape, nmsPre);
+    let probabilities = tf.sigmoid(imageRows(dense.clsScores, image)) as tf.Tensor2D;
+    let deltas = imageRows(dense.boxDeltas, image) as tf.Tensor2D;
+    let priors = imageRows(dense.priors, image) as tf.Tensor2D;
     if (kept) {
       probabilities = tf.gather(probabilities, kept);
       deltas = tf.gather(deltas, kept);
       priors = tf.gather(priors, kept);
     }
-    const rows = probabilities.shape[0];
-    if (rows > nmsPre) {
-      const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
-      return [
-        coder.decode(tf.gather(priors, indices), tf.gather(deltas, indices), {
-          maxShape: imageShape,
-        }),
-        tf.gather(probabilities, indices),
-      ];
-    }
-    return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
+    return topCandidates({ probabilities, deltas, priors }, coder, imageShape, nmsPre);
   });
   kept?.dispose();
   const boxData = boxes.dataSync();
@@ -115,6 +137,30 @@ function levelCandidates(
   };
   tf.dispose([boxes, scores]);
   return result;
+}
+
+/** The `nmsPre` rows with the best class probability, decoded and clipped: [boxes, probabilities]. */
+function topCandidates(
+  {
+    probabilities,
+    deltas,
+    priors,
+  }: { probabilities: tf.Tensor2D; deltas: tf.Tensor; priors: tf.Tensor },
+  coder: BoxCoder,
+  imageShape: ImageShape,
+  nmsPre: number,
+): [tf.Tensor, tf.Tensor] {
+  const rows = probabilities.shape[0];
+  if (rows > nmsPre) {
+    const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
+    return [
+      coder.decode(tf.gather(priors, indices), tf.gather(deltas, indices), {
+        maxShape: imageShape,
+      }),
+      tf.gather(probabilities, indices),
+    ];
+  }
+  return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
 }
 
 /**
@@ -163,12 +209,12 @@ export function multiclassNms(
 
 /** RetinaNet's inference (mmdetection `AnchorHead.get_bboxes` with sigmoid scores). */
 export function denseDetections(
-  outputs: readonly AnchorLevelOutput[],
+  outputs: readonly InferenceLevelOutput[],
   coder: BoxCoder,
   imageShapes: readonly ImageShape[],
   config: DetectionTestConfig = {},
 ): Detections[] {
-  checkImageShapes(imageShapes, 'predict (denseDetections)', outputs[0]?.clsScores.shape[0]);
+  checkImageShapes(imageShapes, 'predict (denseDetections)', batchOf(outputs[0]));
   const options = { ...detectionTestDefaults, ...config };
   const results: Detections[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
@@ -197,12 +243,12 @@ export function denseDetections(
  * within each level (batched over level ids); the `maxPerImage` best kept.
  */
 export function denseProposals(
-  outputs: readonly AnchorLevelOutput[],
+  outputs: readonly InferenceLevelOutput[],
   coder: BoxCoder,
   imageShapes: readonly ImageShape[],
   config: ProposalConfig = {},
 ): Proposals[] {
-  checkImageShapes(imageShapes, 'proposals (denseProposals)', outputs[0]?.clsScores.shape[0]);
+  checkImageShapes(imageShapes, 'proposals (denseProposals)', batchOf(outputs[0]));
   const options = { ...proposalDefaults, ...config };
   const results: Proposals[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
