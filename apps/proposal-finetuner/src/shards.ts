@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '@det/backbone';
 
 /** One proposal in COCO results style (original image pixels), as the files hold them. */
@@ -75,6 +75,7 @@ const shardPattern = /^(.+)\.shard-(\d+)-of-(\d+)\.json$/;
 
 /** Writes a shard atomically (temp + rename): a killed process leaves no half-written shard. */
 export async function writeShard(file: string, content: ShardContent): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
   await writeFileAtomic(file, `${JSON.stringify(content)}\n`, 'proposals shard');
 }
 
