@@ -50,7 +50,7 @@ describe('fine-tune config (Guided Anchoring §4.2)', () => {
     expect(tiny.detector.train).toMatchObject({ maxIters: 12, steps: [4, 8], warmupIters: 0 });
     const rates = ratesOf(tiny);
     const expected = [0.02, 0.02, 0.02, 0.02, 0.002, 0.002, 0.002, 0.002, 2e-4, 2e-4, 2e-4, 2e-4];
-    rates.forEach((rate, i) => expect(rate).toBeCloseTo(expected[i]!, 12));
+    for (const [i, rate] of rates.entries()) expect(rate).toBeCloseTo(expected[i]!, 12);
     // The 1× Faster R-CNN: 0.02 per 16 images is 0.0025 at batch 2 (linear scaling); --lr and
     // --epochs / --gamma as given.
     const full = fineTuneConfig(
