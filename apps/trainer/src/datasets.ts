@@ -74,25 +74,58 @@ export async function numClassesOf(data: DataConfig): Promise<number> {
 
 /**
  * The precomputed proposals of a split from a COCO-results-style file (`readProposalsFile`):
- * a missing or malformed file, or an image of the split without proposals, is an error naming
- * the file (and the image id and file name).
+ * a missing or malformed file, an image of the split without proposals, or a box reaching
+ * more than a pixel outside its image is an error naming the file, the image id (and file
+ * name) and the field. `strict`: an image id that is not in the split is an error too (a file
+ * of another split or dataset); otherwise such entries are ignored (one file for two splits).
  */
 export function loadSplitProposals(
   file: string,
   split: Pick<LoadedSplit, 'dataset'>,
   /** What the images are, for errors: 'the train split', 'the input images'. */
   where: string,
+  options: { strict?: boolean } = {},
 ): ProposalsByImage {
   const proposals = readProposalsFile(file);
-  const missing = split.dataset.records.filter((record) => !proposals.has(record.imageId));
+  const records = split.dataset.records;
+  const missing = records.filter((record) => !proposals.has(record.imageId));
   if (missing.length > 0) {
     const first = missing[0]!;
     throw new Error(
       `${file}: no proposals for image id ${first.imageId} ('${first.fileName}') of ${where}` +
         (missing.length > 1
-          ? ` (${missing.length} of its ${split.dataset.records.length} images have none)`
+          ? ` (${missing.length} of its ${records.length} images have none)`
           : ''),
     );
+  }
+  if (options.strict) {
+    const known = new Set(records.map((record) => record.imageId));
+    const unknown = [...proposals.keys()].filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      throw new Error(
+        `${file}: field 'image_id' ${unknown[0]} is not an image of ${where}` +
+          (unknown.length > 1 ? ` (${unknown.length} unknown image ids)` : '') +
+          ' (proposals of another split or dataset?)',
+      );
+    }
+  }
+  // Proposal networks clip to the image; a box well outside it means another image size.
+  const tolerance = 1;
+  for (const record of records) {
+    const boxes = proposals.get(record.imageId)!;
+    for (let i = 0; i < boxes.length; i += 4) {
+      const [x1, y1, x2, y2] = [boxes[i]!, boxes[i + 1]!, boxes[i + 2]!, boxes[i + 3]!];
+      if (
+        x1 < -tolerance ||
+        y1 < -tolerance ||
+        x2 > record.width + tolerance ||
+        y2 > record.height + tolerance
+      ) {
+        throw new Error(
+          `${file}: image id ${record.imageId} ('${record.fileName}'): field 'bbox' [${x1}, ${y1}, ${x2 - x1}, ${y2 - y1}] reaches outside the ${record.width}×${record.height} image (proposals of other images or another resolution?)`,
+        );
+      }
+    }
   }
   return proposals;
 }

@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDetector, type Detector, parseDetectorConfig } from '@det/detectors';
-import { checkpointFiles, disposeCheckpoint, loadParameters, readCheckpoint } from '@det/train';
+import {
+  type Checkpoint,
+  checkpointFiles,
+  disposeCheckpoint,
+  loadParameters,
+  readCheckpoint,
+} from '@det/train';
 import type { RunConfig } from './run-config';
 import { runPaths } from './run-folder';
 
@@ -17,6 +23,44 @@ export interface LoadedModel {
 }
 
 /**
+ * The checkpoint file of `--checkpoint FILE` or `--run NAME` (its best checkpoint, else last),
+ * and the run folder when it is a run's.
+ */
+export function checkpointOf(options: { checkpoint?: string; run?: string; runsDir: string }): {
+  file: string;
+  runDirectory?: string;
+} {
+  if (options.checkpoint) return { file: options.checkpoint };
+  if (!options.run) throw new Error('give --checkpoint FILE or --run NAME');
+  const runDirectory = join(options.runsDir, options.run);
+  const paths = runPaths(runDirectory);
+  if (!existsSync(runDirectory)) throw new Error(`${runDirectory}: no such run`);
+  const file = [paths.best, paths.last]
+    .map((base) => checkpointFiles(base).tensors)
+    .find(existsSync);
+  if (!file) throw new Error(`${paths.checkpoints}: no checkpoint yet (train first)`);
+  return { file, runDirectory };
+}
+
+/**
+ * The run config a checkpoint was trained with: the one it holds, else the run folder's
+ * `config.json` beside it; its detector config validated (errors name the file).
+ */
+export async function runConfigOf(saved: Checkpoint): Promise<RunConfig> {
+  let config = saved.config as unknown as RunConfig | null;
+  if (!config?.detector) {
+    // A checkpoint written with no run config: take the run folder's config.json beside it.
+    const beside = join(saved.path, '..', '..', 'config.json');
+    if (!existsSync(beside)) throw new Error(`${saved.path}: the checkpoint holds no run config`);
+    config = JSON.parse(await readFile(beside, 'utf8')) as RunConfig;
+  }
+  return {
+    ...config,
+    detector: parseDetectorConfig(config.detector, `${saved.path} config.detector`),
+  };
+}
+
+/**
  * A detector from `--checkpoint FILE` or `--run NAME` (its best checkpoint, else last). The
  * checkpoint's config builds the model; a config of another architecture than the weights
  * names the first mismatched parameter.
@@ -26,27 +70,11 @@ export async function loadModel(options: {
   run?: string;
   runsDir: string;
 }): Promise<LoadedModel> {
-  let file = options.checkpoint;
-  let runDirectory: string | undefined;
-  if (!file) {
-    if (!options.run) throw new Error('give --checkpoint FILE or --run NAME');
-    runDirectory = join(options.runsDir, options.run);
-    const paths = runPaths(runDirectory);
-    if (!existsSync(runDirectory)) throw new Error(`${runDirectory}: no such run`);
-    file = [paths.best, paths.last].map((base) => checkpointFiles(base).tensors).find(existsSync);
-    if (!file) throw new Error(`${paths.checkpoints}: no checkpoint yet (train first)`);
-  }
+  const { file, runDirectory } = checkpointOf(options);
   const saved = await readCheckpoint(file);
   try {
-    let config = saved.config as unknown as RunConfig | null;
-    if (!config?.detector) {
-      // A checkpoint written with no run config: take the run folder's config.json beside it.
-      const beside = join(file, '..', '..', 'config.json');
-      if (!existsSync(beside)) throw new Error(`${file}: the checkpoint holds no run config`);
-      config = JSON.parse(await readFile(beside, 'utf8')) as RunConfig;
-    }
-    const detectorConfig = parseDetectorConfig(config.detector, `${file} config.detector`);
-    const detector = createDetector(detectorConfig);
+    const config = await runConfigOf(saved);
+    const detector = createDetector(config.detector);
     try {
       loadParameters(detector.parameters, saved.parameters, saved.path);
     } catch (error) {
@@ -55,7 +83,7 @@ export async function loadModel(options: {
     }
     return {
       detector,
-      config: { ...config, detector: detectorConfig },
+      config,
       checkpoint: saved.path,
       iteration: saved.state.iteration,
       ...(runDirectory ? { runDirectory } : {}),

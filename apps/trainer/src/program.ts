@@ -80,6 +80,10 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
       '--val-proposals <file>',
       'precomputed proposals of the validation split (default: --proposals)',
     )
+    .option(
+      '--load-from <checkpoint>',
+      "initial weights of a fresh run (mmdetection's load_from): every model parameter must be in the checkpoint with its shape; others are dropped",
+    )
     .action(async (options) => {
       exitCode = await trainCommand({ ...options, runsDir: runsDir() }, io);
     });

@@ -34,6 +34,25 @@ const fixed = (value: number | undefined, digits = 3) =>
   value === undefined || value < 0 ? '–' : value.toFixed(digits);
 
 /**
+ * A table another tool adds to a run's report: `runs/<name>/tables/<name>.json` (e.g.
+ * det-finetune's Table 3 comparison); numbers print with 3 decimals, negative ones as –.
+ */
+export interface ReportTable {
+  title: string;
+  columns: string[];
+  rows: (string | number)[][];
+  note?: string;
+}
+
+/** The run folder's `tables/*.json`, in name order. */
+export async function readReportTables(directory: string): Promise<ReportTable[]> {
+  const tables: ReportTable[] = [];
+  for (const file of await listJson(join(directory, 'tables')))
+    tables.push(JSON.parse(await readFile(file, 'utf8')) as ReportTable);
+  return tables;
+}
+
+/**
  * Rebuilds `runs/<name>/report.html` from the run folder: loss and LR curves, memory and
  * throughput, AP/AR per evaluation, per-class AP, precision–recall at IoU .5 and .75, the
  * validation grid (predictions and ground truth drawn) and anchor diagnostics when present.
@@ -243,6 +262,18 @@ export async function buildReport(directory: string): Promise<string> {
           .join('')}</table>`,
       );
     }
+  }
+  for (const table of await readReportTables(directory)) {
+    sections.push(
+      `<h2>${escapeHtml(table.title)}</h2><table><tr>${table.columns.map((column) => `<th>${escapeHtml(column)}</th>`).join('')}</tr>` +
+        table.rows
+          .map(
+            (row) =>
+              `<tr>${row.map((cell) => `<td>${typeof cell === 'number' ? fixed(cell) : escapeHtml(cell)}</td>`).join('')}</tr>`,
+          )
+          .join('') +
+        `</table>${table.note ? `<p>${escapeHtml(table.note)}</p>` : ''}`,
+    );
   }
   sections.push(`<h2>Charts</h2>${rendered.join('\n')}`);
   const images: string[] = [];

@@ -13,6 +13,8 @@ export const dataConfigSchema = z.strictObject({
   val: splitSchema.default('synthetic'),
   /** Validation images evaluated (the first N of the split). */
   valImages: z.number().int().positive().default(200),
+  /** Training images used (the first N of the split; default all). */
+  trainImages: z.number().int().positive().optional(),
   /** Skip (and count in the report) images that are missing, undecodable or inconsistent. */
   lenient: z.boolean().default(false),
   /**

@@ -3,11 +3,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { CocoResult } from '@det/coco-eval';
 import { summarizeReport } from '@det/data';
-import { createDetector, type DetectorBatch } from '@det/detectors';
+import { createDetector, type Detector, type DetectorBatch } from '@det/detectors';
 import {
   checkpointFiles,
+  disposeCheckpoint,
   engineOptionsOf,
   type JsonValue,
+  loadParameters,
+  readCheckpoint,
   type TrainingHook,
   trainerFor,
   trainLoop,
@@ -51,6 +54,14 @@ export interface TrainCommandOptions {
   /** Precomputed proposals (Fast R-CNN) of the training split, and of the validation split. */
   proposals?: string;
   valProposals?: string;
+  /**
+   * Initial weights of a fresh run from this checkpoint (mmdetection's `load_from`): every
+   * parameter of the model must be there with its shape; the checkpoint's others (e.g. the RPN
+   * of a Faster R-CNN loaded into its Fast R-CNN) are dropped and counted. Ignored on resume.
+   */
+  loadFrom?: string;
+  /** Precomputed proposals must name only images of their split (default: others ignored). */
+  strictProposals?: boolean;
 }
 
 export interface CommandIo {
@@ -96,13 +107,17 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
   );
   const proposalFiles = proposalFilesOf(config);
   await startBackend(io.log);
-  const train = await loadSplit(config.data, 'train');
+  const train = await loadSplit(config.data, 'train', config.data.trainImages);
   const val = await loadSplit(config.data, 'val', config.data.valImages);
   const trainProposals = proposalFiles
-    ? loadSplitProposals(proposalFiles.train, train, 'the train split')
+    ? loadSplitProposals(proposalFiles.train, train, 'the train split', {
+        strict: options.strictProposals === true,
+      })
     : undefined;
   const valProposals = proposalFiles
-    ? loadSplitProposals(proposalFiles.val, val, 'the val split')
+    ? loadSplitProposals(proposalFiles.val, val, 'the val split', {
+        strict: options.strictProposals === true,
+      })
     : undefined;
   if (!resuming) await clearRunLogs(paths);
   await mkdir(directory, { recursive: true });
@@ -119,6 +134,14 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
       io.log(`${split}: ${summarizeReport(loaded.dataset.report)}`);
   }
   const detector = createDetector(config.detector);
+  if (options.loadFrom && !resuming) {
+    try {
+      await initialiseFrom(detector, options.loadFrom, io.log);
+    } catch (error) {
+      detector.dispose();
+      throw error;
+    }
+  }
   const trainSettings = {
     ...config.detector.train,
     policy: config.run.lrPolicy,
@@ -253,5 +276,31 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     process.off('SIGTERM', onSignal);
     trainer.dispose();
     detector.dispose();
+  }
+}
+
+/**
+ * Copies a checkpoint's weights into a fresh detector (`--load-from`); the checkpoint's
+ * parameters the detector lacks are dropped and counted by their first name part.
+ */
+export async function initialiseFrom(
+  detector: Detector,
+  file: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const saved = await readCheckpoint(file);
+  try {
+    const dropped = loadParameters(detector.parameters, saved.parameters, saved.path, {
+      ignoreUnused: true,
+    });
+    const groups = [...new Set(dropped.map((name) => name.split('.')[0]))];
+    log(
+      `initialised ${detector.parameters.entries().length} parameter tensors from ${saved.path} (iteration ${saved.state.iteration})` +
+        (dropped.length > 0
+          ? `; dropped ${dropped.length} the model does not have (${groups.map((group) => `${group}.*`).join(', ')})`
+          : ''),
+    );
+  } finally {
+    disposeCheckpoint(saved);
   }
 }

@@ -51,7 +51,7 @@ describe('proposals files (COCO results style)', () => {
     );
     expect(() =>
       parseProposals([{ image_id: 1, bbox: [0, 0, 1, 1], score: null }], 'p.json'),
-    ).toThrow("field 'score'");
+    ).toThrow("p.json: proposal #0 field 'score' must be a finite number, got null (image_id 1)");
     const folder = mkdtempSync(join(tmpdir(), 'det-proposals-'));
     expect(() => readProposalsFile(join(folder, 'missing.json'))).toThrow(
       /missing\.json: cannot read the proposals file/,

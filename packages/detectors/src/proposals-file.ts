@@ -14,8 +14,15 @@ export interface ReadProposalsOptions {
   maxPerImage?: number;
 }
 
-function fail(file: string, index: number, field: string, message: string): never {
-  throw new Error(`${file}: proposal #${index} field '${field}' ${message}`);
+function fail(
+  file: string,
+  index: number,
+  field: string,
+  message: string,
+  imageId?: unknown,
+): never {
+  const image = typeof imageId === 'number' ? ` (image_id ${imageId})` : '';
+  throw new Error(`${file}: proposal #${index} field '${field}' ${message}${image}`);
 }
 
 /** Parses a proposals list; every error names the file, the entry index and the field. */
@@ -49,14 +56,22 @@ export function parseProposals(
         index,
         'bbox',
         `must be 4 finite numbers [x, y, w, h], got ${JSON.stringify(bbox)}`,
+        imageId,
       );
     }
     const [x, y, w, h] = bbox as [number, number, number, number];
-    if (w < 0 || h < 0) fail(file, index, 'bbox', `has a negative size [${bbox.join(', ')}]`);
+    if (w < 0 || h < 0)
+      fail(file, index, 'bbox', `has a negative size [${bbox.join(', ')}]`, imageId);
     // A missing score means "unranked" (1); a present one must be a number.
     const score = 'score' in record ? record.score : 1;
     if (typeof score !== 'number' || !Number.isFinite(score)) {
-      fail(file, index, 'score', `must be a finite number, got ${JSON.stringify(record.score)}`);
+      fail(
+        file,
+        index,
+        'score',
+        `must be a finite number, got ${JSON.stringify(record.score)}`,
+        imageId,
+      );
     }
     let image = byImage.get(imageId);
     if (!image) {

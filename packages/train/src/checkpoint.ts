@@ -200,13 +200,17 @@ export async function readCheckpoint(base: string): Promise<Checkpoint> {
 /**
  * Copies checkpoint parameters into `store`; a checkpoint of another architecture is refused
  * naming the first parameter (in the model's order) that is missing or has another shape, or
- * the first one the model does not have.
+ * the first one the model does not have. `ignoreUnused` (mmdetection's `load_from` into a
+ * smaller model, e.g. a Faster R-CNN checkpoint into its Fast R-CNN without the RPN) accepts
+ * checkpoint parameters the model lacks and returns their names; every model parameter must
+ * still be there with its shape.
  */
 export function loadParameters(
   store: ParameterStore,
   parameters: ReadonlyMap<string, tf.Tensor>,
   source = 'checkpoint',
-): void {
+  options: { ignoreUnused?: boolean } = {},
+): string[] {
   const entries = store.entries();
   for (const { name, variable } of entries) {
     const value = parameters.get(name);
@@ -222,13 +226,14 @@ export function loadParameters(
     }
   }
   const known = new Set(entries.map((entry) => entry.name));
-  const extra = [...parameters.keys()].find((name) => !known.has(name));
-  if (extra !== undefined) {
+  const unused = [...parameters.keys()].filter((name) => !known.has(name));
+  if (unused.length > 0 && options.ignoreUnused !== true) {
     throw new Error(
-      `${source}: the checkpoint's parameter '${extra}' is not in the model (another architecture?)`,
+      `${source}: the checkpoint's parameter '${unused[0]}' is not in the model (another architecture?)`,
     );
   }
   for (const { name, variable } of entries) variable.assign(parameters.get(name)!);
+  return unused;
 }
 
 export function disposeCheckpoint(checkpoint: Checkpoint): void {

@@ -251,6 +251,28 @@ describe('checkpoints', () => {
     disposeCheckpoint(saved);
   });
 
+  it('ignoreUnused loads a smaller model and names what it dropped; missing ones still fail', async () => {
+    const saved = await readCheckpoint(await written());
+    const smaller = new ParameterStore();
+    smaller.create('linear.weight', tf.zeros([4, 2]));
+    expect(() => loadParameters(smaller, saved.parameters, 'x')).toThrow(
+      "x: the checkpoint's parameter 'linear.bias' is not in the model",
+    );
+    expect(loadParameters(smaller, saved.parameters, 'x', { ignoreUnused: true })).toEqual([
+      'linear.bias',
+    ]);
+    expect(Array.from(smaller.entries()[0]!.variable.dataSync())).toEqual(
+      Array.from(saved.parameters.get('linear.weight')!.dataSync()),
+    );
+    const larger = new ParameterStore();
+    larger.create('extra.weight', tf.zeros([1]));
+    expect(() => loadParameters(larger, saved.parameters, 'x', { ignoreUnused: true })).toThrow(
+      "x: the model's parameter 'extra.weight' [1] is not in the checkpoint",
+    );
+    tf.dispose([...smaller.entries(), ...larger.entries()].map((entry) => entry.variable));
+    disposeCheckpoint(saved);
+  });
+
   it('round-trips an empty model', async () => {
     const base = join(await temporary(), 'empty');
     const state = {
