@@ -1,4 +1,4 @@
-import { type BoxCoder, batchedNms } from '@det/core';
+import { type BoxCoder, batchedNms, type Reads, readAsync, readSync } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AnchorLevelOutput } from './anchor-function';
 import { checkImageShapes } from './image-shapes';
@@ -59,11 +59,15 @@ function imageRows(tensor: tf.Tensor, image: number): tf.Tensor {
  * Image `image`'s evaluated rows of the `[B, N]` `evaluated` mask as an int32 index tensor
  * (Guided Anchoring's εL: a location below it has no anchor, so it must yield no candidate).
  */
-function evaluatedRows(evaluated: tf.Tensor2D, image: number): tf.Tensor1D {
+function* evaluatedRows(evaluated: tf.Tensor2D, image: number): Reads<tf.Tensor1D> {
   const [, rows] = evaluated.shape;
   const row = tf.slice(evaluated, [image, 0], [1, rows]);
-  const flags = row.dataSync();
-  row.dispose();
+  let flags: tf.TypedArray;
+  try {
+    flags = yield row;
+  } finally {
+    row.dispose();
+  }
   const kept: number[] = [];
   for (let index = 0; index < rows; index++) if (flags[index]) kept.push(index);
   return tf.tensor1d(kept, 'int32');
@@ -75,14 +79,14 @@ function evaluatedRows(evaluated: tf.Tensor2D, image: number): tf.Tensor1D {
  * the evaluated rows are candidates (mmdetection's `GARPNHead` / `GuidedAnchorHead` index the
  * anchors and scores with the mask before `nms_pre`).
  */
-function levelCandidates(
+function* levelCandidates(
   output: AnchorLevelOutput,
   image: number,
   coder: BoxCoder,
   imageShape: ImageShape,
   nmsPre: number,
-): { boxes: Float32Array; scores: Float32Array; count: number; classes: number } {
-  const kept = output.evaluated ? evaluatedRows(output.evaluated, image) : null;
+): Reads<{ boxes: Float32Array; scores: Float32Array; count: number; classes: number }> {
+  const kept = output.evaluated ? yield* evaluatedRows(output.evaluated, image) : null;
   const [boxes, scores] = tf.tidy(() => {
     let probabilities = tf.sigmoid(imageRows(output.clsScores, image)) as tf.Tensor2D;
     let deltas = imageRows(output.boxDeltas, image) as tf.Tensor2D;
@@ -105,16 +109,18 @@ function levelCandidates(
     return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
   });
   kept?.dispose();
-  const boxData = boxes.dataSync();
-  const scoreData = scores.dataSync();
-  const result = {
-    boxes: boxData as Float32Array,
-    scores: scoreData as Float32Array,
-    count: scores.shape[0] as number,
-    classes: scores.shape[1] as number,
-  };
-  tf.dispose([boxes, scores]);
-  return result;
+  try {
+    const boxData = yield boxes;
+    const scoreData = yield scores;
+    return {
+      boxes: boxData as Float32Array,
+      scores: scoreData as Float32Array,
+      count: scores.shape[0] as number,
+      classes: scores.shape[1] as number,
+    };
+  } finally {
+    tf.dispose([boxes, scores]);
+  }
 }
 
 /**
@@ -168,13 +174,34 @@ export function denseDetections(
   imageShapes: readonly ImageShape[],
   config: DetectionTestConfig = {},
 ): Detections[] {
+  return readSync(denseDetectionSteps(outputs, coder, imageShapes, config));
+}
+
+/** `denseDetections` with awaited reads (webgpu, which has no synchronous readback). */
+export function denseDetectionsAsync(
+  outputs: readonly AnchorLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: DetectionTestConfig = {},
+): Promise<Detections[]> {
+  return readAsync(denseDetectionSteps(outputs, coder, imageShapes, config));
+}
+
+function* denseDetectionSteps(
+  outputs: readonly AnchorLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: DetectionTestConfig,
+): Reads<Detections[]> {
   checkImageShapes(imageShapes, 'predict (denseDetections)', outputs[0]?.clsScores.shape[0]);
   const options = { ...detectionTestDefaults, ...config };
   const results: Detections[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
     const levels = [];
     for (const output of outputs) {
-      levels.push(levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre));
+      levels.push(
+        yield* levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre),
+      );
     }
     const classes = levels[0]?.classes ?? 0;
     const total = levels.reduce((sum, level) => sum + level.count, 0);
@@ -202,6 +229,25 @@ export function denseProposals(
   imageShapes: readonly ImageShape[],
   config: ProposalConfig = {},
 ): Proposals[] {
+  return readSync(denseProposalSteps(outputs, coder, imageShapes, config));
+}
+
+/** `denseProposals` with awaited reads (webgpu, which has no synchronous readback). */
+export function denseProposalsAsync(
+  outputs: readonly AnchorLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: ProposalConfig = {},
+): Promise<Proposals[]> {
+  return readAsync(denseProposalSteps(outputs, coder, imageShapes, config));
+}
+
+function* denseProposalSteps(
+  outputs: readonly AnchorLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: ProposalConfig,
+): Reads<Proposals[]> {
   checkImageShapes(imageShapes, 'proposals (denseProposals)', outputs[0]?.clsScores.shape[0]);
   const options = { ...proposalDefaults, ...config };
   const results: Proposals[] = [];
@@ -210,7 +256,7 @@ export function denseProposals(
     const scores: number[] = [];
     const levelIds: number[] = [];
     for (let level = 0; level < outputs.length; level++) {
-      const candidates = levelCandidates(
+      const candidates = yield* levelCandidates(
         outputs[level]!,
         image,
         coder,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { type Reads, readSync } from '../backend/readback';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
 import { gtOfPositives, maskIndices, sortIndicesAscending } from './index-select';
@@ -57,6 +58,15 @@ export class RandomSampler implements Sampler {
   }
 
   sample(assignResult: AssignResult, priors: tf.Tensor2D, gtBoxes: tf.Tensor2D): SamplingResult {
+    return readSync(this.sampleSteps(assignResult, priors, gtBoxes));
+  }
+
+  /** `sample` as steps that yield the tensors it reads back (`readSync` / `readAsync`). */
+  *sampleSteps(
+    assignResult: AssignResult,
+    priors: tf.Tensor2D,
+    gtBoxes: tf.Tensor2D,
+  ): Reads<SamplingResult> {
     if (assignResult.gtIndices.shape[0] !== priors.shape[0]) {
       throw new Error(
         `RandomSampler.sample: assignResult.gtIndices has ${assignResult.gtIndices.shape[0]} entries for ${priors.shape[0]} priors`,
@@ -71,7 +81,14 @@ export class RandomSampler implements Sampler {
             tf.concat([tf.range(1, numGts + 1, 1, 'int32'), assignResult.gtIndices]) as tf.Tensor1D,
         )
       : assignResult.gtIndices;
-    const { numPos: availablePos, numNeg: availableNeg } = countAssigned(gtIndices);
+    let counts: { numPos: number; numNeg: number };
+    try {
+      counts = yield* countAssigned(gtIndices);
+    } catch (error) {
+      if (addGt) gtIndices.dispose();
+      throw error;
+    }
+    const { numPos: availablePos, numNeg: availableNeg } = counts;
     const numPos = Math.min(availablePos, Math.floor(this.num * this.posFraction));
     let numNeg = this.num - numPos;
     if (this.negPosUpperBound >= 0) {
