@@ -1,9 +1,11 @@
 import {
   Conv2d,
+  hasSyncReadback,
   normal,
   type ParameterStore,
   priorProbabilityBias,
   RandomSampler,
+  type Size2D,
   zeros,
 } from '@det/core';
 import type {
@@ -22,11 +24,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { detach } from './detach';
 import { FeatureAdaption } from './feature-adaption';
 import { LocationBranch, ShapeBranch } from './guided-anchor-branches';
-import { guidedAnchors, guidedAnchorsAt, locationMask } from './guided-anchors';
+import { guidedAnchors, guidedAnchorsAt, locationMask, prepareSquareCentres } from './guided-anchors';
 import { type LocationLossOptions, locationLoss } from './location-loss';
 import { LOCATION_IGNORE, LOCATION_NEGATIVE, locationTargets } from './location-targets';
 import { type ShapeLossOptions, shapeLoss } from './shape-loss';
-import { disposeShapeTargets, ShapeTargetBuilder, type ShapeTargetOptions } from './shape-targets';
+import {
+  disposeShapeTargets,
+  ShapeTargetBuilder,
+  type ShapeTargetOptions,
+  type ShapeTargets,
+} from './shape-targets';
 
 export interface GuidedAnchorFunctionOptions {
   /** σ of `w = σ·s·e^dw` (GA-RPN 8, GA-RetinaNet 4). Default 8. */
@@ -313,7 +320,9 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
    */
   applyCompact(input: AnchorLevelInput<undefined>): CompactLevelOutput | null {
     const mode = this.options.sparseInference ?? 'auto';
-    if (input.training || mode === 'never') return null;
+    // Without synchronous readback (webgpu) the kept count cannot size the compact rows inside
+    // a synchronous predict: every location is evaluated instead (`apply` marks the kept ones).
+    if (input.training || mode === 'never' || !hasSyncReadback(tf.getBackend())) return null;
     if (!this.cls.layer.applyRows || !this.reg.layer.applyRows) return null;
     const { level, clsFeature, regFeature } = input;
     const stride = this.strideOf(level, 'applyCompact');
@@ -400,7 +409,75 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     });
     const locLogits = extras.map((e) => e.locLogits);
     const shapePreds = extras.map((e) => e.shapePred);
-    const featmapSizes = locLogits.map((l) => [l.shape[1], l.shape[2]] as const);
+    const prepared = context.prepared as GuidedTargets | undefined;
+    const targets = prepared ?? this.targets(context, featmapSizesOf(outputs));
+    const lossLoc = locationLoss(locLogits, targets.labels, this.options.locationLoss);
+    const lossShape = shapeLoss(shapePreds, targets.shapeTargets, {
+      ...this.options.shapeLoss,
+      strides: this.strides,
+      squareScale: this.options.squareScale ?? 8,
+      deltaStd: this.options.deltaStd ?? 1,
+    });
+    if (!prepared) this.disposeAuxiliary(targets);
+    return { loss_loc: lossLoc, loss_shape: lossShape };
+  }
+
+  /**
+   * The location labels and shape targets `auxiliaryLosses` needs, with awaited reads: the
+   * boxes are read with `data()` first (tfjs-backend-webgpu then keeps their values on the
+   * host for the host loops of the targets), the shape sampler runs its `sampleSteps`.
+   */
+  async prepareAuxiliary(
+    outputs: readonly AnchorLevelOutput<GuidedExtras>[],
+    context: AuxiliaryLossContext,
+  ): Promise<GuidedTargets> {
+    const { gtBoxes, gtIgnoreBoxes } = context.targets;
+    await Promise.all(
+      [...gtBoxes, ...(gtIgnoreBoxes ?? [])].flatMap((boxes) => (boxes ? [boxes.data()] : [])),
+    );
+    const featmapSizes = featmapSizesOf(outputs);
+    const labels = this.locationLabels(context, featmapSizes);
+    try {
+      const shapeTargets = await this.shapeTargetBuilder.buildAsync(
+        gtBoxes,
+        featmapSizes,
+        gtIgnoreBoxes,
+      );
+      return { labels, shapeTargets };
+    } catch (error) {
+      tf.dispose(labels);
+      throw error;
+    }
+  }
+
+  disposeAuxiliary(prepared: unknown): void {
+    const targets = prepared as GuidedTargets;
+    tf.dispose(targets.labels);
+    disposeShapeTargets(targets.shapeTargets);
+  }
+
+  /** Fills the square-centre cache of these sizes with awaited reads (see `prepareSquareCentres`). */
+  prepareForward(featmapSizes: readonly (readonly [number, number])[]): Promise<void> {
+    return prepareSquareCentres(
+      featmapSizes as Size2D[],
+      this.strides,
+      this.options.squareScale ?? 8,
+      this.options.centerOffset ?? 0,
+    );
+  }
+
+  private targets(context: AuxiliaryLossContext, featmapSizes: Size2D[]): GuidedTargets {
+    const labels = this.locationLabels(context, featmapSizes);
+    const shapeTargets = this.shapeTargetBuilder.build(
+      context.targets.gtBoxes,
+      featmapSizes,
+      context.targets.gtIgnoreBoxes,
+    );
+    return { labels, shapeTargets };
+  }
+
+  /** GA §3.1 location labels per level; objects inside ignore boxes are ignored, not negative. */
+  private locationLabels(context: AuxiliaryLossContext, featmapSizes: Size2D[]): tf.Tensor3D[] {
     const targetOptions = {
       strides: this.strides,
       octaveBaseScale: this.options.octaveBaseScale ?? 8,
@@ -408,50 +485,50 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
       ignoreRatio: this.options.ignoreRatio ?? 0.5,
       centerOffset: this.options.centerOffset ?? 0,
     };
-    let labels = locationTargets(context.targets.gtBoxes, featmapSizes, targetOptions);
+    const labels = locationTargets(context.targets.gtBoxes, featmapSizes, targetOptions);
     const ignoreBoxes = context.targets.gtIgnoreBoxes;
     if (
-      (this.options.locationIgnoreBoxes ?? true) &&
-      ignoreBoxes?.some((boxes) => boxes !== undefined && boxes.shape[0] > 0)
+      !(this.options.locationIgnoreBoxes ?? true) ||
+      !ignoreBoxes?.some((boxes) => boxes !== undefined && boxes.shape[0] > 0)
     ) {
-      const empty = tf.zeros([0, 4]) as tf.Tensor2D;
-      const covered = locationTargets(
-        context.targets.gtBoxes.map((_, image) => ignoreBoxes[image] ?? empty),
-        featmapSizes,
-        targetOptions,
-      );
-      const masked = labels.map((level, index) =>
-        tf.tidy(
-          () =>
-            tf.where(
-              tf.logicalAnd(
-                tf.equal(level, LOCATION_NEGATIVE),
-                tf.notEqual(covered[index]!, LOCATION_NEGATIVE),
-              ),
-              tf.fill(level.shape, LOCATION_IGNORE, 'int32'),
-              level,
-            ) as tf.Tensor3D,
-        ),
-      );
-      tf.dispose([...labels, ...covered, empty]);
-      labels = masked;
+      return labels;
     }
-    const shapeTargets = this.shapeTargetBuilder.build(
-      context.targets.gtBoxes,
+    const empty = tf.zeros([0, 4]) as tf.Tensor2D;
+    const covered = locationTargets(
+      context.targets.gtBoxes.map((_, image) => ignoreBoxes[image] ?? empty),
       featmapSizes,
-      context.targets.gtIgnoreBoxes,
+      targetOptions,
     );
-    const lossLoc = locationLoss(locLogits, labels, this.options.locationLoss);
-    const lossShape = shapeLoss(shapePreds, shapeTargets, {
-      ...this.options.shapeLoss,
-      strides: this.strides,
-      squareScale: this.options.squareScale ?? 8,
-      deltaStd: this.options.deltaStd ?? 1,
-    });
-    tf.dispose(labels);
-    disposeShapeTargets(shapeTargets);
-    return { loss_loc: lossLoc, loss_shape: lossShape };
+    const masked = labels.map((level, index) =>
+      tf.tidy(
+        () =>
+          tf.where(
+            tf.logicalAnd(
+              tf.equal(level, LOCATION_NEGATIVE),
+              tf.notEqual(covered[index]!, LOCATION_NEGATIVE),
+            ),
+            tf.fill(level.shape, LOCATION_IGNORE, 'int32'),
+            level,
+          ) as tf.Tensor3D,
+      ),
+    );
+    tf.dispose([...labels, ...covered, empty]);
+    return masked;
   }
+}
+
+/** GA's targets of one batch: location labels per level and the shape branch's targets. */
+interface GuidedTargets {
+  labels: tf.Tensor3D[];
+  shapeTargets: ShapeTargets;
+}
+
+function featmapSizesOf(outputs: readonly AnchorLevelOutput<GuidedExtras>[]): Size2D[] {
+  return outputs.map((o, level) => {
+    const locLogits = o.extras?.locLogits;
+    if (!locLogits) throw new Error(`GuidedAnchorFunction: outputs[${level}] has no extras`);
+    return [locLogits.shape[1], locLogits.shape[2]] as Size2D;
+  });
 }
 
 /** The Guided Anchoring scheme as a head's anchor-function factory. */

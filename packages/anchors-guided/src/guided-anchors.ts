@@ -1,4 +1,4 @@
-import { AnchorGenerator, type Size2D } from '@det/core';
+import { AnchorGenerator, type Reads, readAsync, readSync, type Size2D } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { detach } from './detach';
 import { decodeShape, type ShapeDecodeOptions } from './shape-loss';
@@ -47,12 +47,40 @@ function squareCentres(
   squareScale: number,
   centerOffset: number,
 ): Float32Array {
+  return readSync(squareCentreSteps(featmapSize, stride, squareScale, centerOffset));
+}
+
+/**
+ * Fills the square-centre cache of these levels with awaited reads, so a forward (whose first
+ * use of a size reads the squares back) needs no synchronous readback: webgpu's prepare phase.
+ */
+export async function prepareSquareCentres(
+  featmapSizes: readonly Size2D[],
+  strides: readonly number[],
+  squareScale: number,
+  centerOffset: number,
+): Promise<void> {
+  for (const [level, size] of featmapSizes.entries()) {
+    await readAsync(squareCentreSteps(size, strides[level] as number, squareScale, centerOffset));
+  }
+}
+
+function* squareCentreSteps(
+  featmapSize: Size2D,
+  stride: number,
+  squareScale: number,
+  centerOffset: number,
+): Reads<Float32Array> {
   const key = `${featmapSize[0]}x${featmapSize[1]}/${stride}/${squareScale}/${centerOffset}`;
   let centres = centreCache.get(key);
   if (!centres) {
     const squares = levelSquares(featmapSize, stride, squareScale, centerOffset);
-    const values = squares.dataSync();
-    squares.dispose();
+    let values: tf.TypedArray;
+    try {
+      values = yield squares;
+    } finally {
+      squares.dispose();
+    }
     centres = new Float32Array(values.length);
     const f32 = Math.fround;
     for (let i = 0; i < values.length; i += 4) {

@@ -3,6 +3,9 @@ import {
   disposeAssignResult,
   disposeSamplingResult,
   RandomSampler,
+  type Reads,
+  readAsync,
+  readSync,
   type Sampler,
   type Size2D,
 } from '@det/core';
@@ -101,31 +104,32 @@ export class ShapeTargetBuilder {
    */
   private priorCache: { key: string; squares: Float32Array; approxes: Float32Array } | null = null;
 
-  private priors(featmapSizes: readonly Size2D[]): {
+  private *priors(featmapSizes: readonly Size2D[]): Reads<{
     squares: Float32Array;
     approxes: Float32Array;
-  } {
+  }> {
     const key = JSON.stringify(featmapSizes);
     if (this.priorCache?.key !== key) {
-      const read = (generator: AnchorGenerator) => {
+      const read = function* (generator: AnchorGenerator): Reads<Float32Array> {
         const perLevel = generator.gridPriors(featmapSizes);
         const all = tf.concat(perLevel);
-        const values = all.dataSync() as Float32Array;
-        tf.dispose([...perLevel, all]);
-        return values;
+        tf.dispose(perLevel);
+        try {
+          return (yield all) as Float32Array;
+        } finally {
+          all.dispose();
+        }
       };
-      this.priorCache = {
-        key,
-        squares: read(this.squareGenerator),
-        approxes: read(this.approxGenerator),
-      };
+      const squares = yield* read(this.squareGenerator);
+      const approxes = yield* read(this.approxGenerator);
+      this.priorCache = { key, squares, approxes };
     }
     return this.priorCache;
   }
 
   /** Square anchors `[N, 4]` of all levels, (level, H, W) order. */
   squares(featmapSizes: readonly Size2D[]): tf.Tensor2D {
-    const { squares } = this.priors(featmapSizes);
+    const { squares } = readSync(this.priors(featmapSizes));
     return tf.tensor2d(squares, [squares.length / 4, 4]);
   }
 
@@ -134,20 +138,42 @@ export class ShapeTargetBuilder {
     featmapSizes: readonly Size2D[],
     gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
   ): ShapeTargets {
+    return readSync(this.buildSteps(gtBoxes, featmapSizes, gtIgnoreBoxes));
+  }
+
+  /**
+   * `build` with awaited reads, for a backend without synchronous readback (webgpu). The
+   * approximated IoU is computed on the host from `gtBoxes`' values: await each gt tensor's
+   * `data()` first (tfjs-backend-webgpu then keeps the values on the host).
+   */
+  buildAsync(
+    gtBoxes: readonly tf.Tensor2D[],
+    featmapSizes: readonly Size2D[],
+    gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
+  ): Promise<ShapeTargets> {
+    return readAsync(this.buildSteps(gtBoxes, featmapSizes, gtIgnoreBoxes));
+  }
+
+  private *buildSteps(
+    gtBoxes: readonly tf.Tensor2D[],
+    featmapSizes: readonly Size2D[],
+    gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
+  ): Reads<ShapeTargets> {
     if (featmapSizes.length !== this.strides.length) {
       throw new Error(
         `ShapeTargetBuilder.build: ${featmapSizes.length} featmapSizes for ${this.strides.length} strides`,
       );
     }
-    const squares = this.squares(featmapSizes);
-    const approxValues = this.priors(featmapSizes).approxes;
+    const priors = yield* this.priors(featmapSizes);
+    const squares = tf.tensor2d(priors.squares, [priors.squares.length / 4, 4]);
+    const approxValues = priors.approxes;
     const approxes = tf.tensor2d(approxValues, [approxValues.length / 4, 4]);
     const numLocations = squares.shape[0];
     let numPositives = 0;
     let numNegatives = 0;
     const boxTargets: tf.Tensor2D[] = [];
     const weights: tf.Tensor1D[] = [];
-    gtBoxes.forEach((boxes, image) => {
+    for (const [image, boxes] of gtBoxes.entries()) {
       if (boxes.rank !== 2 || boxes.shape[1] !== 4) {
         throw new Error(
           `ShapeTargetBuilder.build: gtBoxes[${image}] must be [G, 4], got [${boxes.shape.join(', ')}]`,
@@ -160,7 +186,9 @@ export class ShapeTargetBuilder {
         boxes,
         ignore ? { gtIgnoreBoxes: ignore } : {},
       );
-      const sampled = this.sampler.sample(assignment, squares, boxes);
+      const sampled = this.sampler.sampleSteps
+        ? yield* this.sampler.sampleSteps(assignment, squares, boxes)
+        : this.sampler.sample(assignment, squares, boxes);
       const numPos = sampled.posIndices.shape[0];
       numPositives += numPos;
       numNegatives += sampled.negIndices.shape[0];
@@ -175,7 +203,7 @@ export class ShapeTargetBuilder {
       weights.push(weight as tf.Tensor1D);
       disposeAssignResult(assignment);
       disposeSamplingResult(sampled);
-    });
+    }
     approxes.dispose();
     const out: ShapeTargets = {
       squares,

@@ -12,6 +12,8 @@ export type {
 } from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
 export { untaped } from './backend/untaped';
+export type { Reads } from './backend/readback';
+export { hasSyncReadback, readAsync, readSync } from './backend/readback';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
 export type { BoxOverlapsFn, BoxOverlapsOptions, OverlapMode } from './boxes/box-overlaps';

@@ -18,6 +18,11 @@ export interface DetectorBatch {
   proposals?: readonly Float32Array[];
 }
 
+/** What `Detector.prepareLosses` computed for one batch (opaque to the caller). */
+export interface PreparedLosses {
+  dispose(): void;
+}
+
 /**
  * A trainable detector: named parameters, a loss record for a batch (one forward in
  * training mode; only sampler counts and NMS read back), and detections in input pixels.
@@ -25,12 +30,33 @@ export interface DetectorBatch {
 export interface Detector {
   readonly config: DetectorConfig;
   readonly parameters: ParameterStore;
-  losses(batch: DetectorBatch): LossRecord;
+  /**
+   * `prepared`: what `prepareLosses` computed for this batch; the losses then read nothing back
+   * (a backend without synchronous readback, webgpu, needs that inside the gradient closure).
+   */
+  losses(batch: DetectorBatch, prepared?: PreparedLosses): LossRecord;
+  /**
+   * A training step's prepare phase: everything data-dependent and detached that `losses`
+   * would read back — anchor plans, assignments and sampled anchors, the anchor scheme's
+   * targets, proposals and the sampled RoIs — computed with awaited reads (`data()`) from a
+   * forward without gradient. Draws the same random numbers `losses(batch)` alone would, so a
+   * prepared step trains as a one-pass step does. Dispose the result after the step.
+   */
+  prepareLosses?(batch: DetectorBatch): Promise<PreparedLosses>;
   predict(
     images: tf.Tensor4D,
     imageShapes: readonly (readonly [number, number])[],
     options?: { proposals?: readonly Float32Array[] },
   ): Detections[];
+  /**
+   * `predict` with awaited reads only: what a backend without synchronous readback (webgpu)
+   * needs. The same detections.
+   */
+  predictAsync?(
+    images: tf.Tensor4D,
+    imageShapes: readonly (readonly [number, number])[],
+    options?: { proposals?: readonly Float32Array[] },
+  ): Promise<Detections[]>;
   /**
    * Positions of the seeded generators the detector draws from while training (samplers,
    * MetaAnchor's jitter), by property path; `@det/train` saves them for exact resume.

@@ -2,11 +2,9 @@ import { initBackend } from '@det/core';
 import type { Detections } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type DetectorConfig, parseDetectorConfig } from './config';
 import { createDetector } from './create-detector';
-import type { DetectorBatch } from './detector';
-import { presets } from './presets';
-import { compositionBatch, withCompositionTest } from './testing/composition-cases';
+import { withCompositionTest } from './testing/composition-cases';
+import { batchWithoutGtInImage1, everyKind as kinds } from './testing/every-kind';
 
 /**
  * Every detector kind, untrained (tiny preset, 64 px, batch 2): one `losses` and one `predict`
@@ -15,91 +13,6 @@ import { compositionBatch, withCompositionTest } from './testing/composition-cas
  * checked for leaked tensors. No training: this is the quick check that every kind handles
  * the empty cases; the overfit tests check that they learn.
  */
-const kinds: Record<string, { config: () => DetectorConfig; losses: string[] }> = {
-  RetinaNet: { config: () => presets.tinyRetinaNet(3), losses: ['loss_bbox', 'loss_cls'] },
-  RPN: { config: () => presets.tinyRpn(), losses: ['loss_rpn_bbox', 'loss_rpn_cls'] },
-  'Faster R-CNN': {
-    config: () => presets.tinyFasterRcnn(3),
-    losses: ['loss_bbox', 'loss_cls', 'loss_rpn_bbox', 'loss_rpn_cls'],
-  },
-  'Fast R-CNN': { config: () => presets.tinyFastRcnn(3), losses: ['loss_bbox', 'loss_cls'] },
-  'GA-RPN': {
-    config: () => presets.tinyGaRpn(),
-    losses: ['loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
-  },
-  'GA-RetinaNet': {
-    config: () => presets.tinyGaRetinaNet(3),
-    losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_shape'],
-  },
-  'GA-Faster R-CNN': {
-    config: () => presets.tinyGaFasterRcnn(3),
-    losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
-  },
-  'MetaAnchor RetinaNet': {
-    config: () => presets.metaRetinanetTiny(3),
-    losses: ['loss_bbox', 'loss_cls'],
-  },
-  'Meta-RPN': { config: () => presets.tinyMetaRpn(), losses: ['loss_rpn_bbox', 'loss_rpn_cls'] },
-  'meta-guided RetinaNet': {
-    config: () => presets.tinyMetaGuidedRetinaNet(3),
-    losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_shape'],
-  },
-  // Kinds without a preset of their own (README, "Every kind"): a preset's dense head with
-  // another anchor scheme.
-  'meta-guided RPN': {
-    config: () => withScheme(presets.tinyGaRpn(), { type: 'meta-guided', hiddenSize: 16 }),
-    losses: ['loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
-  },
-  'Meta-Faster R-CNN': {
-    config: () =>
-      withScheme(presets.tinyFasterRcnn(3), {
-        type: 'meta',
-        hiddenSize: 32,
-        baseSize: 16,
-        jitter: 0,
-      }),
-    losses: ['loss_bbox', 'loss_cls', 'loss_rpn_bbox', 'loss_rpn_cls'],
-  },
-  'meta-guided Faster R-CNN': {
-    config: () => withScheme(presets.tinyGaFasterRcnn(3), { type: 'meta-guided', hiddenSize: 16 }),
-    losses: ['loss_bbox', 'loss_cls', 'loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
-  },
-};
-
-/** `config` with its dense head's anchor scheme replaced (the guided fields kept for meta-guided). */
-function withScheme(config: DetectorConfig, scheme: Record<string, unknown>): DetectorConfig {
-  if (config.kind === 'single-stage') {
-    const { type: _type, ...fields } = config.head.anchorScheme as Record<string, unknown>;
-    return parseDetectorConfig({
-      ...config,
-      head: {
-        ...config.head,
-        anchorScheme: { ...(scheme.type === 'meta' ? {} : fields), ...scheme },
-      },
-    });
-  }
-  if (config.proposals.type !== 'rpn') throw new Error('expected RPN proposals');
-  const { type: _type, ...fields } = config.proposals.anchorScheme as Record<string, unknown>;
-  return parseDetectorConfig({
-    ...config,
-    proposals: {
-      ...config.proposals,
-      anchorScheme: { ...(scheme.type === 'meta' ? {} : fields), ...scheme },
-    },
-  });
-}
-
-/** The composition batch with the second image's ground truth removed. */
-function batchWithoutGtInImage1(): DetectorBatch {
-  const batch = compositionBatch();
-  tf.dispose([batch.gtBoxes[1]!, batch.gtLabels[1]!]);
-  return {
-    ...batch,
-    gtBoxes: [batch.gtBoxes[0]!, tf.zeros([0, 4]) as tf.Tensor2D],
-    gtLabels: [batch.gtLabels[0]!, tf.zeros([0], 'int32') as tf.Tensor1D],
-  };
-}
-
 function expectValidDetections(
   detections: Detections,
   [height, width]: readonly [number, number],

@@ -45,7 +45,7 @@ export {
 } from './config';
 export type { DetectorParts } from './create-detector';
 export { createDetector } from './create-detector';
-export type { Detector, DetectorBatch } from './detector';
+export type { Detector, DetectorBatch, PreparedLosses } from './detector';
 export type { EvaluationResult } from './evaluate';
 export { evaluateCoco, predictDataset, toCocoResults } from './evaluate';
 export type {
@@ -53,7 +53,13 @@ export type {
   GuidedAnchoringDiagnosticsOptions,
 } from './guided-anchoring-diagnostics';
 export { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
-export type { FeaturePyramid, ProposalSource, PyramidLevels } from './parts';
+export type {
+  FeaturePyramid,
+  PreparedDense,
+  PreparedSource,
+  ProposalSource,
+  PyramidLevels,
+} from './parts';
 export { DenseProposalSource, PrecomputedProposalSource, resnetFpnPyramid } from './parts';
 export type { MetaAnchorPresetOptions } from './presets';
 export { presets } from './presets';

@@ -6,6 +6,7 @@ import {
 } from '@det/core';
 import {
   type AnchorHead,
+  type AnchorLevelOutput,
   type Detections,
   type DetectionTestConfig,
   disposeLevelOutputs,
@@ -15,8 +16,14 @@ import {
 } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DetectorConfig } from './config';
-import type { Detector, DetectorBatch } from './detector';
-import { type FeaturePyramid, forwardForInference, targetsOf } from './parts';
+import type { Detector, DetectorBatch, PreparedLosses } from './detector';
+import {
+  type FeaturePyramid,
+  forwardForInference,
+  prepareDenseLosses,
+  preparedDenseOf,
+  targetsOf,
+} from './parts';
 
 /** What a single-stage detector outputs: detections (RetinaNet-style) or proposals (RPN-style). */
 export type SingleStageOutput =
@@ -71,12 +78,25 @@ export class SingleStageDetector implements Detector {
     return this.head;
   }
 
-  losses(batch: DetectorBatch): LossRecord {
+  losses(batch: DetectorBatch, prepared?: PreparedLosses): LossRecord {
+    const dense = prepared ? preparedDenseOf(prepared, 'SingleStageDetector.losses') : undefined;
     return tf.tidy(() => {
       const features = this.backbone.apply(batch.images, { training: true });
-      const outputs = this.head.forward(features, { training: true });
-      return this.head.loss(outputs, targetsOf(batch), batch.imageShapes);
+      const outputs = this.head.forward(features, {
+        training: true,
+        ...(dense ? { plan: dense.plan } : {}),
+      });
+      return this.head.loss(outputs, targetsOf(batch), batch.imageShapes, dense?.loss);
     });
+  }
+
+  async prepareLosses(batch: DetectorBatch): Promise<PreparedLosses> {
+    const features = tf.tidy(() => this.backbone.apply(batch.images, { training: true }));
+    try {
+      return await prepareDenseLosses(this.head, features, batch);
+    } finally {
+      tf.dispose(features);
+    }
   }
 
   predict(images: tf.Tensor4D, imageShapes: readonly (readonly [number, number])[]): Detections[] {
@@ -91,6 +111,29 @@ export class SingleStageDetector implements Detector {
       return this.output.mode === 'detections'
         ? this.head.predict(outputs, imageShapes, this.output.test)
         : proposalsAsDetections(this.head.proposals(outputs, imageShapes, this.output.test));
+    } finally {
+      disposeLevelOutputs(outputs);
+    }
+  }
+
+  async predictAsync(
+    images: tf.Tensor4D,
+    imageShapes: readonly (readonly [number, number])[],
+  ): Promise<Detections[]> {
+    const features = tf.tidy(() => this.backbone.apply(images, { training: false }));
+    let outputs: AnchorLevelOutput[];
+    try {
+      await this.head.prepareForward(features);
+      outputs = forwardForInference(this.head, features);
+    } finally {
+      tf.dispose(features);
+    }
+    try {
+      return this.output.mode === 'detections'
+        ? await this.head.predictAsync(outputs, imageShapes, this.output.test)
+        : proposalsAsDetections(
+            await this.head.proposalsAsync(outputs, imageShapes, this.output.test),
+          );
     } finally {
       disposeLevelOutputs(outputs);
     }

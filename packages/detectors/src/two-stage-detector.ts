@@ -4,11 +4,25 @@ import {
   randomStateOf,
   restoreRandomStateOf,
 } from '@det/core';
-import type { AnchorHead, Detections, DetectionTestConfig, LossRecord, RoiHead } from '@det/heads';
+import {
+  type AnchorHead,
+  type Detections,
+  type DetectionTestConfig,
+  disposePreparedRoiLoss,
+  type LossRecord,
+  type PreparedRoiLoss,
+  type RoiHead,
+} from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DetectorConfig } from './config';
-import type { Detector, DetectorBatch } from './detector';
-import { type FeaturePyramid, type ProposalSource, targetsOf } from './parts';
+import type { Detector, DetectorBatch, PreparedLosses } from './detector';
+import { type FeaturePyramid, type PreparedSource, type ProposalSource, targetsOf } from './parts';
+
+/** A two-stage detector's prepared step: the proposal source's and the RoI head's. */
+interface PreparedTwoStage extends PreparedLosses {
+  source: PreparedSource;
+  roi: PreparedRoiLoss;
+}
 
 export interface TwoStageDetectorOptions {
   config: DetectorConfig;
@@ -52,17 +66,58 @@ export class TwoStageDetector implements Detector {
     return this.proposals.head;
   }
 
-  losses(batch: DetectorBatch): LossRecord {
+  losses(batch: DetectorBatch, prepared?: PreparedLosses): LossRecord {
+    const step = prepared as PreparedTwoStage | undefined;
+    if (step && !(step.source && step.roi)) {
+      throw new Error(
+        "TwoStageDetector.losses: prepared was not made by this detector's prepareLosses",
+      );
+    }
     return tf.tidy(() => {
       const features = this.backbone.apply(batch.images, { training: true });
-      const source = this.proposals.train(features, batch);
+      const source = this.proposals.train(features, batch, step?.source);
       const roiLosses = this.roiHead.loss(
         features.slice(0, this.roiLevels),
         source.proposals,
         targetsOf(batch),
+        step?.roi,
       );
       return { ...source.losses, ...roiLosses };
     });
+  }
+
+  async prepareLosses(batch: DetectorBatch): Promise<PreparedLosses> {
+    if (!this.proposals.prepare) {
+      throw new Error(
+        'TwoStageDetector.prepareLosses: the proposal source has no prepare(), which a backend without synchronous readback needs',
+      );
+    }
+    const features = tf.tidy(() => this.backbone.apply(batch.images, { training: true }));
+    let source: PreparedSource | undefined;
+    try {
+      source = await this.proposals.prepare(features, batch);
+      const proposals = source.proposals.map((boxes) => tf.tensor2d(boxes, [boxes.length / 4, 4]));
+      let roi: PreparedRoiLoss;
+      try {
+        roi = await this.roiHead.prepareLoss(proposals, targetsOf(batch));
+      } finally {
+        tf.dispose(proposals);
+      }
+      const prepared: PreparedTwoStage = {
+        source,
+        roi,
+        dispose: () => {
+          source?.dispose();
+          disposePreparedRoiLoss(roi);
+        },
+      };
+      return prepared;
+    } catch (error) {
+      source?.dispose();
+      throw error;
+    } finally {
+      tf.dispose(features);
+    }
   }
 
   predict(
@@ -74,6 +129,30 @@ export class TwoStageDetector implements Detector {
     try {
       const proposals = this.proposals.infer(features, imageShapes, options.proposals);
       return this.roiHead.predict(
+        features.slice(0, this.roiLevels),
+        proposals,
+        imageShapes,
+        this.test,
+      );
+    } finally {
+      tf.dispose(features);
+    }
+  }
+
+  async predictAsync(
+    images: tf.Tensor4D,
+    imageShapes: readonly (readonly [number, number])[],
+    options: { proposals?: readonly Float32Array[] } = {},
+  ): Promise<Detections[]> {
+    if (!this.proposals.inferAsync) {
+      throw new Error(
+        'TwoStageDetector.predictAsync: the proposal source has no inferAsync, which a backend without synchronous readback needs',
+      );
+    }
+    const features = tf.tidy(() => this.backbone.apply(images, { training: false }));
+    try {
+      const proposals = await this.proposals.inferAsync(features, imageShapes, options.proposals);
+      return await this.roiHead.predictAsync(
         features.slice(0, this.roiLevels),
         proposals,
         imageShapes,

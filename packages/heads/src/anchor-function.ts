@@ -107,6 +107,11 @@ export interface AuxiliaryLossContext {
   targets: HeadTargets;
   /** Valid size of each image in the padded input. */
   imageShapes: readonly ImageShape[];
+  /**
+   * What `prepareAuxiliary` returned for this step, when the step was prepared (a backend
+   * without synchronous readback): the scheme's losses must then read nothing back.
+   */
+  prepared?: unknown;
 }
 
 /**
@@ -130,6 +135,23 @@ export interface AnchorFunction<Plan = unknown, Extras extends AnchorExtras = An
     outputs: readonly AnchorLevelOutput<Extras>[],
     context: AuxiliaryLossContext,
   ): LossRecord;
+  /**
+   * The targets `auxiliaryLosses` would read back, computed with awaited reads (`data()`), for a
+   * training step's prepare phase; handed back as `context.prepared`. A scheme whose losses
+   * read nothing back need not have it.
+   */
+  prepareAuxiliary?(
+    outputs: readonly AnchorLevelOutput<Extras>[],
+    context: AuxiliaryLossContext,
+  ): Promise<unknown>;
+  /** Frees what `prepareAuxiliary` returned. */
+  disposeAuxiliary?(prepared: unknown): void;
+  /**
+   * Fills, with awaited reads, host caches the forward reads synchronously on first use for
+   * these feature-map sizes (GA's square centres): called before a forward on a backend
+   * without synchronous readback.
+   */
+  prepareForward?(featmapSizes: readonly (readonly [number, number])[]): Promise<void>;
   /** Frees tensors it caches (not the parameters, which live in the model's store). */
   dispose?(): void;
 }

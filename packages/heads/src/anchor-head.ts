@@ -6,7 +6,9 @@ import {
   disposeAssignResult,
   disposeSamplingResult,
   type ParameterStore,
+  readAsync,
   type Sampler,
+  type SamplingResult,
 } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -21,7 +23,9 @@ import { checkImageShapes } from './image-shapes';
 import {
   type DetectionTestConfig,
   denseDetections,
+  denseDetectionsAsync,
   denseProposals,
+  denseProposalsAsync,
   type ProposalConfig,
   type Proposals,
 } from './post-process';
@@ -132,7 +136,7 @@ export class AnchorHead {
   /** Per level, the anchor function's predictions; the caller disposes them (`disposeLevelOutputs`). */
   forward(
     features: readonly tf.Tensor4D[],
-    options: { training?: boolean } = {},
+    options: { training?: boolean; plan?: DensePlan } = {},
   ): AnchorLevelOutput[] {
     const training = options.training ?? false;
     if (features.length !== this.anchorFunction.numLevels) {
@@ -140,7 +144,9 @@ export class AnchorHead {
         `AnchorHead.forward: got ${features.length} feature levels, the anchor function serves ${this.anchorFunction.numLevels}`,
       );
     }
-    const plan = this.anchorFunction.plan({ training, batchSize: features[0]?.shape[0] ?? 0 });
+    const plan = options.plan
+      ? options.plan.value
+      : this.anchorFunction.plan({ training, batchSize: features[0]?.shape[0] ?? 0 });
     return features.map(
       (feature, level) =>
         tf.tidy(() => {
@@ -194,34 +200,20 @@ export class AnchorHead {
     outputs: readonly AnchorLevelOutput[],
     targets: HeadTargets,
     imageShapes: readonly ImageShape[],
+    prepared?: PreparedDenseLoss,
   ): LossRecord {
-    const { assigner, sampler, coder } = this.options;
-    checkImageShapes(imageShapes, 'AnchorHead.loss', outputs[0]?.clsScores.shape[0]);
-    const batch = targets.gtBoxes.length;
-    if (targets.gtLabels.length !== batch || outputs.some((o) => o.clsScores.shape[0] !== batch)) {
+    const { coder } = this.options;
+    const batch = this.checkLossInputs(outputs, targets, imageShapes, 'AnchorHead.loss');
+    if (prepared && prepared.samplings.length !== batch) {
       throw new Error(
-        `AnchorHead.loss: ${batch} images of gtBoxes, ${targets.gtLabels.length} of gtLabels, predictions for ${outputs[0]?.clsScores.shape[0]}`,
+        `AnchorHead.loss: prepared holds ${prepared.samplings.length} images' samples for ${batch} images`,
       );
     }
     const prefix = this.options.lossPrefix ?? '';
     return tf.tidy(() => {
       const cls = concatLevels(outputs.map((o) => o.clsScores));
       const deltas = concatLevels(outputs.map((o) => o.boxDeltas));
-      const shared = outputs.every((o) => o.priors.rank === 2);
-      const sharedPriors = shared
-        ? (tf.concat(
-            outputs.map((o) => o.priors as tf.Tensor2D),
-            0,
-          ) as tf.Tensor2D)
-        : null;
-      const perImagePriors = shared
-        ? null
-        : tf.concat(
-            outputs.map((o) =>
-              o.priors.rank === 3 ? o.priors : tf.tile(tf.expandDims(o.priors, 0), [batch, 1, 1]),
-            ),
-            1,
-          );
+      const priorsOf = imagePriors(outputs, batch);
       const [, count, classes] = cls.shape;
       const labels: tf.Tensor1D[] = [];
       const weights: tf.Tensor1D[] = [];
@@ -230,34 +222,14 @@ export class AnchorHead {
       let numPos = 0;
       let numNeg = 0;
       for (let image = 0; image < batch; image++) {
-        const priors =
-          sharedPriors ??
-          (tf.reshape(tf.slice(perImagePriors!, [image, 0, 0], [1, count, 4]), [
-            count,
-            4,
-          ]) as tf.Tensor2D);
+        const priors = priorsOf(image);
         const gtBoxes = targets.gtBoxes[image]!;
-        const gtLabels = this.options.classAgnostic
-          ? (tf.zeros([gtBoxes.shape[0]], 'int32') as tf.Tensor1D)
-          : (tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D);
-        const ignore = targets.gtIgnoreBoxes?.[image];
-        const assignment = ignoreCoveredWithoutGts(
-          assigner.assign(priors, gtBoxes, {
-            gtLabels,
-            ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
-          }),
-          assigner,
-          priors,
-          gtBoxes.shape[0],
-          ignore,
-        );
-        const sampling = sampler.sample(assignment, priors, gtBoxes);
-        disposeAssignResult(assignment);
-        if (sampling.numGtCandidates !== 0) {
-          disposeSamplingResult(sampling);
-          throw new Error(
-            'AnchorHead.loss: a dense head cannot add ground truth as candidates (addGtAsProposals)',
-          );
+        const gtLabels = this.labelsOf(targets, image);
+        let sampling = prepared?.samplings[image];
+        if (!sampling) {
+          const assignment = this.assign(priors, targets, image);
+          sampling = this.checkSampling(this.options.sampler.sample(assignment, priors, gtBoxes));
+          disposeAssignResult(assignment);
         }
         const { posIndices, negIndices, posGtIndices } = sampling;
         const positives = posIndices.shape[0];
@@ -301,7 +273,7 @@ export class AnchorHead {
             ) as tf.Tensor2D,
           );
         }
-        disposeSamplingResult(sampling);
+        if (!prepared) disposeSamplingResult(sampling);
       }
       const averageFactor = Math.max(
         this.options.averageOver === 'samples' ? numPos + numNeg : numPos,
@@ -326,9 +298,134 @@ export class AnchorHead {
         [`loss_${prefix}bbox`]: tf.div(regLoss, averageFactor) as tf.Scalar,
       };
       const auxiliary =
-        this.anchorFunction.auxiliaryLosses?.(outputs, { targets, imageShapes }) ?? {};
+        this.anchorFunction.auxiliaryLosses?.(outputs, {
+          targets,
+          imageShapes,
+          ...(prepared?.auxiliary !== undefined ? { prepared: prepared.auxiliary } : {}),
+        }) ?? {};
       return { ...record, ...auxiliary };
     });
+  }
+
+  /**
+   * Fills, with awaited reads, what the anchor function's forward would read back on first use
+   * of these feature sizes (GA's square centres): before a forward on webgpu.
+   */
+  async prepareForward(features: readonly tf.Tensor4D[]): Promise<void> {
+    await this.anchorFunction.prepareForward?.(
+      features.map((feature) => [feature.shape[1], feature.shape[2]] as const),
+    );
+  }
+
+  /**
+   * A plan of the anchor function for one forward (MetaAnchor's jittered codes): drawn once
+   * by a training step's prepare phase and handed to both of its forwards, so they see the
+   * same anchors and the generator advances once, as in a one-pass step.
+   */
+  plan(options: { training: boolean; batchSize: number }): DensePlan {
+    return { value: this.anchorFunction.plan(options) };
+  }
+
+  /**
+   * Everything `loss` reads back, computed with awaited reads (`data()`): each image's
+   * assignment and sampled priors, and the anchor scheme's own targets. `outputs` come from a
+   * forward of the same weights and plan as the one `loss` then gets (no gradient needed).
+   * `loss(outputs, targets, imageShapes, prepared)` then reads nothing back, as a backend
+   * without synchronous readback (webgpu) requires inside the gradient closure. Free the
+   * result with `disposePreparedDenseLoss`.
+   */
+  async prepareLoss(
+    outputs: readonly AnchorLevelOutput[],
+    targets: HeadTargets,
+    imageShapes: readonly ImageShape[],
+  ): Promise<PreparedDenseLoss> {
+    const batch = this.checkLossInputs(outputs, targets, imageShapes, 'AnchorHead.prepareLoss');
+    const { sampler } = this.options;
+    if (!sampler.sampleSteps) {
+      throw new Error(
+        "AnchorHead.prepareLoss: the head's sampler has no sampleSteps, which a backend without synchronous readback needs",
+      );
+    }
+    const samplings: SamplingResult[] = [];
+    try {
+      for (let image = 0; image < batch; image++) {
+        const priors = tf.tidy(() => imagePriors(outputs, batch)(image));
+        const assignment = this.assign(priors, targets, image);
+        try {
+          samplings.push(
+            this.checkSampling(
+              await readAsync(sampler.sampleSteps(assignment, priors, targets.gtBoxes[image]!)),
+            ),
+          );
+        } finally {
+          disposeAssignResult(assignment);
+          priors.dispose();
+        }
+      }
+      const auxiliary = await this.anchorFunction.prepareAuxiliary?.(outputs, {
+        targets,
+        imageShapes,
+      });
+      return { samplings, ...(auxiliary !== undefined ? { auxiliary } : {}) };
+    } catch (error) {
+      for (const sampling of samplings) disposeSamplingResult(sampling);
+      throw error;
+    }
+  }
+
+  private checkLossInputs(
+    outputs: readonly AnchorLevelOutput[],
+    targets: HeadTargets,
+    imageShapes: readonly ImageShape[],
+    where: string,
+  ): number {
+    checkImageShapes(imageShapes, where, outputs[0]?.clsScores.shape[0]);
+    const batch = targets.gtBoxes.length;
+    if (targets.gtLabels.length !== batch || outputs.some((o) => o.clsScores.shape[0] !== batch)) {
+      throw new Error(
+        `${where}: ${batch} images of gtBoxes, ${targets.gtLabels.length} of gtLabels, predictions for ${outputs[0]?.clsScores.shape[0]}`,
+      );
+    }
+    return batch;
+  }
+
+  private labelsOf(targets: HeadTargets, image: number): tf.Tensor1D {
+    const gtBoxes = targets.gtBoxes[image]!;
+    return this.options.classAgnostic
+      ? (tf.zeros([gtBoxes.shape[0]], 'int32') as tf.Tensor1D)
+      : (tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D);
+  }
+
+  /** Image `image`'s assignment of `priors` (ignore boxes applied). */
+  private assign(priors: tf.Tensor2D, targets: HeadTargets, image: number): AssignResult {
+    const { assigner } = this.options;
+    const gtBoxes = targets.gtBoxes[image]!;
+    const gtLabels = this.labelsOf(targets, image);
+    const ignore = targets.gtIgnoreBoxes?.[image];
+    try {
+      return ignoreCoveredWithoutGts(
+        assigner.assign(priors, gtBoxes, {
+          gtLabels,
+          ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
+        }),
+        assigner,
+        priors,
+        gtBoxes.shape[0],
+        ignore,
+      );
+    } finally {
+      gtLabels.dispose();
+    }
+  }
+
+  private checkSampling(sampling: SamplingResult): SamplingResult {
+    if (sampling.numGtCandidates !== 0) {
+      disposeSamplingResult(sampling);
+      throw new Error(
+        'AnchorHead.loss: a dense head cannot add ground truth as candidates (addGtAsProposals)',
+      );
+    }
+    return sampling;
   }
 
   /** Detections per image (sigmoid scores, multiclass NMS), boxes in input pixels. */
@@ -340,6 +437,15 @@ export class AnchorHead {
     return denseDetections(outputs, this.coder, imageShapes, config);
   }
 
+  /** `predict` with awaited reads (webgpu, which has no synchronous readback). */
+  predictAsync(
+    outputs: readonly InferenceLevelOutput[],
+    imageShapes: readonly ImageShape[],
+    config: DetectionTestConfig = {},
+  ): Promise<Detections[]> {
+    return denseDetectionsAsync(outputs, this.coder, imageShapes, config);
+  }
+
   /** Class-agnostic proposals per image (RPN), boxes in input pixels. */
   proposals(
     outputs: readonly InferenceLevelOutput[],
@@ -349,9 +455,59 @@ export class AnchorHead {
     return denseProposals(outputs, this.coder, imageShapes, config);
   }
 
+  /** `proposals` with awaited reads (webgpu, which has no synchronous readback). */
+  proposalsAsync(
+    outputs: readonly InferenceLevelOutput[],
+    imageShapes: readonly ImageShape[],
+    config: ProposalConfig = {},
+  ): Promise<Proposals[]> {
+    return denseProposalsAsync(outputs, this.coder, imageShapes, config);
+  }
+
   dispose(): void {
     this.anchorFunction.dispose?.();
   }
+}
+
+/** A dense head's plan for one forward (see `AnchorHead.plan`). */
+export interface DensePlan {
+  readonly value: unknown;
+}
+
+/** What `AnchorHead.prepareLoss` computed: each image's samples and the scheme's own targets. */
+export interface PreparedDenseLoss {
+  samplings: SamplingResult[];
+  /** The anchor function's `prepareAuxiliary` result (GA's location and shape targets). */
+  auxiliary?: unknown;
+}
+
+/** Frees a `PreparedDenseLoss` (and the scheme's prepared targets, through `disposeAuxiliary`). */
+export function disposePreparedDenseLoss(prepared: PreparedDenseLoss, head: AnchorHead): void {
+  for (const sampling of prepared.samplings) disposeSamplingResult(sampling);
+  if (prepared.auxiliary !== undefined) head.anchorFunction.disposeAuxiliary?.(prepared.auxiliary);
+}
+
+/** Image → its `[N, 4]` priors: the shared level priors, or image rows of per-image ones. */
+function imagePriors(
+  outputs: readonly AnchorLevelOutput[],
+  batch: number,
+): (image: number) => tf.Tensor2D {
+  if (outputs.every((o) => o.priors.rank === 2)) {
+    const shared = tf.concat(
+      outputs.map((o) => o.priors as tf.Tensor2D),
+      0,
+    ) as tf.Tensor2D;
+    return () => shared;
+  }
+  const perImage = tf.concat(
+    outputs.map((o) =>
+      o.priors.rank === 3 ? o.priors : tf.tile(tf.expandDims(o.priors, 0), [batch, 1, 1]),
+    ),
+    1,
+  );
+  const count = perImage.shape[1] as number;
+  return (image) =>
+    tf.reshape(tf.slice(perImage, [image, 0, 0], [1, count, 4]), [count, 4]) as tf.Tensor2D;
 }
 
 /**

@@ -14,10 +14,11 @@ export type {
   InferenceLevelOutput,
 } from './anchor-function';
 export { isCompactLevelOutput } from './anchor-function';
-export type { AnchorHeadOptions } from './anchor-head';
+export type { AnchorHeadOptions, DensePlan, PreparedDenseLoss } from './anchor-head';
 export {
   AnchorHead,
   disposeLevelOutputs,
+  disposePreparedDenseLoss,
   ignoreCoveredWithoutGts,
   ignoreIofThresholdOf,
 } from './anchor-head';
@@ -35,15 +36,17 @@ export {
 export type { DetectionTestConfig, ProposalConfig, Proposals } from './post-process';
 export {
   denseDetections,
+  denseDetectionsAsync,
   denseProposals,
+  denseProposalsAsync,
   detectionTestDefaults,
   multiclassNms,
   proposalDefaults,
 } from './post-process';
 export type { RetinaHeadOptions } from './retina-head';
 export { createRetinaHead, retinaAssigner } from './retina-head';
-export type { RoiHeadOptions } from './roi-head';
-export { RoiHead } from './roi-head';
+export type { PreparedRoiLoss, RoiHeadOptions } from './roi-head';
+export { disposePreparedRoiLoss, RoiHead } from './roi-head';
 export type { RpnHeadOptions } from './rpn-head';
 export { createRpnHead, rpnAssigner } from './rpn-head';
 export type {

@@ -1,4 +1,4 @@
-import { type BoxCoder, batchedNms } from '@det/core';
+import { type BoxCoder, batchedNms, type Reads, readAsync, readSync } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AnchorLevelOutput,
@@ -64,11 +64,15 @@ function imageRows(tensor: tf.Tensor, image: number): tf.Tensor {
  * Image `image`'s evaluated rows of the `[B, N]` `evaluated` mask as an int32 index tensor
  * (Guided Anchoring's εL: a location below it has no anchor, so it must yield no candidate).
  */
-function evaluatedRows(evaluated: tf.Tensor2D, image: number): tf.Tensor1D {
+function* evaluatedRows(evaluated: tf.Tensor2D, image: number): Reads<tf.Tensor1D> {
   const [, rows] = evaluated.shape;
   const row = tf.slice(evaluated, [image, 0], [1, rows]);
-  const flags = row.dataSync();
-  row.dispose();
+  let flags: tf.TypedArray;
+  try {
+    flags = yield row;
+  } finally {
+    row.dispose();
+  }
   const kept: number[] = [];
   for (let index = 0; index < rows; index++) if (flags[index]) kept.push(index);
   return tf.tensor1d(kept, 'int32');
@@ -99,13 +103,13 @@ function compactRows(output: CompactLevelOutput, image: number) {
  * the evaluated rows are candidates (mmdetection's `GARPNHead` / `GuidedAnchorHead` index the
  * anchors and scores with the mask before `nms_pre`); a compact output holds only those rows.
  */
-function levelCandidates(
+function* levelCandidates(
   output: InferenceLevelOutput,
   image: number,
   coder: BoxCoder,
   imageShape: ImageShape,
   nmsPre: number,
-): { boxes: Float32Array; scores: Float32Array; count: number; classes: number } {
+): Reads<{ boxes: Float32Array; scores: Float32Array; count: number; classes: number }> {
   const compact = isCompactLevelOutput(output) ? output : null;
   if (compact && compact.rowsPerImage[image] === 0) {
     // Nothing evaluated on this level of this image: no candidate, no device work.
@@ -113,7 +117,7 @@ function levelCandidates(
     return { boxes: new Float32Array(0), scores: new Float32Array(0), count: 0, classes };
   }
   const dense = compact ? null : (output as AnchorLevelOutput);
-  const kept = dense?.evaluated ? evaluatedRows(dense.evaluated, image) : null;
+  const kept = dense?.evaluated ? yield* evaluatedRows(dense.evaluated, image) : null;
   const [boxes, scores] = tf.tidy(() => {
     if (!dense) return topCandidates(compactRows(compact!, image), coder, imageShape, nmsPre);
     let probabilities = tf.sigmoid(imageRows(dense.clsScores, image)) as tf.Tensor2D;
@@ -127,16 +131,18 @@ function levelCandidates(
     return topCandidates({ probabilities, deltas, priors }, coder, imageShape, nmsPre);
   });
   kept?.dispose();
-  const boxData = boxes.dataSync();
-  const scoreData = scores.dataSync();
-  const result = {
-    boxes: boxData as Float32Array,
-    scores: scoreData as Float32Array,
-    count: scores.shape[0] as number,
-    classes: scores.shape[1] as number,
-  };
-  tf.dispose([boxes, scores]);
-  return result;
+  try {
+    const boxData = yield boxes;
+    const scoreData = yield scores;
+    return {
+      boxes: boxData as Float32Array,
+      scores: scoreData as Float32Array,
+      count: scores.shape[0] as number,
+      classes: scores.shape[1] as number,
+    };
+  } finally {
+    tf.dispose([boxes, scores]);
+  }
 }
 
 /** The `nmsPre` rows with the best class probability, decoded and clipped: [boxes, probabilities]. */
@@ -214,13 +220,34 @@ export function denseDetections(
   imageShapes: readonly ImageShape[],
   config: DetectionTestConfig = {},
 ): Detections[] {
+  return readSync(denseDetectionSteps(outputs, coder, imageShapes, config));
+}
+
+/** `denseDetections` with awaited reads (webgpu, which has no synchronous readback). */
+export function denseDetectionsAsync(
+  outputs: readonly InferenceLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: DetectionTestConfig = {},
+): Promise<Detections[]> {
+  return readAsync(denseDetectionSteps(outputs, coder, imageShapes, config));
+}
+
+function* denseDetectionSteps(
+  outputs: readonly InferenceLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: DetectionTestConfig,
+): Reads<Detections[]> {
   checkImageShapes(imageShapes, 'predict (denseDetections)', batchOf(outputs[0]));
   const options = { ...detectionTestDefaults, ...config };
   const results: Detections[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
     const levels = [];
     for (const output of outputs) {
-      levels.push(levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre));
+      levels.push(
+        yield* levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre),
+      );
     }
     const classes = levels[0]?.classes ?? 0;
     const total = levels.reduce((sum, level) => sum + level.count, 0);
@@ -248,6 +275,25 @@ export function denseProposals(
   imageShapes: readonly ImageShape[],
   config: ProposalConfig = {},
 ): Proposals[] {
+  return readSync(denseProposalSteps(outputs, coder, imageShapes, config));
+}
+
+/** `denseProposals` with awaited reads (webgpu, which has no synchronous readback). */
+export function denseProposalsAsync(
+  outputs: readonly InferenceLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: ProposalConfig = {},
+): Promise<Proposals[]> {
+  return readAsync(denseProposalSteps(outputs, coder, imageShapes, config));
+}
+
+function* denseProposalSteps(
+  outputs: readonly InferenceLevelOutput[],
+  coder: BoxCoder,
+  imageShapes: readonly ImageShape[],
+  config: ProposalConfig,
+): Reads<Proposals[]> {
   checkImageShapes(imageShapes, 'proposals (denseProposals)', batchOf(outputs[0]));
   const options = { ...proposalDefaults, ...config };
   const results: Proposals[] = [];
@@ -256,7 +302,7 @@ export function denseProposals(
     const scores: number[] = [];
     const levelIds: number[] = [];
     for (let level = 0; level < outputs.length; level++) {
-      const candidates = levelCandidates(
+      const candidates = yield* levelCandidates(
         outputs[level]!,
         image,
         coder,

@@ -1,5 +1,6 @@
 import {
   type Assigner,
+  type AssignResult,
   type BoxCoder,
   DeltaXYWHBoxCoder,
   disposeAssignResult,
@@ -10,7 +11,11 @@ import {
   normal,
   type ParameterStore,
   RandomSampler,
+  type Reads,
+  readAsync,
+  readSync,
   type Sampler,
+  type SamplingResult,
   xavierUniform,
   zeros,
 } from '@det/core';
@@ -50,6 +55,30 @@ export interface RoiHeadOptions {
   clsLoss?: ClassificationLoss;
   regLoss?: RegressionLoss;
   seed?: number;
+}
+
+/** A batch's sampled RoIs: `[R, 4]` boxes, `[R]` labels (K = background), positives' targets. */
+interface SampledRois {
+  rois: tf.Tensor2D | null;
+  labels: tf.Tensor1D | null;
+  posLabels: tf.Tensor1D | null;
+  posTargets: tf.Tensor2D | null;
+  /** Rows of the positives among the R RoIs. */
+  posRows: number[];
+  /** Image of each RoI. */
+  batchIndices: number[];
+}
+
+/** What `RoiHead.prepareLoss` computed: the sampled RoIs, also on the host for RoIAlign. */
+export interface PreparedRoiLoss {
+  sampled: SampledRois;
+  hostRois: Float32Array | null;
+}
+
+/** Frees a `PreparedRoiLoss`. */
+export function disposePreparedRoiLoss(prepared: PreparedRoiLoss): void {
+  const { rois, labels, posLabels, posTargets } = prepared.sampled;
+  tf.dispose([rois, labels, posLabels, posTargets].filter((t) => t !== null));
 }
 
 /**
@@ -130,9 +159,10 @@ export class RoiHead {
   /** Class logits `[R, K + 1]` and class-specific deltas `[R, K·4]` of RoIs (xyxy, input pixels). */
   forward(
     features: readonly tf.Tensor4D[],
-    rois: tf.Tensor2D,
+    rois: tf.Tensor2D | Float32Array,
     batchIndices: number[],
   ): { cls: tf.Tensor2D; deltas: tf.Tensor2D } {
+    const count = rois instanceof Float32Array ? rois.length / 4 : rois.shape[0];
     if (features.length !== this.spatialScales.length) {
       throw new Error(
         `RoiHead.forward: got ${features.length} levels for ${this.spatialScales.length} featmapStrides`,
@@ -145,7 +175,7 @@ export class RoiHead {
         samplingRatio: this.samplingRatio,
         aligned: true,
       });
-      const flat = tf.reshape(pooled, [rois.shape[0], -1]) as tf.Tensor2D;
+      const flat = tf.reshape(pooled, [count, -1]) as tf.Tensor2D;
       const hidden = tf.relu(this.fc2.apply(tf.relu(this.fc1.apply(flat)))) as tf.Tensor2D;
       return { cls: this.cls.apply(hidden), deltas: this.reg.apply(hidden) };
     });
@@ -160,94 +190,160 @@ export class RoiHead {
     features: readonly tf.Tensor4D[],
     proposals: readonly tf.Tensor2D[],
     targets: HeadTargets,
+    prepared?: PreparedRoiLoss,
   ): LossRecord {
     const K = this.numClasses;
     return tf.tidy(() => {
-      const rois: tf.Tensor2D[] = [];
-      const labels: tf.Tensor1D[] = [];
-      const posTargets: tf.Tensor2D[] = [];
-      const posRows: number[] = [];
-      const posLabels: tf.Tensor1D[] = [];
-      const batchIndices: number[] = [];
-      let offset = 0;
-      proposals.forEach((imageProposals, image) => {
-        const gtBoxes = targets.gtBoxes[image]!;
-        const gtLabels = tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D;
-        const ignore = targets.gtIgnoreBoxes?.[image];
-        const assignment = ignoreCoveredWithoutGts(
-          this.assigner.assign(imageProposals, gtBoxes, {
-            gtLabels,
-            ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
-          }),
-          this.assigner,
-          imageProposals,
-          gtBoxes.shape[0],
-          ignore,
-        );
-        const sampling = this.sampler.sample(assignment, imageProposals, gtBoxes);
-        disposeAssignResult(assignment);
-        const { posIndices, negIndices, posGtIndices, candidates } = sampling;
-        const positives = posIndices.shape[0];
-        const negatives = negIndices.shape[0];
-        const count = positives + negatives;
-        if (count > 0) {
-          rois.push(tf.gather(candidates, tf.concat([posIndices, negIndices])) as tf.Tensor2D);
-          for (let i = 0; i < count; i++) batchIndices.push(image);
-          const background = tf.fill([negatives], K, 'int32') as tf.Tensor1D;
-          if (positives > 0) {
-            const classes = tf.gather(gtLabels, posGtIndices) as tf.Tensor1D;
-            labels.push(tf.concat([classes, background]) as tf.Tensor1D);
-            posLabels.push(classes);
-            posTargets.push(
-              this.coder.encode(
-                tf.gather(candidates, posIndices),
-                tf.gather(gtBoxes, posGtIndices),
-              ) as tf.Tensor2D,
-            );
-            for (let i = 0; i < positives; i++) posRows.push(offset + i);
-          } else {
-            labels.push(background);
-          }
-        }
-        offset += count;
-        disposeSamplingResult(sampling);
-      });
-      if (rois.length === 0 && proposals.some((p) => p.shape[0] > 0)) {
+      let sampled = prepared?.sampled;
+      if (!sampled) {
+        const samplings = proposals.map((imageProposals, image) => {
+          const assignment = this.assign(imageProposals, targets, image);
+          const sampling = this.sampler.sample(assignment, imageProposals, targets.gtBoxes[image]!);
+          disposeAssignResult(assignment);
+          return sampling;
+        });
+        sampled = this.collect(samplings, targets);
+      }
+      const { rois, batchIndices, labels, posRows, posLabels, posTargets } = sampled;
+      if (rois === null && proposals.some((p) => p.shape[0] > 0)) {
         // Every RoI is ignored (all objects of the batch are ignore regions, e.g. MetaAnchor's
         // "drop"): zero losses, still a function of the head's weights for the optimiser.
-        const probe = this.forward(features, tf.tensor2d([[0, 0, 1, 1]]), [0]);
+        const probe = this.forward(features, Float32Array.of(0, 0, 1, 1), [0]);
         const zero = tf.add(tf.mul(tf.sum(probe.cls), 0), tf.mul(tf.sum(probe.deltas), 0));
         return { loss_cls: zero as tf.Scalar, loss_bbox: tf.clone(zero) as tf.Scalar };
       }
-      if (rois.length === 0) {
+      if (rois === null || labels === null) {
         throw new Error(
           'RoiHead.loss: no RoI was sampled in the batch (no proposals and no ground truth)',
         );
       }
-      const { cls, deltas } = this.forward(features, tf.concat(rois) as tf.Tensor2D, batchIndices);
-      const total = offset;
-      const clsLoss = this.clsLoss(
-        cls,
-        tf.concat(labels) as tf.Tensor1D,
-        tf.ones([total]) as tf.Tensor1D,
-      );
+      const roiInput = prepared ? (prepared.hostRois as Float32Array) : rois;
+      const { cls, deltas } = this.forward(features, roiInput, batchIndices);
+      const total = batchIndices.length;
+      const clsLoss = this.clsLoss(cls, labels, tf.ones([total]) as tf.Tensor1D);
       let regLoss: tf.Scalar;
-      if (posRows.length === 0) {
+      if (posLabels === null || posTargets === null) {
         regLoss = tf.mul(tf.sum(deltas), 0) as tf.Scalar;
       } else {
         // Row r's own-class deltas sit at flat row r·K + label of the [R·K, 4] view.
         const flatIndex = tf.add(
           tf.mul(tf.tensor1d(posRows, 'int32'), tf.scalar(K, 'int32')),
-          tf.concat(posLabels),
+          posLabels,
         ) as tf.Tensor1D;
         const picked = tf.gather(tf.reshape(deltas, [total * K, 4]), flatIndex) as tf.Tensor2D;
-        regLoss = this.regLoss(picked, tf.concat(posTargets) as tf.Tensor2D);
+        regLoss = this.regLoss(picked, posTargets);
       }
       return {
         loss_cls: tf.div(clsLoss, Math.max(total, 1)) as tf.Scalar,
         loss_bbox: tf.div(regLoss, Math.max(total, 1)) as tf.Scalar,
       };
     });
+  }
+
+  /**
+   * What `loss` reads back, with awaited reads: each image's assignment and sampled RoIs (the
+   * sampler's `sampleAsync`), and the sampled RoIs on the host, so RoIAlign needs no readback.
+   * `loss(features, proposals, targets, prepared)` then reads nothing back (webgpu's gradient
+   * closure). Free with `disposePreparedRoiLoss`.
+   */
+  async prepareLoss(
+    proposals: readonly tf.Tensor2D[],
+    targets: HeadTargets,
+  ): Promise<PreparedRoiLoss> {
+    const { sampler } = this;
+    if (!sampler.sampleSteps) {
+      throw new Error(
+        "RoiHead.prepareLoss: the head's sampler has no sampleSteps, which a backend without synchronous readback needs",
+      );
+    }
+    const samplings: SamplingResult[] = [];
+    try {
+      for (const [image, imageProposals] of proposals.entries()) {
+        const assignment = this.assign(imageProposals, targets, image);
+        try {
+          samplings.push(
+            await readAsync(
+              sampler.sampleSteps(assignment, imageProposals, targets.gtBoxes[image]!),
+            ),
+          );
+        } finally {
+          disposeAssignResult(assignment);
+        }
+      }
+      const sampled = tf.tidy(
+        () => this.collect(samplings, targets) as unknown as tf.TensorContainer,
+      ) as unknown as SampledRois;
+      const hostRois = sampled.rois ? ((await sampled.rois.data()) as Float32Array) : null;
+      return { sampled, hostRois };
+    } finally {
+      for (const sampling of samplings) disposeSamplingResult(sampling);
+    }
+  }
+
+  private assign(proposals: tf.Tensor2D, targets: HeadTargets, image: number) {
+    const gtBoxes = targets.gtBoxes[image]!;
+    const ignore = targets.gtIgnoreBoxes?.[image];
+    return tf.tidy(
+      () =>
+        ignoreCoveredWithoutGts(
+          this.assigner.assign(proposals, gtBoxes, {
+            gtLabels: tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D,
+            ...(ignore && ignore.shape[0] > 0 ? { gtIgnoreBoxes: ignore } : {}),
+          }),
+          this.assigner,
+          proposals,
+          gtBoxes.shape[0],
+          ignore,
+        ) as unknown as tf.TensorContainer,
+    ) as unknown as AssignResult;
+  }
+
+  /** The sampled RoIs of the batch, their labels and the positives' targets (no readback). */
+  private collect(samplings: readonly SamplingResult[], targets: HeadTargets): SampledRois {
+    const K = this.numClasses;
+    const rois: tf.Tensor2D[] = [];
+    const labels: tf.Tensor1D[] = [];
+    const posTargets: tf.Tensor2D[] = [];
+    const posRows: number[] = [];
+    const posLabels: tf.Tensor1D[] = [];
+    const batchIndices: number[] = [];
+    let offset = 0;
+    samplings.forEach((sampling, image) => {
+      const gtBoxes = targets.gtBoxes[image]!;
+      const gtLabels = tf.cast(targets.gtLabels[image]!, 'int32') as tf.Tensor1D;
+      const { posIndices, negIndices, posGtIndices, candidates } = sampling;
+      const positives = posIndices.shape[0];
+      const negatives = negIndices.shape[0];
+      const count = positives + negatives;
+      if (count > 0) {
+        rois.push(tf.gather(candidates, tf.concat([posIndices, negIndices])) as tf.Tensor2D);
+        for (let i = 0; i < count; i++) batchIndices.push(image);
+        const background = tf.fill([negatives], K, 'int32') as tf.Tensor1D;
+        if (positives > 0) {
+          const classes = tf.gather(gtLabels, posGtIndices) as tf.Tensor1D;
+          labels.push(tf.concat([classes, background]) as tf.Tensor1D);
+          posLabels.push(classes);
+          posTargets.push(
+            this.coder.encode(
+              tf.gather(candidates, posIndices),
+              tf.gather(gtBoxes, posGtIndices),
+            ) as tf.Tensor2D,
+          );
+          for (let i = 0; i < positives; i++) posRows.push(offset + i);
+        } else {
+          labels.push(background);
+        }
+      }
+      offset += count;
+    });
+    return {
+      rois: rois.length === 0 ? null : (tf.concat(rois) as tf.Tensor2D),
+      labels: labels.length === 0 ? null : (tf.concat(labels) as tf.Tensor1D),
+      posLabels: posLabels.length === 0 ? null : (tf.concat(posLabels) as tf.Tensor1D),
+      posTargets: posTargets.length === 0 ? null : (tf.concat(posTargets) as tf.Tensor2D),
+      posRows,
+      batchIndices,
+    };
   }
 
   /** Detections per image: softmax scores, class-specific boxes clipped to the image, multiclass NMS. */
@@ -257,20 +353,48 @@ export class RoiHead {
     imageShapes: readonly ImageShape[],
     config: DetectionTestConfig = {},
   ): Detections[] {
+    return readSync(this.predictSteps(features, proposals, imageShapes, config, false));
+  }
+
+  /** `predict` with awaited reads (webgpu, which has no synchronous readback). */
+  predictAsync(
+    features: readonly tf.Tensor4D[],
+    proposals: readonly Float32Array[],
+    imageShapes: readonly ImageShape[],
+    config: DetectionTestConfig = {},
+  ): Promise<Detections[]> {
+    return readAsync(this.predictSteps(features, proposals, imageShapes, config, true));
+  }
+
+  private *predictSteps(
+    features: readonly tf.Tensor4D[],
+    proposals: readonly Float32Array[],
+    imageShapes: readonly ImageShape[],
+    config: DetectionTestConfig,
+    /** RoIAlign on host rois (no readback: webgpu) rather than a rois tensor. */
+    hostRois: boolean,
+  ): Reads<Detections[]> {
     checkImageShapes(imageShapes, 'RoiHead.predict', proposals.length);
     const options = { ...detectionTestDefaults, ...config };
     const K = this.numClasses;
-    return proposals.map((boxes, image) => {
+    const results: Detections[] = [];
+    for (const [image, boxes] of proposals.entries()) {
       const count = boxes.length / 4;
-      if (count === 0)
-        return {
+      if (count === 0) {
+        results.push({
           boxes: new Float32Array(0),
           scores: new Float32Array(0),
           labels: new Int32Array(0),
-        };
+        });
+        continue;
+      }
       const [decoded, scores] = tf.tidy(() => {
         const rois = tf.tensor2d(boxes, [count, 4]);
-        const { cls, deltas } = this.forward(features, rois, new Array<number>(count).fill(image));
+        const { cls, deltas } = this.forward(
+          features,
+          hostRois ? boxes : rois,
+          new Array<number>(count).fill(image),
+        );
         const probabilities = tf.slice(tf.softmax(cls), [0, 0], [count, K]);
         const perClass = this.coder.decode(
           tf.reshape(rois, [count, 1, 4]),
@@ -281,14 +405,14 @@ export class RoiHead {
         );
         return [perClass, probabilities];
       });
-      const result = multiclassNms(
-        decoded.dataSync() as Float32Array,
-        scores.dataSync() as Float32Array,
-        K,
-        options,
-      );
-      tf.dispose([decoded, scores]);
-      return result;
-    });
+      try {
+        const decodedValues = (yield decoded) as Float32Array;
+        const scoreValues = (yield scores) as Float32Array;
+        results.push(multiclassNms(decodedValues, scoreValues, K, options));
+      } finally {
+        tf.dispose([decoded, scores]);
+      }
+    }
+    return results;
   }
 }

@@ -31,6 +31,6 @@ export type { ScheduleOptions } from './schedule';
 export { learningRateAt } from './schedule';
 export type { TrainSettings } from './settings';
 export { engineOptionsOf, trainerFor } from './settings';
-export type { JsonValue, Trainable } from './trainable';
+export type { JsonValue, PreparedStep, Trainable } from './trainable';
 export type { TrainerOptions, TrainStepResult } from './trainer';
 export { Trainer } from './trainer';

@@ -220,7 +220,7 @@ export async function trainLoop<Batch>(options: TrainLoopOptions<Batch>): Promis
       const stepStart = performance.now();
       let result: TrainStepResult;
       try {
-        result = trainer.step(item.batch);
+        result = await trainer.stepAsync(item.batch);
       } finally {
         item.dispose();
       }

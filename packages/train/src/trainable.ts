@@ -16,8 +16,20 @@ export type JsonValue =
  */
 export interface Trainable<Batch> {
   readonly parameters: ParameterStore;
-  losses(batch: Batch): Record<string, tf.Scalar>;
+  /** `prepared`: what `prepareLosses` returned for this batch (then nothing is read back). */
+  losses(batch: Batch, prepared?: PreparedStep): Record<string, tf.Scalar>;
+  /**
+   * A step's prepare phase: what `losses` would read back (targets, samples, proposals),
+   * computed with awaited reads. `Trainer.stepAsync` calls it on a backend without
+   * synchronous readback (webgpu), then `losses(batch, prepared)` inside the gradient closure.
+   */
+  prepareLosses?(batch: Batch): Promise<PreparedStep>;
   /** State of random generators used by `losses` (e.g. a sampler's), saved for exact resume. */
   randomState?(): JsonValue;
   restoreRandomState?(state: JsonValue): void;
+}
+
+/** What a `Trainable`'s prepare phase computed for one batch; freed after the step. */
+export interface PreparedStep {
+  dispose(): void;
 }

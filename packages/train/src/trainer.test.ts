@@ -86,3 +86,83 @@ describe('Trainer.step', () => {
     trainer.dispose();
   });
 });
+
+describe('Trainer.stepAsync', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+  });
+
+  /** The toy model with a prepare phase: `prepareLosses` reads x back; `losses` uses the result. */
+  function preparedModel() {
+    const base = model();
+    const calls: string[] = [];
+    let live = 0;
+    return {
+      calls,
+      live: () => live,
+      trainable: {
+        parameters: base.parameters,
+        async prepareLosses(batch: Batch) {
+          calls.push('prepare');
+          const rows = (await batch.x.data()).length / 2;
+          live += 1;
+          return {
+            rows,
+            dispose: () => {
+              calls.push('dispose');
+              live -= 1;
+            },
+          };
+        },
+        losses(batch: Batch, prepared?: { dispose(): void }) {
+          calls.push(
+            prepared
+              ? `losses(prepared ${(prepared as unknown as { rows: number }).rows})`
+              : 'losses',
+          );
+          return base.losses(batch);
+        },
+      },
+    };
+  }
+
+  it('two-phase: prepares, runs a closure with the prepared step, frees it, and trains as step does', async () => {
+    const prepared = preparedModel();
+    const trainer = new Trainer<Batch>({ ...trainerOf(model()), model: prepared.trainable });
+    const reference = trainerOf(model());
+    const x = tf.tensor2d([[1, 0]]);
+    const before = tf.memory().numTensors;
+    const result = await trainer.stepAsync({ x }, { twoPhase: true });
+    expect(prepared.calls).toEqual(['prepare', 'losses(prepared 1)', 'dispose']);
+    expect(prepared.live()).toBe(0);
+    expect(result).toEqual(reference.step({ x }));
+    expect(Array.from(prepared.trainable.parameters.get('w').dataSync())).toEqual(
+      Array.from(reference.model.parameters.get('w').dataSync()),
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    trainer.dispose();
+    reference.dispose();
+  });
+
+  it('on a backend with synchronous readback it is step (no prepare phase)', async () => {
+    const prepared = preparedModel();
+    const trainer = new Trainer<Batch>({ ...trainerOf(model()), model: prepared.trainable });
+    const x = tf.tensor2d([[1, 0]]);
+    const result = await trainer.stepAsync({ x });
+    expect(prepared.calls).toEqual(['losses']);
+    expect(result.losses).toEqual({ loss: 5.5, loss_fit: 1, loss_bias: 4.5 });
+    x.dispose();
+    trainer.dispose();
+  });
+
+  it('two-phase without prepareLosses is refused, naming the backend', async () => {
+    const trainer = trainerOf(model());
+    const x = tf.tensor2d([[1, 0]]);
+    await expect(trainer.stepAsync({ x }, { twoPhase: true })).rejects.toThrow(
+      /Trainer\.stepAsync: the model has no prepareLosses, which a two-phase step \(backend 'cpu'\) needs/,
+    );
+    x.dispose();
+    trainer.dispose();
+  });
+});

@@ -1,9 +1,22 @@
+import { hasSyncReadback } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { clipFlatGradient } from './clip';
 import { flatten, layoutOf } from './flat';
 import type { Optimizer } from './optimizer';
 import { learningRateAt, type ScheduleOptions } from './schedule';
-import type { Trainable } from './trainable';
+import type { PreparedStep, Trainable } from './trainable';
+
+/** One forward-backward pass of a step, before its values are read back. */
+interface Pass {
+  entries: { name: string; variable: tf.Variable }[];
+  record: Record<string, tf.Scalar>;
+  names: string[];
+  value: tf.Scalar;
+  norm: tf.Scalar;
+  grads: tf.NamedTensorMap;
+  gradients: Record<string, tf.Tensor>;
+  packed: tf.Tensor;
+}
 
 export interface TrainStepResult {
   /** Iteration this step ran as (0-based). */
@@ -48,12 +61,40 @@ export class Trainer<Batch> {
   }
 
   step(batch: Batch): TrainStepResult {
-    const learningRate = learningRateAt(this.schedule, this.iteration);
+    const pass = this.forwardBackward(batch, undefined);
+    return this.finish(pass, pass.packed.dataSync());
+  }
+
+  /**
+   * `step` for any backend. Where tensors cannot be read back synchronously (webgpu), or with
+   * `twoPhase: true`, it runs in two phases: the model's async `prepareLosses` (targets,
+   * samples, proposals, with awaited reads), then a gradient closure that reads nothing back,
+   * and one awaited read of the losses and gradient norm. Elsewhere it is `step`.
+   */
+  async stepAsync(batch: Batch, options: { twoPhase?: boolean } = {}): Promise<TrainStepResult> {
+    const twoPhase = options.twoPhase ?? !hasSyncReadback(tf.getBackend());
+    if (!twoPhase) return this.step(batch);
+    if (!this.model.prepareLosses) {
+      throw new Error(
+        `Trainer.stepAsync: the model has no prepareLosses, which a two-phase step (backend '${tf.getBackend()}') needs`,
+      );
+    }
+    const prepared = await this.model.prepareLosses(batch);
+    try {
+      const pass = this.forwardBackward(batch, prepared);
+      return this.finish(pass, await pass.packed.data());
+    } finally {
+      prepared.dispose();
+    }
+  }
+
+  /** Forward, losses and clipped gradients; `packed` = [loss, norm, ...named losses]. */
+  private forwardBackward(batch: Batch, prepared: PreparedStep | undefined): Pass {
     const entries = this.model.parameters.entries().filter((entry) => entry.variable.trainable);
     let record: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(
       () => {
-        const losses = this.model.losses(batch);
+        const losses = this.model.losses(batch, prepared);
         record = Object.fromEntries(
           Object.entries(losses).map(([name, loss]) => [name, tf.keep(loss)]),
         );
@@ -78,7 +119,13 @@ export class Trainer<Batch> {
     flat?.dispose();
     const names = Object.keys(record);
     const packed = tf.tidy(() => tf.stack([value, norm, ...names.map((name) => record[name]!)]));
-    const values = packed.dataSync();
+    return { entries, record, names, value, norm, grads, gradients, packed };
+  }
+
+  /** Applies the update when everything is finite; frees the pass. */
+  private finish(pass: Pass, values: ArrayLike<number>): TrainStepResult {
+    const { entries, record, names, value, norm, grads, gradients, packed } = pass;
+    const learningRate = learningRateAt(this.schedule, this.iteration);
     const losses: Record<string, number> = { loss: values[0]! };
     names.forEach((name, index) => {
       losses[name] = values[index + 2]!;

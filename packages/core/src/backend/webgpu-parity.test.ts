@@ -6,6 +6,7 @@ import { maskedDeformConv2d } from '../ops/masked-deform-conv2d';
 import { multiLevelRoiAlign } from '../ops/multi-level-roi-align';
 import { roiAlign } from '../ops/roi-align';
 import { type DeformCase, type FixtureTensor, loadFixture } from '../ops/test-helpers';
+import { onBackend } from '../testing/backends';
 
 /**
  * The webgpu code path on whatever adapter Dawn gives — lavapipe (software Vulkan) on a CPU
@@ -51,19 +52,7 @@ beforeAll(async () => {
       `the webgpu parity suite needs a Vulkan driver (on a CPU machine: run scripts/install-lavapipe.sh as root): ${(error as Error).message}`,
     );
   }
-  // Reference results come from the cpu backend in the same process.
-  await import('@tensorflow/tfjs-backend-cpu');
 });
-
-async function onBackend<T>(name: string, run: () => Promise<T>): Promise<T> {
-  const previous = tf.getBackend();
-  await tf.setBackend(name);
-  try {
-    return await run();
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
 
 describe('webgpu (Dawn) runs det training ops and matches the reference', () => {
   it('initBackend reports the adapter and marks a software one', async () => {

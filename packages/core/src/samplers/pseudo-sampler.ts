@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { untaped } from '../backend/untaped';
+import { type Reads, readSync } from '../backend/readback';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
 import { gtOfPositives, maskIndices } from './index-select';
 
-/** Positive and negative masks plus their sizes (one small synchronous readback). */
-export function countAssigned(gtIndices: tf.Tensor1D): { numPos: number; numNeg: number } {
+/** Positive and negative counts of an assignment (one small readback; see `Reads`). */
+export function* countAssigned(gtIndices: tf.Tensor1D): Reads<{ numPos: number; numNeg: number }> {
   // The wasm backend's Sum over an empty tensor returns uninitialised memory.
   if (gtIndices.shape[0] === 0) return { numPos: 0, numNeg: 0 };
   const counts = tf.tidy(() =>
@@ -14,9 +15,12 @@ export function countAssigned(gtIndices: tf.Tensor1D): { numPos: number; numNeg:
       tf.sum(tf.cast(tf.equal(gtIndices, 0), 'int32')),
     ]),
   );
-  const [numPos, numNeg] = counts.dataSync();
-  counts.dispose();
-  return { numPos: numPos!, numNeg: numNeg! };
+  try {
+    const [numPos, numNeg] = yield counts;
+    return { numPos: numPos!, numNeg: numNeg! };
+  } finally {
+    counts.dispose();
+  }
 }
 
 /**
@@ -26,17 +30,18 @@ export function countAssigned(gtIndices: tf.Tensor1D): { numPos: number; numNeg:
 export class PseudoSampler implements Sampler {
   /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   sample(assignResult: AssignResult, priors: tf.Tensor2D, _gtBoxes: tf.Tensor2D): SamplingResult {
-    return untaped(() => this.sampleUntaped(assignResult, priors));
+    return untaped(() => readSync(this.sampleSteps(assignResult, priors)));
   }
 
-  private sampleUntaped(assignResult: AssignResult, priors: tf.Tensor2D): SamplingResult {
+  /** `sample` as steps that yield the tensors it reads back (`readSync` / `readAsync`). */
+  *sampleSteps(assignResult: AssignResult, priors: tf.Tensor2D): Reads<SamplingResult> {
     const { gtIndices } = assignResult;
     if (gtIndices.shape[0] !== priors.shape[0]) {
       throw new Error(
         `PseudoSampler.sample: assignResult.gtIndices has ${gtIndices.shape[0]} entries for ${priors.shape[0]} priors`,
       );
     }
-    const { numPos, numNeg } = countAssigned(gtIndices);
+    const { numPos, numNeg } = yield* countAssigned(gtIndices);
     return tf.tidy(() => {
       const posIndices = maskIndices(tf.greater(gtIndices, 0), numPos);
       const negIndices = maskIndices(tf.equal(gtIndices, 0), numNeg);

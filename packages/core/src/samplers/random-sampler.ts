@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { untaped } from '../backend/untaped';
+import { type Reads, readSync } from '../backend/readback';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
 import { gtOfPositives, maskIndices, sortIndicesAscending } from './index-select';
@@ -59,14 +60,15 @@ export class RandomSampler implements Sampler {
 
   /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   sample(assignResult: AssignResult, priors: tf.Tensor2D, gtBoxes: tf.Tensor2D): SamplingResult {
-    return untaped(() => this.sampleUntaped(assignResult, priors, gtBoxes));
+    return untaped(() => readSync(this.sampleSteps(assignResult, priors, gtBoxes)));
   }
 
-  private sampleUntaped(
+  /** `sample` as steps that yield the tensors it reads back (`readSync` / `readAsync`). */
+  *sampleSteps(
     assignResult: AssignResult,
     priors: tf.Tensor2D,
     gtBoxes: tf.Tensor2D,
-  ): SamplingResult {
+  ): Reads<SamplingResult> {
     if (assignResult.gtIndices.shape[0] !== priors.shape[0]) {
       throw new Error(
         `RandomSampler.sample: assignResult.gtIndices has ${assignResult.gtIndices.shape[0]} entries for ${priors.shape[0]} priors`,
@@ -81,7 +83,14 @@ export class RandomSampler implements Sampler {
             tf.concat([tf.range(1, numGts + 1, 1, 'int32'), assignResult.gtIndices]) as tf.Tensor1D,
         )
       : assignResult.gtIndices;
-    const { numPos: availablePos, numNeg: availableNeg } = countAssigned(gtIndices);
+    let counts: { numPos: number; numNeg: number };
+    try {
+      counts = yield* countAssigned(gtIndices);
+    } catch (error) {
+      if (addGt) gtIndices.dispose();
+      throw error;
+    }
+    const { numPos: availablePos, numNeg: availableNeg } = counts;
     const numPos = Math.min(availablePos, Math.floor(this.num * this.posFraction));
     let numNeg = this.num - numPos;
     if (this.negPosUpperBound >= 0) {

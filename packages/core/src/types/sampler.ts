@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { Reads } from '../backend/readback';
 import type { AssignResult } from './assigner';
 
 /**
@@ -24,4 +25,14 @@ export interface SamplingResult {
 /** Picks positive and negative priors from an assignment. Uses no gradient. */
 export interface Sampler {
   sample(assignResult: AssignResult, priors: tf.Tensor2D, gtBoxes: tf.Tensor2D): SamplingResult;
+  /**
+   * `sample` as steps that yield each tensor it reads back (`Reads`): a training step's
+   * prepare phase runs them with `readAsync` on a backend without synchronous readback
+   * (webgpu). The same draws as `sample`.
+   */
+  sampleSteps?(
+    assignResult: AssignResult,
+    priors: tf.Tensor2D,
+    gtBoxes: tf.Tensor2D,
+  ): Reads<SamplingResult>;
 }

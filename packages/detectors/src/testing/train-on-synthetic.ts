@@ -59,7 +59,9 @@ export async function trainOnSynthetic(options: {
         break;
       }
       try {
-        const result = trainer.step(toDetectorBatch(batch, options.proposalsFor?.(batch)));
+        const result = await trainer.stepAsync(
+          toDetectorBatch(batch, options.proposalsFor?.(batch)),
+        );
         options.onStep?.(result);
         allFinite = result.finite && allFinite;
       } finally {
