@@ -24,7 +24,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { detach } from './detach';
 import { FeatureAdaption } from './feature-adaption';
 import { LocationBranch, ShapeBranch } from './guided-anchor-branches';
-import { guidedAnchors, guidedAnchorsAt, locationMask, prepareSquareCentres } from './guided-anchors';
+import {
+  guidedAnchors,
+  guidedAnchorsAt,
+  locationMask,
+  prepareSquareCentres,
+} from './guided-anchors';
 import { type LocationLossOptions, locationLoss } from './location-loss';
 import { LOCATION_IGNORE, LOCATION_NEGATIVE, locationTargets } from './location-targets';
 import { type ShapeLossOptions, shapeLoss } from './shape-loss';

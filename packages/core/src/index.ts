@@ -11,9 +11,9 @@ export type {
   WebgpuAdapterReport,
 } from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
-export { untaped } from './backend/untaped';
 export type { Reads } from './backend/readback';
 export { hasSyncReadback, readAsync, readSync } from './backend/readback';
+export { untaped } from './backend/untaped';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
 export type { BoxOverlapsFn, BoxOverlapsOptions, OverlapMode } from './boxes/box-overlaps';

@@ -10,6 +10,7 @@ import {
   type Detections,
   type DetectionTestConfig,
   disposeLevelOutputs,
+  type InferenceLevelOutput,
   type LossRecord,
   type ProposalConfig,
   type Proposals,
@@ -121,7 +122,7 @@ export class SingleStageDetector implements Detector {
     imageShapes: readonly (readonly [number, number])[],
   ): Promise<Detections[]> {
     const features = tf.tidy(() => this.backbone.apply(images, { training: false }));
-    let outputs: AnchorLevelOutput[];
+    let outputs: InferenceLevelOutput[];
     try {
       await this.head.prepareForward(features);
       outputs = forwardForInference(this.head, features);

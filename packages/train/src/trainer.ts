@@ -13,8 +13,9 @@ interface Pass {
   names: string[];
   value: tf.Scalar;
   norm: tf.Scalar;
-  grads: tf.NamedTensorMap;
-  gradients: Record<string, tf.Tensor>;
+  layout: ReturnType<typeof layoutOf>;
+  /** All clipped gradients as one vector (undefined when no parameter has one). */
+  gradient: tf.Tensor1D | undefined;
   packed: tf.Tensor;
 }
 
@@ -119,12 +120,12 @@ export class Trainer<Batch> {
     flat?.dispose();
     const names = Object.keys(record);
     const packed = tf.tidy(() => tf.stack([value, norm, ...names.map((name) => record[name]!)]));
-    return { entries, record, names, value, norm, grads, gradients, packed };
+    return { entries, record, names, value, norm, layout, gradient, packed };
   }
 
   /** Applies the update when everything is finite; frees the pass. */
   private finish(pass: Pass, values: ArrayLike<number>): TrainStepResult {
-    const { entries, record, names, value, norm, grads, gradients, packed } = pass;
+    const { entries, record, names, value, norm, layout, gradient, packed } = pass;
     const learningRate = learningRateAt(this.schedule, this.iteration);
     const losses: Record<string, number> = { loss: values[0]! };
     names.forEach((name, index) => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { untaped } from '../backend/untaped';
 import { type Reads, readSync } from '../backend/readback';
+import { untaped } from '../backend/untaped';
 import type { AssignResult } from '../types/assigner';
 import type { Sampler, SamplingResult } from '../types/sampler';
 import { gtOfPositives, maskIndices, sortIndicesAscending } from './index-select';
