@@ -11,6 +11,7 @@ export type {
   WebgpuAdapterReport,
 } from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
+export { importNodeBuiltin } from './backend/node-builtin';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
 export type { BoxOverlapsFn, BoxOverlapsOptions, OverlapMode } from './boxes/box-overlaps';
