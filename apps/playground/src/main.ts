@@ -502,7 +502,11 @@ async function start(): Promise<void> {
     }
     backend = await initBackend(
       forced
-        ? { backend: forced as NonNullable<Parameters<typeof initBackend>[0]>['backend'] }
+        ? {
+            backend: forced as NonNullable<Parameters<typeof initBackend>[0]>['backend'],
+            // Asked for by name: a software adapter (SwiftShader, lavapipe) is taken too.
+            allowSoftwareAdapter: forced === 'webgpu',
+          }
         : {},
     );
     const badge = $('backend');
