@@ -37,6 +37,8 @@ export interface Scene {
 
 const palette = ['#ff595e', '#ffca3a', '#8ac926', '#1982c4', '#6a4c93', '#ff924c', '#52a675'];
 const levelColors = ['#00e5ff', '#ffd400', '#ff3df2', '#7cff4d', '#ff8c00', '#ffffff'];
+/** Kept anchors drawn at most (the most likely first). */
+export const maxKeptDrawn = 150;
 
 function context2d(canvas: HTMLCanvasElement | OffscreenCanvas) {
   const context = canvas.getContext('2d') as CanvasRenderingContext2D | null;
@@ -47,7 +49,7 @@ function context2d(canvas: HTMLCanvasElement | OffscreenCanvas) {
 /** A probability in [0, 1] as a translucent heat colour (transparent → red → yellow). */
 function heat(p: number): [number, number, number, number] {
   const t = Math.min(1, Math.max(0, p));
-  return [255, Math.round(255 * Math.max(0, t * 2 - 1)), 0, Math.round(200 * Math.sqrt(t))];
+  return [255, Math.round(255 * Math.max(0, t * 2 - 1)), 0, Math.round(150 * t)];
 }
 
 function drawLocationMap(
@@ -148,21 +150,24 @@ export function drawScene(canvas: HTMLCanvasElement, scene: Scene): void {
   if (guided) {
     drawLocationMap(context, guided, scale);
     if (guided.showKept) {
-      let drawn = 0;
+      // The most likely kept anchors only: hundreds of boxes hide the image.
+      const kept: { level: number; row: number; p: number }[] = [];
       guided.levels.forEach((level, index) => {
-        for (let row = 0; row < level.probabilities.length && drawn < 3000; row++) {
-          if (guided.threshold > 0 && (level.probabilities[row] as number) < guided.threshold)
-            continue;
-          strokeBox(
-            context,
-            Array.from(level.anchors.slice(row * 4, row * 4 + 4)),
-            scale,
-            `${levelColors[index % levelColors.length]}55`,
-            1,
-          );
-          drawn += 1;
-        }
+        level.probabilities.forEach((p, row) => {
+          if (guided.threshold <= 0 || p >= guided.threshold) kept.push({ level: index, row, p });
+        });
       });
+      kept.sort((a, b) => b.p - a.p);
+      for (const { level, row } of kept.slice(0, maxKeptDrawn)) {
+        const anchors = guided.levels[level]!.anchors;
+        strokeBox(
+          context,
+          Array.from(anchors.slice(row * 4, row * 4 + 4)),
+          scale,
+          `${levelColors[level % levelColors.length]}66`,
+          1,
+        );
+      }
     }
   }
 

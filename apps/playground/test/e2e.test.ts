@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -185,12 +185,21 @@ describe.skipIf(!chromiumReady.ok)('playground in a real browser (Debian chromiu
       .toMatch(/explicit anchor 1: 'x' is not a positive number/);
   });
 
-  it('loads a GA model: p maps per level, the εL slider lowers the kept-anchor count', async () => {
+  it('loads a GA model by drag and drop: p maps per level, the εL slider lowers the kept-anchor count', async () => {
     const runs = await page.evaluate(() => window.detPlayground.runs());
-    await page.setInputFiles('#model-files', [
-      fixture.models.guided.tensors,
-      fixture.models.guided.json,
-    ]);
+    // This one by drag and drop onto the image.
+    const files = {
+      tensors: (await readFile(fixture.models.guided.tensors)).toString('base64'),
+      json: await readFile(fixture.models.guided.json, 'utf8'),
+    };
+    const dataTransfer = await page.evaluateHandle(({ tensors, json }) => {
+      const transfer = new DataTransfer();
+      const bytes = Uint8Array.from(atob(tensors), (c) => c.charCodeAt(0));
+      transfer.items.add(new File([bytes], 'model.safetensors'));
+      transfer.items.add(new File([json], 'model.json', { type: 'application/json' }));
+      return transfer;
+    }, files);
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer });
     await page.waitForFunction((n) => window.detPlayground.runs() > n, runs, { timeout: 60_000 });
     await settle(page);
     expect(await page.locator('#meta-panel').isHidden()).toBe(true);

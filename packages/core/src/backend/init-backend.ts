@@ -152,7 +152,8 @@ async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
   try {
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   } catch (error) {
-    return { ok: false, reason: `the GPU adapter request failed (${describe(error)})` };
+    const what = isNode() ? 'Dawn could not start' : 'the GPU adapter request failed';
+    return { ok: false, reason: `${what} (${describe(error)})` };
   }
   if (adapter === null) {
     return {
