@@ -1,6 +1,6 @@
 // The README's screenshot: serves the built site (apps/playground/dist), loads a `det export`
 // folder in Debian's chromium and saves the page.
-//   node scripts/screenshot.mjs EXPORT_DIR OUT.png [wasm|webgpu|cpu] [hoverX hoverY]
+//   [SAMPLE=i] [SCORE=s] node scripts/screenshot.mjs EXPORT_DIR OUT.png [wasm|webgpu|cpu] [hoverX hoverY]
 // webgpu runs on SwiftShader here (no GPU): slow, for trying the code path only.
 import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -61,6 +61,13 @@ try {
     timeout: 300_000,
   });
   await page.evaluate(() => window.detPlayground.idle());
+  if (process.env.SAMPLE) {
+    const runs = await page.evaluate(() => window.detPlayground.runs());
+    await page.locator(`canvas[data-sample="${process.env.SAMPLE}"]`).click();
+    await page.waitForFunction((n) => window.detPlayground.runs() > n, runs);
+    await page.evaluate(() => window.detPlayground.idle());
+  }
+  if (process.env.SCORE) await page.locator('#score').fill(process.env.SCORE);
   if (await page.locator('#ga-show-kept').isVisible()) await page.locator('#ga-show-kept').check();
   if (hoverX !== undefined) {
     await page.evaluate(
