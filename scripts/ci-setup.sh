@@ -5,6 +5,8 @@
 #     generators (scripts/fixtures/) that the drift check and the full ResNet parity run.
 #   - Mesa >= 23 lavapipe (software Vulkan, from bookworm-backports; scripts/install-lavapipe.sh)
 #     so the webgpu parity suite runs det's ops on tfjs-backend-webgpu through Dawn without a GPU.
+#   - Debian's chromium for apps/playground's browser test (driven by playwright-core through
+#     /usr/bin/chromium; no browser download).
 # Without them those tests fail with the reason; they never skip. (The permission-denied
 # test needs no setup: as root it drops its effective uid to nobody itself.)
 set -euo pipefail
@@ -15,9 +17,12 @@ missing=()
 if ! /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1; then
   missing+=(python3-torch python3-torchvision)
 fi
+if [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "ci-setup: everything present (torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), torchvision $(/usr/bin/python3 -c 'import torchvision; print(torchvision.__version__)'))"
+  echo "ci-setup: everything present (torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), torchvision $(/usr/bin/python3 -c 'import torchvision; print(torchvision.__version__)'), $(/usr/bin/chromium --version 2>/dev/null || echo chromium))"
   exit 0
 fi
 
@@ -34,6 +39,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update
 "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+[ -x /usr/bin/chromium ] || {
+  echo "ci-setup: chromium installed but /usr/bin/chromium is missing" >&2
+  exit 1
+}
 /usr/bin/python3 -c 'import torch, torchvision' || {
   echo "ci-setup: python3-torch / python3-torchvision installed but not importable" >&2
   exit 1

@@ -2,5 +2,5 @@ import { defineConfig } from 'tsup';
 import { libraryConfig } from '../../tsup.shared';
 
 export default defineConfig(
-  libraryConfig({ entry: ['src/index.ts', 'src/cli.ts', 'src/cli-program.ts'] }),
+  libraryConfig({ entry: ['src/index.ts', 'src/browser.ts', 'src/cli.ts', 'src/cli-program.ts'] }),
 );

@@ -2,12 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CocoResult } from '@det/coco-eval';
 import { disposeBatch } from '@det/data';
-import {
-  type Detector,
-  guidedAnchorFunctionOf,
-  metaAnchorFunctionOf,
-  writeGuidedAnchoringDiagnostics,
-} from '@det/detectors';
+import { type Detector, guidedAnchorFunctionOf, metaAnchorFunctionOf } from '@det/detectors';
+import { writeGuidedAnchoringDiagnostics } from '@det/detectors/node';
 import { evaluationLoader, type LoadedSplit } from './datasets';
 import { drawRecords, tileGrid } from './draw';
 import { runPaths } from './run-folder';

@@ -12,9 +12,9 @@ import {
   type DetectorBatch,
   type ProposalsByImage,
   proposalsForBatch,
-  readProposalsFile,
   toDetectorBatch,
 } from '@det/detectors';
+import { readProposalsFile } from '@det/detectors/node';
 import type { JsonValue, TrainingData } from '@det/train';
 import type { DataConfig } from './run-config';
 

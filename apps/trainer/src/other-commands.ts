@@ -2,7 +2,12 @@ import { statSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { DetectionRecord } from '@det/data';
-import { type AnchorSearchData, predictDataset, searchAnchorConfiguration } from '@det/detectors';
+import {
+  type AnchorSearchData,
+  exportDetector,
+  predictDataset,
+  searchAnchorConfiguration,
+} from '@det/detectors';
 import sharp from 'sharp';
 import { startBackend } from './backend';
 import { evaluationLoader, loadSplit, loadSplitProposals } from './datasets';
@@ -194,6 +199,37 @@ export async function predictCommand(
     );
     io.log(
       `${results.length} detections on ${records.length} image(s) → ${join(options.out, 'results.json')} and ${drawn.length} drawn image(s) in ${options.out}`,
+    );
+    return 0;
+  } finally {
+    model.detector.dispose();
+  }
+}
+
+/**
+ * `det export`: the run's model (best checkpoint, else last) as `model.safetensors` +
+ * `model.json` (config, class names, category ids): plain bytes and JSON that a web page loads
+ * (`loadExportedDetector` of @det/detectors; apps/playground).
+ */
+export async function exportCommand(
+  options: ModelOptions & { out?: string },
+  io: CommandIo,
+): Promise<number> {
+  await startBackend(io.log);
+  const model = await loadModel(options);
+  try {
+    const train = await loadSplit(model.config.data, 'train', 1);
+    const { tensors, info } = await exportDetector(
+      model.detector,
+      { classNames: train.dataset.classNames, categoryIds: train.dataset.categoryIds },
+      { checkpoint: model.checkpoint, iteration: model.iteration },
+    );
+    const out = options.out ?? (model.runDirectory ? join(model.runDirectory, 'export') : 'export');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'model.safetensors'), tensors);
+    await writeFile(join(out, 'model.json'), `${JSON.stringify(info, null, 2)}\n`);
+    io.log(
+      `${model.config.detector.kind} model (${info.classNames.length} classes, iteration ${model.iteration}, ${(tensors.byteLength / 1024).toFixed(0)} KiB) → ${join(out, 'model.safetensors')} + model.json`,
     );
     return 0;
   } finally {

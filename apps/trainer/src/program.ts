@@ -1,6 +1,12 @@
 import { runSynthCli } from '@det/data/cli';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { evalCommand, predictCommand, reportCommand, searchAnchorsCommand } from './other-commands';
+import {
+  evalCommand,
+  exportCommand,
+  predictCommand,
+  reportCommand,
+  searchAnchorsCommand,
+} from './other-commands';
 import { presetNames } from './run-config';
 import { type CommandIo, trainCommand } from './train-command';
 
@@ -134,6 +140,15 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
     .option('--out <dir>', 'output folder', 'predictions')
     .action(async (options) => {
       exitCode = await predictCommand({ ...options, runsDir: runsDir() }, io);
+    });
+
+  modelOptions(program.command('export'))
+    .description(
+      'write the model for a web page (apps/playground): model.safetensors + model.json (config, class names)',
+    )
+    .option('--out <dir>', "output folder (default: the run folder's export/, else export)")
+    .action(async (options) => {
+      exitCode = await exportCommand({ ...options, runsDir: runsDir() }, io);
     });
 
   modelOptions(program.command('search-anchors'))

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@det/core';
+import { loadExportedDetector } from '@det/detectors';
 import { disposeCheckpoint, readCheckpoint } from '@det/train';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { det } from './det-binary';
@@ -155,6 +156,35 @@ describe('det (built binary)', () => {
     );
     expect(split.code, split.stderr).toBe(0);
     expect(split.stdout).toMatch(/\d+ detections on 2 image\(s\)/);
+  }, 60_000);
+
+  it('export writes model.safetensors + model.json that loadExportedDetector reads', async () => {
+    const result = await det(['export', '--run', 'tiny'], cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      /single-stage model \(5 classes, iteration \d, \d+ KiB\) → runs\/tiny\/export\/model.safetensors \+ model.json/,
+    );
+    const info = JSON.parse(await readFile(join(cwd, 'runs/tiny/export/model.json'), 'utf8'));
+    expect(info.format).toBe('det-model');
+    expect(info.classNames).toEqual(['rectangle', 'ellipse', 'triangle', 'bar', 'ring']);
+    expect(info.categoryIds).toEqual([1, 2, 3, 4, 5]);
+    expect(info.source.checkpoint).toMatch(/^runs\/tiny\/checkpoints\/(best|last)\.safetensors$/);
+    const bytes = new Uint8Array(await readFile(join(cwd, 'runs/tiny/export/model.safetensors')));
+    await initBackend({ backend: 'cpu' });
+    const saved = await readCheckpoint(join(cwd, info.source.checkpoint));
+    expect(saved.state.iteration).toBe(info.source.iteration);
+    const { detector } = await loadExportedDetector(bytes, info);
+    try {
+      expect(detector.parameters.entries().length).toBe(saved.parameters.size);
+      for (const [name, value] of saved.parameters) {
+        expect(Array.from(detector.parameters.get(name).dataSync()), name).toEqual(
+          Array.from(value.dataSync()),
+        );
+      }
+    } finally {
+      detector.dispose();
+      disposeCheckpoint(saved);
+    }
   }, 60_000);
 
   it('report rebuilds the report', async () => {

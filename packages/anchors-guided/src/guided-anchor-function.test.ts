@@ -280,3 +280,36 @@ describe('GuidedAnchorFunction', () => {
     tf.dispose([...features, ...gtBoxes, ...gtLabels]);
   });
 });
+
+describe('GuidedAnchorFunction.setLocationThreshold', () => {
+  it('keeps exactly the locations with p ≥ εL, as εL moves, without touching the weights', () => {
+    const { fn } = build({ locationThreshold: 0.01 });
+    const feature = tf.randomNormal([1, 8, 8, channels], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const input = {
+      level: 0,
+      clsFeature: feature,
+      regFeature: feature,
+      training: false,
+      plan: undefined,
+    };
+    const probabilities = tf.tidy(() => tf.sigmoid(fn.location.apply(feature)).dataSync());
+    const sorted = Array.from(probabilities).sort((a, b) => a - b);
+    const counts: number[] = [];
+    const between = (i: number) => (sorted[i - 1]! + sorted[i]!) / 2;
+    for (const threshold of [0, between(16), between(48), (1 + sorted[63]!) / 2]) {
+      fn.setLocationThreshold(threshold);
+      expect(fn.options.locationThreshold).toBe(threshold);
+      const before = tf.memory().numTensors;
+      const output = fn.apply(input);
+      counts.push((output.evaluated!.dataSync() as Uint8Array).reduce((n, v) => n + v, 0));
+      disposeOutput(output);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    // 64 locations: εL between the 16th and 17th smallest p keeps 48, then 16, then none.
+    expect(new Set(sorted).size).toBe(64);
+    expect(counts).toEqual([64, 48, 16, 0]);
+    expect(() => fn.setLocationThreshold(1)).toThrow(/εL must be in \[0, 1\), got 1/);
+    expect(() => fn.setLocationThreshold(Number.NaN)).toThrow(/got NaN/);
+    feature.dispose();
+  });
+});

@@ -173,7 +173,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   readonly numClasses: number;
   readonly numLevels: number;
   readonly strides: readonly number[];
-  readonly options: GuidedAnchorFunctionOptions;
+  private settings: GuidedAnchorFunctionOptions;
   readonly location: LocationBranch;
   readonly shape: ShapeBranch;
   private readonly cls: Adapted;
@@ -182,12 +182,30 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   private readonly kernelSize: number;
   private readonly shapeTargetBuilder: ShapeTargetBuilder;
 
+  /** The options it was built with (εL as last set by `setLocationThreshold`). */
+  get options(): GuidedAnchorFunctionOptions {
+    return this.settings;
+  }
+
+  /**
+   * Changes εL for later inference passes: locations with p ≥ `threshold` are evaluated (the
+   * weights stay; e.g. a slider in apps/playground). `threshold` in [0, 1).
+   */
+  setLocationThreshold(threshold: number): void {
+    if (!(Number.isFinite(threshold) && threshold >= 0 && threshold < 1)) {
+      throw new Error(
+        `GuidedAnchorFunction.setLocationThreshold: εL must be in [0, 1), got ${threshold}`,
+      );
+    }
+    this.settings = { ...this.settings, locationThreshold: threshold };
+  }
+
   constructor(context: AnchorFunctionContext, options: GuidedAnchorFunctionOptions = {}) {
     const { store, inChannels, numClasses, strides } = context;
     this.numClasses = numClasses;
     this.numLevels = strides.length;
     this.strides = [...strides];
-    this.options = options;
+    this.settings = options;
     this.sharedAdaption = context.sharedTower;
     this.kernelSize = context.kernelSize;
     this.location = new LocationBranch(store.scope('conv_loc'), { inChannels });

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import type { ParameterStore } from '@det/core';
+import type * as Crypto from 'node:crypto';
+import type * as FsPromises from 'node:fs/promises';
+import { importNodeBuiltin, type ParameterStore } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   parseSafetensors,
@@ -67,6 +67,10 @@ function relativeEntries(store: ParameterStore): Map<string, tf.Variable> {
 
 async function readSource(source: WeightSource): Promise<{ bytes: Uint8Array; label: string }> {
   if (typeof source !== 'string') return { bytes: source, label: '<bytes>' };
+  const { readFile } = await importNodeBuiltin<typeof FsPromises>(
+    'node:fs/promises',
+    `reading weights from the path ${source} (pass the file's bytes instead)`,
+  );
   try {
     return { bytes: await readFile(source), label: source };
   } catch (error) {
@@ -225,6 +229,11 @@ export async function writeFileAtomic(
   bytes: Uint8Array | string,
   what = 'file',
 ): Promise<void> {
+  const { writeFile, rename, unlink } = await importNodeBuiltin<typeof FsPromises>(
+    'node:fs/promises',
+    `writing ${what} to ${path}`,
+  );
+  const { randomBytes } = await importNodeBuiltin<typeof Crypto>('node:crypto', `writing ${what}`);
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(temporary, bytes);

@@ -14,6 +14,7 @@ export { activeBackend, backendPreference, initBackend } from './backend/init-ba
 export type { Reads } from './backend/readback';
 export { hasSyncReadback, readAsync, readSync } from './backend/readback';
 export { untaped } from './backend/untaped';
+export { importNodeBuiltin } from './backend/node-builtin';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
 export type { BoxOverlapsFn, BoxOverlapsOptions, OverlapMode } from './boxes/box-overlaps';

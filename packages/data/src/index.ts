@@ -32,6 +32,8 @@ export {
   initialImageMeta,
   scaleBoxes,
 } from './image-meta';
+export type { NormalizeOptions } from './normalization';
+export { imagenetNormalization, normalizePixels, resolveNormalization } from './normalization';
 export type { Random } from './random';
 export { createRandom, deriveSeed, permutation } from './random';
 export type { EnsureDatasetOptions } from './synthetic/default-dataset';
@@ -62,11 +64,12 @@ export type {
 export {
   defaultRenderOptions,
   renderSyntheticImage,
+  renderSyntheticImageAt,
   syntheticCategoryNames,
+  syntheticSplitIndex,
 } from './synthetic/render';
 export type {
   BoxRange,
-  NormalizeOptions,
   RandomResizeOptions,
   ResizeScale,
   Sample,
@@ -77,7 +80,6 @@ export {
   boxesInRange,
   dropBoxesInRange,
   flipSample,
-  imagenetNormalization,
   keepRatioSize,
   metaAnchorDropRange,
   normalize,
@@ -87,5 +89,4 @@ export {
   randomResize,
   resize,
   resizeSample,
-  resolveNormalization,
 } from './transforms';

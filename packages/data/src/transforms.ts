@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { ImageBuffer } from './decode-image';
 import { flipBoxes, type ImageMeta, scaleBoxes } from './image-meta';
+import { type NormalizeOptions, normalizePixels, resolveNormalization } from './normalization';
 import type { Random } from './random';
 
 /**
@@ -199,45 +200,9 @@ export function randomHorizontalFlip(options: { probability?: number } = {}): Tr
   };
 }
 
-/**
- * ImageNet statistics in 0-255 units. `pytorch`: torchvision's RGB mean/std. `caffe`: the
- * MSRA/Detectron caffe weights' BGR mean with unit std (mmdetection's caffe-style config).
- */
-export const imagenetNormalization = {
-  pytorch: { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], toBgr: false },
-  caffe: { mean: [103.53, 116.28, 123.675], std: [1, 1, 1], toBgr: true },
-} as const;
-
-export interface NormalizeOptions {
-  /** A preset; default `pytorch`. Ignored when `mean` and `std` are given. */
-  style?: 'pytorch' | 'caffe';
-  /** Per-channel mean in output channel order (0-255 units). */
-  mean?: readonly [number, number, number];
-  std?: readonly [number, number, number];
-  /** Reorder RGB → BGR before subtracting the mean. */
-  toBgr?: boolean;
-}
-
-export function resolveNormalization(options: NormalizeOptions = {}): {
-  mean: readonly number[];
-  std: readonly number[];
-  toBgr: boolean;
-} {
-  if (options.mean && options.std) {
-    if (options.std.some((value) => !(value > 0))) {
-      throw new Error(`normalize: std must be positive, got [${options.std.join(', ')}]`);
-    }
-    return { mean: options.mean, std: options.std, toBgr: options.toBgr ?? false };
-  }
-  if (options.mean || options.std) throw new Error('normalize: give both mean and std, or neither');
-  return imagenetNormalization[options.style ?? 'pytorch'];
-}
-
 /** Converts to float32, optionally to BGR, then `(x − mean) / std` per channel. */
 export function normalize(options: NormalizeOptions = {}): Transform {
-  const { mean, std, toBgr } = resolveNormalization(options);
-  const [m0, m1, m2] = mean as [number, number, number];
-  const [s0, s1, s2] = [1 / std[0]!, 1 / std[1]!, 1 / std[2]!];
+  const normalization = resolveNormalization(options);
   return {
     name: 'normalize',
     apply: (sample) => {
@@ -245,14 +210,7 @@ export function normalize(options: NormalizeOptions = {}): Transform {
       if (source instanceof Float32Array) {
         throw new Error(`normalize: image ${sample.meta.imageId} is already normalised`);
       }
-      const data = new Float32Array(source.length);
-      for (let offset = 0; offset < source.length; offset += 3) {
-        const r = source[offset]!;
-        const b = source[offset + 2]!;
-        data[offset] = ((toBgr ? b : r) - m0) * s0;
-        data[offset + 1] = (source[offset + 1]! - m1) * s1;
-        data[offset + 2] = ((toBgr ? r : b) - m2) * s2;
-      }
+      const data = normalizePixels(source, normalization);
       return { ...sample, image: { ...sample.image, data } };
     },
   };

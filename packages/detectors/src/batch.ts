@@ -1,4 +1,4 @@
-import type { DetectionBatch } from '@det/data';
+import type { DetectionBatch } from '@det/data/browser';
 import type { DetectorBatch } from './detector';
 
 /** A `@det/data` loader batch as detector input (valid image sizes from the metas). */

@@ -1,5 +1,10 @@
 import { CocoEvaluator, CocoGroundTruth, type CocoResult, type CocoSummary } from '@det/coco-eval';
-import { boxesToInput, boxesToOriginal, type DetectionBatch, type ImageMeta } from '@det/data';
+import {
+  boxesToInput,
+  boxesToOriginal,
+  type DetectionBatch,
+  type ImageMeta,
+} from '@det/data/browser';
 import type { Detections } from '@det/heads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Detector } from './detector';

@@ -48,11 +48,16 @@ export { createDetector } from './create-detector';
 export type { Detector, DetectorBatch, PreparedLosses } from './detector';
 export type { EvaluationResult } from './evaluate';
 export { evaluateCoco, predictDataset, toCocoResults } from './evaluate';
-export type {
-  GuidedAnchoringDiagnostics,
-  GuidedAnchoringDiagnosticsOptions,
-} from './guided-anchoring-diagnostics';
-export { writeGuidedAnchoringDiagnostics } from './guided-anchoring-diagnostics';
+export type { GuidedAnchorLevel } from './guided-anchor-maps';
+export { countKeptAnchors, guidedAnchorMaps } from './guided-anchor-maps';
+export type { ExportedModelInfo } from './model-file';
+export {
+  exportDetector,
+  loadExportedDetector,
+  modelFileFormat,
+  modelFileVersion,
+  parseModelInfo,
+} from './model-file';
 export type {
   FeaturePyramid,
   PreparedDense,
@@ -63,13 +68,8 @@ export type {
 export { DenseProposalSource, PrecomputedProposalSource, resnetFpnPyramid } from './parts';
 export type { MetaAnchorPresetOptions } from './presets';
 export { presets } from './presets';
-export type { ProposalsByImage, ReadProposalsOptions } from './proposals-file';
-export {
-  parseProposals,
-  proposalsForBatch,
-  readProposalsFile,
-  writeProposalsFile,
-} from './proposals-file';
+export type { ProposalsByImage, ReadProposalsOptions } from './proposals';
+export { parseProposals, proposalsForBatch } from './proposals';
 export { denseHeadOf, guidedAnchorFunctionOf, metaAnchorFunctionOf } from './scheme-access';
 export type {
   AnchorSearchData,

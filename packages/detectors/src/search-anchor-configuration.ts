@@ -4,7 +4,7 @@ import {
   greedyAnchorSearch,
   presetAnchors,
 } from '@det/anchors-meta';
-import type { DetectionBatch } from '@det/data';
+import type { DetectionBatch } from '@det/data/browser';
 import type { Detector } from './detector';
 import { evaluateCoco, predictDataset } from './evaluate';
 import { metaAnchorFunctionOf } from './scheme-access';

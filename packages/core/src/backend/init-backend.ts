@@ -1,7 +1,8 @@
 import './register-stock-gradients';
-import { readdirSync } from 'node:fs';
+import type * as Fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradientOverrides } from './gradient-overrides';
+import { importNodeBuiltin } from './node-builtin';
 import { startWasmWithThreads } from './wasm-threads';
 
 export type BackendName = 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -44,7 +45,7 @@ export interface InitBackendOptions {
    * `DET_WEBGPU_ALLOW_SOFTWARE=1`.
    */
   allowSoftwareAdapter?: boolean;
-  /** Environment to read `DET_BACKEND` / `DET_WASM_THREADS` from (default `process.env`). */
+  /** Environment to read `DET_BACKEND` / `DET_WASM_THREADS` from (default `process.env`; none in a browser). */
   env?: Record<string, string | undefined>;
 }
 
@@ -70,8 +71,9 @@ async function importOptional(specifier: string): Promise<Record<string, unknown
  * Dawn needs a GPU device node on Linux (NVIDIA's /dev/nvidia*, or a DRM render node).
  * Without one, probing only prints native noise from the Vulkan loader, so skip it.
  */
-function hasGpuDevice(): boolean {
+async function hasGpuDevice(): Promise<boolean> {
   if (process.platform !== 'linux') return true;
+  const { readdirSync } = await importNodeBuiltin<typeof Fs>('node:fs', 'probing GPU devices');
   const listing = (folder: string) => {
     try {
       return readdirSync(folder);
@@ -87,9 +89,32 @@ function hasGpuDevice(): boolean {
 
 const softwareAdapterPattern = /llvmpipe|lavapipe|swiftshader/i;
 
-async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
+/** true under Node (and Bun/Deno's Node mode), false in a web page or a web worker. */
+function isNode(): boolean {
+  return (
+    typeof globalThis.process === 'object' && typeof globalThis.process.versions?.node === 'string'
+  );
+}
+
+/** `process.env` under Node, nothing in a web page. */
+function defaultEnv(): Record<string, string | undefined> {
+  return isNode() ? process.env : {};
+}
+
+/** The page's own WebGPU (`navigator.gpu`); in Node, Dawn through the optional `webgpu` package. */
+async function webgpuEntry(
+  allowSoftware: boolean,
+): Promise<
+  { ok: true; gpu: GPU; globals: Record<string, unknown> } | { ok: false; reason: string }
+> {
+  if (!isNode()) {
+    const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+    return gpu
+      ? { ok: true, gpu, globals: {} }
+      : { ok: false, reason: 'this browser has no WebGPU (navigator.gpu)' };
+  }
   // A software Vulkan driver needs no device node; only look for one when hardware is required.
-  if (!allowSoftware && !hasGpuDevice()) {
+  if (!allowSoftware && !(await hasGpuDevice())) {
     return {
       ok: false,
       reason:
@@ -108,18 +133,34 @@ async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
   const create = webgpu.create as ((flags: string[]) => GPU) | undefined;
   if (typeof create !== 'function')
     return { ok: false, reason: "the 'webgpu' package exports no create()" };
-  let gpu: GPU;
-  let adapter: GPUAdapter | null;
   try {
-    gpu = create([]);
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    return {
+      ok: true,
+      gpu: create([]),
+      globals: (webgpu.globals ?? {}) as Record<string, unknown>,
+    };
   } catch (error) {
     return { ok: false, reason: `Dawn could not start (${describe(error)})` };
+  }
+}
+
+async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
+  const entry = await webgpuEntry(allowSoftware);
+  if (!entry.ok) return entry;
+  const { gpu } = entry;
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (error) {
+    const what = isNode() ? 'Dawn could not start' : 'the GPU adapter request failed';
+    return { ok: false, reason: `${what} (${describe(error)})` };
   }
   if (adapter === null) {
     return {
       ok: false,
-      reason: 'Dawn found no GPU adapter (needs a Vulkan driver: NVIDIA, or Mesa >= 23 lavapipe)',
+      reason: isNode()
+        ? 'Dawn found no GPU adapter (needs a Vulkan driver: NVIDIA, or Mesa >= 23 lavapipe)'
+        : 'the browser gave no WebGPU adapter',
     };
   }
   const adapterInfo = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
@@ -138,16 +179,18 @@ async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
       reason: `the only adapter is a software rasteriser (${report.description}); set DET_WEBGPU_ALLOW_SOFTWARE=1 to test the webgpu path on it anyway`,
     };
   }
-  // tfjs-backend-webgpu reads navigator.gpu and the WebGPU enums from the global scope.
-  const globals = (webgpu.globals ?? {}) as Record<string, unknown>;
-  Object.assign(globalThis, globals);
-  Object.defineProperty(globalThis, 'navigator', {
-    value: { gpu },
-    configurable: true,
-    writable: true,
-  });
+  if (isNode()) {
+    // tfjs-backend-webgpu reads navigator.gpu and the WebGPU enums from the global scope.
+    Object.assign(globalThis, entry.globals);
+    Object.defineProperty(globalThis, 'navigator', {
+      value: { gpu },
+      configurable: true,
+      writable: true,
+    });
+  }
   try {
-    await importOptional('@tensorflow/tfjs-backend-webgpu');
+    // A page that bundles @tensorflow/tfjs-backend-webgpu has registered it on import.
+    if (!tf.findBackendFactory('webgpu')) await importOptional('@tensorflow/tfjs-backend-webgpu');
     if (!(await tf.setBackend('webgpu')))
       return { ok: false, reason: 'tfjs-backend-webgpu failed to initialise' };
   } catch (error) {
@@ -172,6 +215,7 @@ async function probeWebgpu(allowSoftware: boolean): Promise<Probe> {
 }
 
 async function probeTensorflow(): Promise<Probe> {
+  if (!isNode()) return { ok: false, reason: 'tfjs-node runs only under Node' };
   const reasons: string[] = [];
   for (const specifier of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
@@ -288,7 +332,7 @@ async function probe(
 }
 
 async function choose(options: InitBackendOptions): Promise<BackendInfo> {
-  const env = options.env ?? process.env;
+  const env = options.env ?? defaultEnv();
   const forced = options.backend ?? parseBackend(env.DET_BACKEND);
   const wasmThreads = parseThreads(options.wasmThreads ?? env.DET_WASM_THREADS);
   const allowSoftware =
@@ -326,7 +370,7 @@ async function choose(options: InitBackendOptions): Promise<BackendInfo> {
  * asking for a different backend after one was chosen is an error.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const requested = options.backend ?? parseBackend((options.env ?? process.env).DET_BACKEND);
+  const requested = options.backend ?? parseBackend((options.env ?? defaultEnv()).DET_BACKEND);
   if (active) {
     if (requested && requested !== active.name) {
       throw new Error(

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
-import { Worker as NodeWorker } from 'node:worker_threads';
+import type * as Fs from 'node:fs';
+import type * as Os from 'node:os';
+import type * as Path from 'node:path';
+import type * as WorkerThreads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { importNodeBuiltin } from './node-builtin';
 
 /**
  * Starts tfjs-backend-wasm 4.22's pthread build under Node, which tfjs itself refuses:
@@ -24,6 +25,13 @@ export async function startWasmWithThreads(
   wasm: { setThreadsCount: (threads: number) => void },
   threads: number,
 ): Promise<boolean> {
+  const what = 'DET_WASM_THREADS > 1';
+  const { mkdtempSync, writeFileSync } = await importNodeBuiltin<typeof Fs>('node:fs', what);
+  const os = (await importNodeBuiltin<{ default: typeof Os }>('node:os', what)).default;
+  const { join } = await importNodeBuiltin<typeof Path>('node:path', what);
+  const NodeWorker = (await importNodeBuiltin<typeof WorkerThreads>('node:worker_threads', what))
+    .Worker;
+  type NodeWorker = WorkerThreads.Worker;
   const folder = mkdtempSync(join(os.tmpdir(), 'det-wasm-threads-'));
   const OriginalBlob = globalThis.Blob;
   const originalCreateObjectURL = URL.createObjectURL;
@@ -52,7 +60,7 @@ export async function startWasmWithThreads(
   }
   class PthreadWorker extends NodeWorker {
     private loaded = false;
-    constructor(path: string, options?: ConstructorParameters<typeof NodeWorker>[1]) {
+    constructor(path: string, options?: WorkerThreads.WorkerOptions) {
       super(path, options);
       this.on('message', (message: { cmd?: string } | undefined) => {
         if (message?.cmd === 'loaded') {
@@ -89,8 +97,8 @@ export async function startWasmWithThreads(
     set: () => {},
   });
   const cpu = originalCpus()[0];
-  (os as { cpus: () => os.CpuInfo[] }).cpus = () =>
-    Array.from({ length: 2 * threads }, () => cpu as os.CpuInfo);
+  (os as { cpus: () => Os.CpuInfo[] }).cpus = () =>
+    Array.from({ length: 2 * threads }, () => cpu as Os.CpuInfo);
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     wasm.setThreadsCount(threads);
@@ -98,7 +106,7 @@ export async function startWasmWithThreads(
   } finally {
     globalThis.Blob = OriginalBlob;
     URL.createObjectURL = originalCreateObjectURL;
-    (os as { cpus: () => os.CpuInfo[] }).cpus = originalCpus;
+    (os as { cpus: () => Os.CpuInfo[] }).cpus = originalCpus;
     if (workerDescriptor) Object.defineProperty(globalThis, 'Worker', workerDescriptor);
     else delete (globalThis as { Worker?: unknown }).Worker;
   }

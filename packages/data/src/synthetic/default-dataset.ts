@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultSyntheticOptions } from './defaults';
 import {
   type GenerateSyntheticDatasetOptions,
   generateSyntheticDataset,
@@ -11,14 +12,7 @@ import {
   syntheticFormatVersion,
 } from './generate';
 
-/** The embedded default: what the README's first command trains on. */
-export const defaultSyntheticOptions = {
-  seed: 0,
-  trainImages: 1000,
-  valImages: 200,
-  width: 320,
-  height: 320,
-} as const satisfies Omit<GenerateSyntheticDatasetOptions, 'outDir'>;
+export { defaultSyntheticOptions };
 
 export const defaultDatasetName = 'det-synth-default';
 

@@ -2,11 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { CocoAnnotation, CocoCategory, CocoImage, CocoInstances } from '../coco-format';
-import { createRandom, deriveSeed } from '../random';
 import {
   defaultRenderOptions,
   type RenderOptions,
-  renderSyntheticImage,
+  renderSyntheticImageAt,
   syntheticCategoryNames,
 } from './render';
 
@@ -85,7 +84,6 @@ function resolveRenderOptions(options: GenerateSyntheticDatasetOptions): RenderO
 
 async function generateSplit(
   split: 'train' | 'val',
-  splitIndex: number,
   count: number,
   seed: number,
   render: RenderOptions,
@@ -99,8 +97,7 @@ async function generateSplit(
   const pending: Array<Promise<unknown>> = [];
   for (let index = 0; index < count; index++) {
     // Each image has its own seed, so any image can be regenerated alone.
-    const random = createRandom(deriveSeed(seed, splitIndex, index));
-    const rendered = renderSyntheticImage(render, random);
+    const rendered = renderSyntheticImageAt(render, seed, split, index);
     const imageId = index + 1;
     const fileName = `${String(imageId).padStart(6, '0')}.png`;
     images.push({ id: imageId, file_name: fileName, width: render.width, height: render.height });
@@ -166,14 +163,13 @@ export async function generateSyntheticDataset(
   await mkdir(options.outDir, { recursive: true });
   const train = await generateSplit(
     'train',
-    0,
     trainImages,
     seed,
     render,
     options.outDir,
     concurrency,
   );
-  const val = await generateSplit('val', 1, valImages, seed, render, options.outDir, concurrency);
+  const val = await generateSplit('val', valImages, seed, render, options.outDir, concurrency);
   const manifest: SyntheticManifest = {
     format: 'det-synth',
     version: syntheticFormatVersion,

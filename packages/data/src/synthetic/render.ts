@@ -1,4 +1,4 @@
-import type { Random } from '../random';
+import { createRandom, deriveSeed, type Random } from '../random';
 
 /** The shape categories of the synthetic dataset, in label order (COCO ids are index + 1). */
 export const syntheticCategoryNames = ['rectangle', 'ellipse', 'triangle', 'bar', 'ring'] as const;
@@ -490,4 +490,24 @@ export function renderSyntheticImage(options: RenderOptions, random: Random): Re
     if (id >= 0) owner[pixel] = remap[id]!;
   }
   return { width, height, rgb, objects, owner };
+}
+
+/** The split index that seeds a synthetic split's images (`train` 0, `val` 1). */
+export const syntheticSplitIndex = { train: 0, val: 1 } as const;
+
+/**
+ * Image `index` (0-based; COCO id index + 1) of a split of the synthetic dataset generated with
+ * `seed` and `options`: every image has its own seed, so one image renders alone, bit for bit
+ * the pixels `generateSyntheticDataset` writes (e.g. the playground's sample images).
+ */
+export function renderSyntheticImageAt(
+  options: RenderOptions,
+  seed: number,
+  split: keyof typeof syntheticSplitIndex,
+  index: number,
+): RenderedImage {
+  return renderSyntheticImage(
+    options,
+    createRandom(deriveSeed(seed, syntheticSplitIndex[split], index)),
+  );
 }
