@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDetector, type Detector, parseDetectorConfig } from '@det/detectors';
 import { checkpointFiles, disposeCheckpoint, loadParameters, readCheckpoint } from '@det/train';
-import type { RunConfig } from './run-config';
+import { parseSetting, type RunConfig, setAt } from './run-config';
 import { runPaths } from './run-folder';
 
 export interface LoadedModel {
@@ -25,6 +25,12 @@ export async function loadModel(options: {
   checkpoint?: string;
   run?: string;
   runsDir: string;
+  /**
+   * `key=value` overrides of the detector config applied before the model is built: fields
+   * that change inference only (e.g. `head.anchorScheme.locationThreshold=0.05`, MetaAnchor's
+   * `head.anchorScheme.inferenceAnchors="5x5"`); one that changes the parameters fails loading.
+   */
+  set?: readonly string[];
 }): Promise<LoadedModel> {
   let file = options.checkpoint;
   let runDirectory: string | undefined;
@@ -45,7 +51,17 @@ export async function loadModel(options: {
       if (!existsSync(beside)) throw new Error(`${file}: the checkpoint holds no run config`);
       config = JSON.parse(await readFile(beside, 'utf8')) as RunConfig;
     }
-    const detectorConfig = parseDetectorConfig(config.detector, `${file} config.detector`);
+    const detectorInput = structuredClone(config.detector) as unknown as Record<string, unknown>;
+    for (const text of options.set ?? []) {
+      const { path, value } = parseSetting(text);
+      if (path[0] !== 'detector')
+        throw new Error(`--set ${text}: only detector fields can be overridden at inference`);
+      setAt(detectorInput, path.slice(1), value);
+    }
+    const detectorConfig = parseDetectorConfig(
+      detectorInput,
+      options.set?.length ? `${file} config.detector with --set` : `${file} config.detector`,
+    );
     const detector = createDetector(detectorConfig);
     try {
       loadParameters(detector.parameters, saved.parameters, saved.path);
