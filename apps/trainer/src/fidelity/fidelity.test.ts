@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { estimateBudget } from './budget';
 import { fidelityCommand } from './command';
@@ -238,6 +238,25 @@ describe('det fidelity runner', () => {
     expect(code).toBe(1);
     expect(lines.join('\n')).toMatch(/a-s0: failed: .*training stopped at 10 of 20 steps/);
     expect(existsSync(join(root, 'results', 'a-s0.json'))).toBe(false);
+  });
+
+  it("skips a run another live det fidelity holds the lock of, and takes over a dead holder's", async () => {
+    const { io, calls } = fakeWorld();
+    const lock = join(root, 'runs', 'a-s0', 'fidelity', 'lock');
+    await mkdir(dirname(lock), { recursive: true });
+    await writeFile(lock, String(process.pid));
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: fixture,
+      runner: io,
+    });
+    expect(calls).toEqual([]);
+    await writeFile(lock, '999999999');
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: fixture,
+      runner: io,
+    });
+    expect(calls.length).toBe(2);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('marks a result of a changed cell stale and does not rerun it; --only picks one table', async () => {

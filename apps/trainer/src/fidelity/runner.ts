@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { CellSpec, DataVariant, EvalSpec, Matrix } from './matrix';
@@ -69,6 +69,19 @@ export async function lastCheckpointIteration(runDir: string): Promise<number> {
     return json.state?.iteration ?? 0;
   } catch {
     return 0; // cut by a kill: training resumes and rewrites it
+  }
+}
+
+/** The live process holding a run's lock file, if any (a dead holder's lock is stale). */
+export async function lockHolder(lock: string): Promise<number | undefined> {
+  if (!existsSync(lock)) return undefined;
+  const pid = Number(await readFile(lock, 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
   }
 }
 
@@ -201,9 +214,27 @@ export class FidelityRunner {
       );
       return undefined;
     }
-    const { cell, seed, run } = entry;
+    const { run } = entry;
     const runDir = join(this.options.runsDir, run);
     await mkdir(join(runDir, 'fidelity'), { recursive: true });
+    // Another `det fidelity` may have finished or be running this run since the plan was made.
+    if (await readResult(join(this.options.resultsDir, `${run}.json`))) return undefined;
+    const lock = join(runDir, 'fidelity', 'lock');
+    const holder = await lockHolder(lock);
+    if (holder !== undefined) {
+      this.io.log(`${run}: skipped, in progress in process ${holder} (${lock})`);
+      return undefined;
+    }
+    await writeFile(lock, String(process.pid));
+    try {
+      return await this.executeLocked(entry, runDir);
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+
+  private async executeLocked(entry: PlanEntry, runDir: string): Promise<FidelityResult> {
+    const { cell, seed, run } = entry;
     const logFile = join(runDir, 'fidelity', 'commands.log');
     const data = await this.dataPaths(this.variant(cell));
     const started = this.io.now();
