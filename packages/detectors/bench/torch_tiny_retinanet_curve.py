@@ -110,7 +110,7 @@ else:
     backbone = BackboneWithFPN(TinyResNet18(w), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
                                [w, w * 2, w * 4, w * 8], args.fpn)
     sizes = tuple((8 * s,) for s in [4, 8, 16, 32, 64])
-    model = FasterRCNN(backbone, 6, min_size=args.size, max_size=args.size,
+    model = FasterRCNN(backbone, None, min_size=args.size, max_size=args.size,
                        rpn_anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5),
                        rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=300,
                        rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300,
