@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { CocoResult } from '@det/coco-eval';
@@ -53,17 +53,23 @@ export function processIo(log: (line: string) => void): RunnerIo {
   return {
     exec: (argv, logFile) =>
       new Promise((resolvePromise, reject) => {
-        const stream = createWriteStream(logFile, { flags: 'a' });
-        stream.write(`\n$ ${argv.join(' ')}\n`);
-        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-        child.stdout.pipe(stream, { end: false });
-        child.stderr.pipe(stream, { end: false });
+        // The child writes to the log file itself, so it outlives a killed runner and still
+        // checkpoints on its own SIGTERM / SIGINT (a pipe to a dead parent would break it).
+        const fd = openSync(logFile, 'a');
+        writeSync(fd, `\n$ ${argv.join(' ')}\n`);
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
+        let settled = false;
         child.on('error', (error) => {
-          stream.end();
+          if (settled) return;
+          settled = true;
+          closeSync(fd);
           reject(new Error(`${argv[0]}: cannot start (${error.message})`));
         });
         child.on('close', (code, signal) => {
-          stream.end(`exit ${code ?? signal}\n`);
+          if (settled) return;
+          settled = true;
+          writeSync(fd, `exit ${code ?? signal}\n`);
+          closeSync(fd);
           resolvePromise(code ?? 130);
         });
       }),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { estimateBudget } from './budget';
-import { fidelityCommand } from './command';
+import { fidelityCommand, processIo } from './command';
 import { judgeClaim, renderFidelityDocs } from './docs';
 import { type CellSpec, matrix as fullMatrix, type Matrix } from './matrix';
 import { type FidelityResult, fingerprintOf, readResults } from './results';
@@ -276,6 +276,18 @@ describe('det fidelity runner', () => {
     expect(() => selectPairs(fixture, { only: 'nope' })).toThrow(
       /--only nope: no such table \(tables: t\)/,
     );
+  });
+
+  it('processIo.exec appends the command, its output and exit code to the log file', async () => {
+    const io = processIo(() => {});
+    const log = join(root, 'commands.log');
+    const script = "console.log('out'); console.error('err'); process.exit(3)";
+    expect(await io.exec([process.execPath, '-e', script], log)).toBe(3);
+    expect(await io.exec([process.execPath, '-e', ''], log)).toBe(0);
+    const text = await readFile(log, 'utf8');
+    expect(text).toContain('out\nerr\nexit 3\n');
+    expect(text.trimEnd().endsWith('exit 0')).toBe(true);
+    await expect(io.exec([join(root, 'missing-binary')], log)).rejects.toThrow(/cannot start/);
   });
 
   it('refuses a malformed result file, naming it', async () => {
