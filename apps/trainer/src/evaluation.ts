@@ -1,5 +1,13 @@
 import { CocoEvaluator, CocoGroundTruth, type CocoResult } from '@det/coco-eval';
-import { type Detector, type ProposalsByImage, predictDataset } from '@det/detectors';
+import { disposeBatch } from '@det/data';
+import {
+  type Detector,
+  type ProposalsByImage,
+  predictDataset,
+  SingleStageDetector,
+  TwoStageDetector,
+} from '@det/detectors';
+import * as tf from '@tensorflow/tfjs-core';
 import { evaluationLoader, type LoadedSplit } from './datasets';
 
 /** One evaluation, as saved in `runs/<name>/evals/*.json` and drawn in the report. */
@@ -15,6 +23,8 @@ export interface EvaluationDetails {
   precisionRecall: { recall: number[]; iou50: number[]; iou75: number[] };
   detections: number;
   images: number;
+  /** Anchors per image of the dense head (`det eval --count-anchors`). */
+  anchorsPerImage?: number;
 }
 
 const detectionNames = [
@@ -126,4 +136,49 @@ export async function evaluateDetector(
       : {}),
   });
   return { details: evaluateResults(split, results, options), results };
+}
+
+/**
+ * Anchors per image of a detector's dense head (the RPN of a two-stage one) over a split, in
+ * inference mode: with Guided Anchoring the locations whose p ≥ εL (GA Table 5, the head's
+ * `evaluated` mask), otherwise every prior. `undefined` for a detector without a dense head
+ * (Fast R-CNN on precomputed proposals).
+ */
+export async function countAnchorsPerImage(
+  detector: Detector,
+  split: Pick<LoadedSplit, 'dataset'>,
+): Promise<number | undefined> {
+  const composed =
+    detector instanceof SingleStageDetector || detector instanceof TwoStageDetector
+      ? detector
+      : undefined;
+  const head = composed?.denseHead;
+  if (!composed || !head) return undefined;
+  let anchors = 0;
+  let images = 0;
+  for await (const batch of evaluationLoader(split.dataset).batches()) {
+    try {
+      const outputs = tf.tidy(
+        () =>
+          head.forward(
+            composed.backbone.apply(batch.images, { training: false }),
+          ) as unknown as tf.TensorContainer,
+      ) as unknown as ReturnType<typeof head.forward>;
+      try {
+        for (const output of outputs) {
+          if (output.evaluated) {
+            const kept = tf.tidy(() => tf.sum(tf.cast(output.evaluated!, 'int32')));
+            anchors += (await kept.data())[0]!;
+            kept.dispose();
+          } else anchors += output.clsScores.shape[1] * output.clsScores.shape[0];
+        }
+      } finally {
+        tf.dispose(outputs as unknown as tf.TensorContainer);
+      }
+      images += batch.images.shape[0];
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+  return images > 0 ? anchors / images : 0;
 }

@@ -9,7 +9,7 @@ import {
   loadParameters,
   readCheckpoint,
 } from '@det/train';
-import type { RunConfig } from './run-config';
+import { parseSetting, type RunConfig, setAt } from './run-config';
 import { runPaths } from './run-folder';
 
 export interface LoadedModel {
@@ -44,9 +44,13 @@ export function checkpointOf(options: { checkpoint?: string; run?: string; runsD
 
 /**
  * The run config a checkpoint was trained with: the one it holds, else the run folder's
- * `config.json` beside it; its detector config validated (errors name the file).
+ * `config.json` beside it, with `key=value` overrides of inference-only detector fields (`set`);
+ * its detector config validated (errors name the file).
  */
-export async function runConfigOf(saved: Checkpoint): Promise<RunConfig> {
+export async function runConfigOf(
+  saved: Checkpoint,
+  set: readonly string[] = [],
+): Promise<RunConfig> {
   let config = saved.config as unknown as RunConfig | null;
   if (!config?.detector) {
     // A checkpoint written with no run config: take the run folder's config.json beside it.
@@ -54,10 +58,17 @@ export async function runConfigOf(saved: Checkpoint): Promise<RunConfig> {
     if (!existsSync(beside)) throw new Error(`${saved.path}: the checkpoint holds no run config`);
     config = JSON.parse(await readFile(beside, 'utf8')) as RunConfig;
   }
-  return {
-    ...config,
-    detector: parseDetectorConfig(config.detector, `${saved.path} config.detector`),
-  };
+  const detectorInput = structuredClone(config.detector) as unknown as Record<string, unknown>;
+  for (const text of set) {
+    const { path, value } = parseSetting(text);
+    if (path[0] !== 'detector')
+      throw new Error(`--set ${text}: only detector fields can be overridden at inference`);
+    setAt(detectorInput, path.slice(1), value);
+  }
+  const where = set.length
+    ? `${saved.path} config.detector with --set`
+    : `${saved.path} config.detector`;
+  return { ...config, detector: parseDetectorConfig(detectorInput, where) };
 }
 
 /**
@@ -69,11 +80,17 @@ export async function loadModel(options: {
   checkpoint?: string;
   run?: string;
   runsDir: string;
+  /**
+   * `key=value` overrides of the detector config applied before the model is built: fields
+   * that change inference only (e.g. `head.anchorScheme.locationThreshold=0.05`, MetaAnchor's
+   * `head.anchorScheme.inferenceAnchors="5x5"`); one that changes the parameters fails loading.
+   */
+  set?: readonly string[];
 }): Promise<LoadedModel> {
   const { file, runDirectory } = checkpointOf(options);
   const saved = await readCheckpoint(file);
   try {
-    const config = await runConfigOf(saved);
+    const config = await runConfigOf(saved, options.set);
     const detector = createDetector(config.detector);
     try {
       loadParameters(detector.parameters, saved.parameters, saved.path);

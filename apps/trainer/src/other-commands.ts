@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { startBackend } from './backend';
 import { evaluationLoader, loadSplit, loadSplitProposals } from './datasets';
 import { drawRecords } from './draw';
-import { evaluateDetector } from './evaluation';
+import { countAnchorsPerImage, evaluateDetector } from './evaluation';
 import { loadModel } from './model';
 import { buildReport } from './report';
 import { isProposalDetector, proposalFilesOf, type RunConfig } from './run-config';
@@ -45,6 +45,10 @@ export async function evalCommand(
     lenient?: boolean;
     proposals?: string;
     out?: string;
+    /** Inference-time overrides of the detector config (`--set`). */
+    set?: string[];
+    /** Also count anchors per image of the dense head. */
+    countAnchors?: boolean;
   },
   io: CommandIo,
 ): Promise<number> {
@@ -78,6 +82,13 @@ export async function evalCommand(
         : undefined,
     });
     io.log(details.lines.join('\n'));
+    if (options.countAnchors) {
+      const anchors = await countAnchorsPerImage(model.detector, split);
+      if (anchors !== undefined) {
+        details.anchorsPerImage = anchors;
+        io.log(`anchors per image: ${anchors.toFixed(1)}`);
+      }
+    }
     if (details.perClass.length > 0) {
       io.log('per-class AP:');
       for (const entry of details.perClass)

@@ -1,5 +1,6 @@
 import { runSynthCli } from '@det/data/cli';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { fidelityCommand } from './fidelity/command';
 import {
   evalCommand,
   exportCommand,
@@ -116,6 +117,12 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
       "precomputed proposals of the split (Fast R-CNN; default: the run's data.proposals)",
     )
     .option('--out <file>', 'also write the evaluation as JSON')
+    .option(
+      '--set <key=value>',
+      'override an inference-time detector field, e.g. head.anchorScheme.locationThreshold=0.05 or head.anchorScheme.inferenceAnchors="5x5" (repeatable)',
+      collect,
+    )
+    .option('--count-anchors', "also report the dense head's anchors per image (GA: p ≥ εL)")
     .action(async (options) => {
       exitCode = await evalCommand({ ...options, runsDir: runsDir() }, io);
     });
@@ -194,6 +201,28 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
     .argument('[options...]')
     .action(async (args: string[]) => {
       await runSynthCli(['node', 'det synth', ...args], io);
+    });
+
+  program
+    .command('fidelity')
+    .description(
+      "the papers' tables in miniature: trains and evaluates the fidelity matrix (resumable), writes docs/fidelity.md",
+    )
+    .option('--quick', 'only the quick subset (≤ 45 min on 2 cores)')
+    .option('--only <table>', 'only the cells of one table (e.g. ga-table-1-4)')
+    .option('--budget', 'print the estimated time of the whole matrix and exit')
+    .option('--docs', 'only regenerate the page from the committed results')
+    .option('--dry-run', 'print what each run needs and exit')
+    .option(
+      '--nice <n>',
+      'run trainings under nice -n N',
+      number('--nice', { integer: true, minimum: 0 }),
+    )
+    .option('--runs <dir>', 'run folders', 'runs/fidelity')
+    .option('--results <dir>', 'committed result JSONs', 'docs/fidelity/results')
+    .option('--out <file>', 'the generated page', 'docs/fidelity.md')
+    .action(async (options) => {
+      exitCode = await fidelityCommand(options, io);
     });
 
   program

@@ -111,7 +111,12 @@ export function parseSetting(text: string): { path: string[]; value: unknown } {
   return { path, value };
 }
 
-function setAt(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+/** Sets `value` at a dotted `path` of a plain object, creating the objects on the way. */
+export function setAt(
+  target: Record<string, unknown>,
+  path: readonly string[],
+  value: unknown,
+): void {
   let node = target;
   for (const key of path.slice(0, -1)) {
     if (!isRecord(node[key])) node[key] = {};

@@ -243,6 +243,46 @@ describe('det (built binary)', () => {
     expect(wrong.stderr).toContain('has no MetaAnchor anchor functions');
   }, 120_000);
 
+  it('eval --set changes inference-time fields (MetaAnchor inference anchors) and --count-anchors counts them', async () => {
+    // 64² input, P3–P7: 8² + 4² + 2² + 1 + 1 = 86 locations, n × n anchors at each.
+    const three = await det(
+      [
+        'eval',
+        '--run',
+        'meta',
+        '--count-anchors',
+        '--set',
+        'head.anchorScheme.inferenceAnchors="3x3"',
+      ],
+      cwd,
+    );
+    expect(three.code, three.stderr).toBe(0);
+    expect(three.stdout).toContain('anchors per image: 774.0');
+    const five = await det(
+      [
+        'eval',
+        '--run',
+        'meta',
+        '--count-anchors',
+        '--out',
+        'five.json',
+        '--set',
+        'head.anchorScheme.inferenceAnchors="5x5"',
+      ],
+      cwd,
+    );
+    expect(five.code, five.stderr).toBe(0);
+    expect(JSON.parse(await readFile(join(cwd, 'five.json'), 'utf8')).anchorsPerImage).toBe(
+      86 * 25,
+    );
+    const notDetector = await det(['eval', '--run', 'meta', '--set', 'run.evalInterval=1'], cwd);
+    expect(notDetector.code).toBe(1);
+    expect(notDetector.stderr).toContain('--set run.evalInterval=1: only detector fields');
+    const reshaped = await det(['eval', '--run', 'meta', '--set', 'head.featChannels=8'], cwd);
+    expect(reshaped.code).toBe(1);
+    expect(reshaped.stderr).toMatch(/shape|featChannels|parameter/);
+  }, 120_000);
+
   it('SIGTERM writes a checkpoint and exits cleanly; --resume continues from it', async () => {
     let signalled = false;
     const first = await det(

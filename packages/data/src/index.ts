@@ -46,12 +46,14 @@ export {
 } from './synthetic/default-dataset';
 export type {
   GenerateSyntheticDatasetOptions,
+  ShapeBand,
   SyntheticDatasetPaths,
   SyntheticManifest,
   SyntheticSplitPaths,
 } from './synthetic/generate';
 export {
   generateSyntheticDataset,
+  inShapeBand,
   syntheticCategories,
   syntheticFormatVersion,
 } from './synthetic/generate';

@@ -16,6 +16,10 @@ Measured (2026-11-21, 2 threads, ~0.09 s/step): val AP50 0.025 at 1,000 steps, 0
 1,000; 2x width (32-256 channels, FPN 64): 0.049 at 1,000; an easier variant of the data
 (no object < 32 px, no ratio beyond 2:1, <= 4 objects): 0.159 at 1,000; --size 160 (4x cheaper
 steps): 0.008 at 1,000, 0.044 at 3,000. det's wasm demo (same recipe): 0.021 at 1,000.
+
+With --arch faster the same backbone (FPN P2-P5 + pool, 32 channels) carries torchvision's
+Faster R-CNN (RPN: one 8x-stride anchor x 3 ratios per level; RoI head: 2 x 128 fc), the
+fidelity matrix's parity cell beside det's tinyFasterRcnn; --seed seeds torch and the data order.
 """
 import argparse
 import json
@@ -27,11 +31,13 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torchvision.models.detection import RetinaNet
+from torchvision.models.detection import FasterRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.resnet import BasicBlock, ResNet
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 parser = argparse.ArgumentParser()
@@ -44,10 +50,12 @@ parser.add_argument("--fpn", type=int, default=32)
 parser.add_argument("--size", type=int, default=320, help="training/test resolution")
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--out", default="/tmp/torch-tiny-retinanet")
+parser.add_argument("--arch", choices=["retinanet", "faster"], default="retinanet")
+parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
-torch.manual_seed(0)
-random.seed(0)
+torch.manual_seed(args.seed)
+random.seed(args.seed)
 
 
 def load(split):
@@ -89,12 +97,26 @@ class TinyResNet18(ResNet):
 
 train, val = load("train"), load("val")
 w = args.width
-backbone = BackboneWithFPN(TinyResNet18(w), {"layer2": "0", "layer3": "1", "layer4": "2"},
-                           [w * 2, w * 4, w * 8], args.fpn, extra_blocks=LastLevelP6P7(args.fpn, args.fpn))
-sizes = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in [32, 64, 128, 256, 512])
-model = RetinaNet(backbone, 6, min_size=args.size, max_size=args.size,
-                  anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5),
-                  head=RetinaNetHead(args.fpn, 9, 6))
+if args.arch == "retinanet":
+    backbone = BackboneWithFPN(TinyResNet18(w), {"layer2": "0", "layer3": "1", "layer4": "2"},
+                               [w * 2, w * 4, w * 8], args.fpn, extra_blocks=LastLevelP6P7(args.fpn, args.fpn))
+    sizes = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in [32, 64, 128, 256, 512])
+    model = RetinaNet(backbone, 6, min_size=args.size, max_size=args.size,
+                      anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5),
+                      head=RetinaNetHead(args.fpn, 9, 6))
+else:
+    # det's tinyFasterRcnn: P2-P6 (maxpool P6), RPN scale 8 x stride, 300 proposals, RoIAlign
+    # 7x7 on P2-P5, two 128-wide fc layers, 128 sampled RoIs.
+    backbone = BackboneWithFPN(TinyResNet18(w), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+                               [w, w * 2, w * 4, w * 8], args.fpn)
+    sizes = tuple((8 * s,) for s in [4, 8, 16, 32, 64])
+    model = FasterRCNN(backbone, None, min_size=args.size, max_size=args.size,
+                       rpn_anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5),
+                       rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=300,
+                       rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300,
+                       box_roi_pool=MultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2),
+                       box_head=TwoMLPHead(args.fpn * 49, 128), box_predictor=FastRCNNPredictor(128, 6),
+                       box_batch_size_per_image=128)
 optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
 evals = {int(x) for x in args.evals.split(",")}
 

@@ -3,11 +3,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSynthCli } from '../cli-program';
+import { runSynthCli, shapeBand } from '../cli-program';
 import { loadCocoDataset } from '../coco-dataset';
 import type { CocoInstances } from '../coco-format';
 import { decodeImage } from '../decode-image';
-import { generateSyntheticDataset, type SyntheticDatasetPaths } from './generate';
+import { generateSyntheticDataset, inShapeBand, type SyntheticDatasetPaths } from './generate';
 
 let root: string;
 let paths: SyntheticDatasetPaths;
@@ -160,5 +160,56 @@ describe('det-synth CLI', () => {
     await expect(
       runSynthCli(['node', 'det-synth', '--out', root, '--seed', 'x'], { log: () => undefined }),
     ).rejects.toThrow(/--seed/);
+  });
+});
+
+describe('dropBand (MetaAnchor Table 4 "drop")', () => {
+  it('marks training objects inside the band iscrowd and leaves val and the rest untouched', async () => {
+    const band = { minScale: 20, maxScale: 60, maxAbsLogRatio: 1 };
+    const dropped = await generateSyntheticDataset({
+      outDir: join(root, 'drop'),
+      seed: 1,
+      trainImages: 30,
+      valImages: 8,
+      width: 160,
+      height: 128,
+      dropBand: band,
+    });
+    const read = async (file: string) =>
+      (JSON.parse(await readFile(file, 'utf8')) as CocoInstances).annotations;
+    const [plainTrain, dropTrain] = [
+      await read(paths.train.annotationFile),
+      await read(dropped.train.annotationFile),
+    ];
+    expect(dropTrain.map((a) => a.bbox)).toEqual(plainTrain.map((a) => a.bbox));
+    let changed = 0;
+    for (const [index, annotation] of dropTrain.entries()) {
+      const [, , w, h] = annotation.bbox;
+      const inside = inShapeBand(w, h, band);
+      expect(annotation.iscrowd).toBe(inside ? 1 : plainTrain[index]!.iscrowd);
+      if (inside && plainTrain[index]!.iscrowd === 0) changed += 1;
+    }
+    expect(changed).toBeGreaterThan(0);
+    expect(await read(dropped.val.annotationFile)).toEqual(await read(paths.val.annotationFile));
+    const manifest = JSON.parse(await readFile(dropped.manifestFile, 'utf8'));
+    expect(manifest.dropBand).toEqual(band);
+  });
+
+  it('tests the band strictly and refuses an empty or inverted one, naming the field', async () => {
+    const band = { minScale: 50, maxScale: 100, maxAbsLogRatio: 1 };
+    expect(inShapeBand(70, 70, band)).toBe(true);
+    expect(inShapeBand(50, 50, band)).toBe(false);
+    expect(inShapeBand(150, 40, band)).toBe(false); // ln(3.75) > 1
+    expect(inShapeBand(0, 70, band)).toBe(false);
+    await expect(
+      generateSyntheticDataset({
+        outDir: join(root, 'bad'),
+        trainImages: 1,
+        valImages: 0,
+        dropBand: { minScale: 100, maxScale: 50, maxAbsLogRatio: 1 },
+      }),
+    ).rejects.toThrow(/dropBand.*100\.\.50/);
+    expect(() => shapeBand('50:100')).toThrow(/--drop-band.*'50:100'/);
+    expect(shapeBand('50:100:1')).toEqual(band);
   });
 });

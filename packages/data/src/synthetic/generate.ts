@@ -28,6 +28,47 @@ export interface GenerateSyntheticDatasetOptions
   height?: number;
   /** PNG encodes in flight while the next image renders. Default 4. */
   concurrency?: number;
+  /**
+   * MetaAnchor's "drop" (Table 4): training-split objects whose box falls in this band are
+   * written as `iscrowd: 1`, so training ignores them (no loss) while the val split keeps
+   * every object. Default: none.
+   */
+  dropBand?: ShapeBand;
+}
+
+/**
+ * A band of box shapes: minScale < √(w·h) < maxScale and |ln(w/h)| < maxAbsLogRatio
+ * (MetaAnchor §4.1.3 drops 50 < √(hw) < 100, −1 < log(w/h) < 1).
+ */
+export interface ShapeBand {
+  minScale: number;
+  maxScale: number;
+  maxAbsLogRatio: number;
+}
+
+/** Whether an xywh box falls strictly inside the band. */
+export function inShapeBand(width: number, height: number, band: ShapeBand): boolean {
+  if (!(width > 0 && height > 0)) return false;
+  const scale = Math.sqrt(width * height);
+  return (
+    scale > band.minScale &&
+    scale < band.maxScale &&
+    Math.abs(Math.log(width / height)) < band.maxAbsLogRatio
+  );
+}
+
+function validateShapeBand(band: ShapeBand): void {
+  const { minScale, maxScale, maxAbsLogRatio } = band;
+  if (!(minScale >= 0 && maxScale > minScale && Number.isFinite(maxScale))) {
+    throw new Error(
+      `generateSyntheticDataset: dropBand needs 0 ≤ minScale < maxScale (finite), got ${minScale}..${maxScale}`,
+    );
+  }
+  if (!(maxAbsLogRatio > 0)) {
+    throw new Error(
+      `generateSyntheticDataset: dropBand.maxAbsLogRatio must be > 0, got ${maxAbsLogRatio}`,
+    );
+  }
 }
 
 export interface SyntheticSplitPaths {
@@ -54,6 +95,8 @@ export interface SyntheticManifest {
   trainImages: number;
   valImages: number;
   render: RenderOptions;
+  /** The training split's dropped band, when there is one. */
+  dropBand?: ShapeBand;
 }
 
 export const syntheticCategories: CocoCategory[] = syntheticCategoryNames.map((name, index) => ({
@@ -89,6 +132,7 @@ async function generateSplit(
   render: RenderOptions,
   outDir: string,
   concurrency: number,
+  dropBand?: ShapeBand,
 ): Promise<SyntheticSplitPaths> {
   const imageRoot = join(outDir, split);
   await mkdir(imageRoot, { recursive: true });
@@ -103,13 +147,14 @@ async function generateSplit(
     images.push({ id: imageId, file_name: fileName, width: render.width, height: render.height });
     for (const object of rendered.objects) {
       const [x0, y0, x1, y1] = object.box;
+      const dropped = dropBand !== undefined && inShapeBand(x1 - x0, y1 - y0, dropBand);
       annotations.push({
         id: annotations.length + 1,
         image_id: imageId,
         category_id: object.category + 1,
         bbox: [x0, y0, x1 - x0, y1 - y0],
         area: object.area,
-        iscrowd: object.iscrowd,
+        iscrowd: dropped ? 1 : object.iscrowd,
       });
     }
     // libvips encodes on its own threads while the next image renders in JS.
@@ -159,6 +204,7 @@ export async function generateSyntheticDataset(
   if (!Number.isFinite(seed))
     throw new Error(`generateSyntheticDataset: seed must be finite, got ${seed}`);
   const render = resolveRenderOptions(options);
+  if (options.dropBand) validateShapeBand(options.dropBand);
   const concurrency = Math.max(1, options.concurrency ?? 4);
   await mkdir(options.outDir, { recursive: true });
   const train = await generateSplit(
@@ -168,6 +214,7 @@ export async function generateSyntheticDataset(
     render,
     options.outDir,
     concurrency,
+    options.dropBand,
   );
   const val = await generateSplit('val', valImages, seed, render, options.outDir, concurrency);
   const manifest: SyntheticManifest = {
@@ -177,6 +224,7 @@ export async function generateSyntheticDataset(
     trainImages,
     valImages,
     render,
+    ...(options.dropBand ? { dropBand: options.dropBand } : {}),
   };
   const manifestFile = join(options.outDir, 'manifest.json');
   await writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);

@@ -1,0 +1,183 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { CocoResult } from '@det/coco-eval';
+import { ensureDefaultDataset } from '@det/data';
+import { loadSplit } from '../datasets';
+import { evaluateResults } from '../evaluation';
+import type { CommandIo } from '../train-command';
+import { estimateBudget, hours } from './budget';
+import { renderFidelityDocs } from './docs';
+import { matrix as defaultMatrix, type Matrix } from './matrix';
+import { readResults } from './results';
+import { type DataPaths, FidelityRunner, planRuns, type RunnerIo, selectPairs } from './runner';
+
+export interface FidelityOptions {
+  quick?: boolean;
+  only?: string;
+  budget?: boolean;
+  docs?: boolean;
+  dryRun?: boolean;
+  nice?: number;
+  /** Run folders (`runs/fidelity`). */
+  runs: string;
+  /** Committed result JSONs (`docs/fidelity/results`). */
+  results: string;
+  /** The generated page (`docs/fidelity.md`). */
+  out: string;
+}
+
+export const regenerateCommands = [
+  '# the whole matrix (resumable: finished runs are skipped, killed ones resume), ~8 h on 2 cores',
+  'pnpm fidelity',
+  '# a ≤ 45 min subset, one table, the time estimate, the page alone',
+  'pnpm fidelity --quick',
+  'pnpm fidelity --only ga-table-1-4',
+  'pnpm fidelity --budget',
+  'pnpm fidelity --docs',
+];
+
+function findRepoRoot(start: string): string {
+  let folder = resolve(start);
+  for (;;) {
+    if (existsSync(join(folder, 'pnpm-workspace.yaml'))) return folder;
+    const parent = dirname(folder);
+    if (parent === folder) return resolve(start);
+    folder = parent;
+  }
+}
+
+/** The real world: child processes (their output appended to a log file), COCO evaluation. */
+export function processIo(log: (line: string) => void): RunnerIo {
+  return {
+    exec: (argv, logFile) =>
+      new Promise((resolvePromise, reject) => {
+        // The child writes to the log file itself, so it outlives a killed runner and still
+        // checkpoints on its own SIGTERM / SIGINT (a pipe to a dead parent would break it).
+        const fd = openSync(logFile, 'a');
+        writeSync(fd, `\n$ ${argv.join(' ')}\n`);
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
+        let settled = false;
+        child.on('error', (error) => {
+          if (settled) return;
+          settled = true;
+          closeSync(fd);
+          reject(new Error(`${argv[0]}: cannot start (${error.message})`));
+        });
+        child.on('close', (code, signal) => {
+          if (settled) return;
+          settled = true;
+          writeSync(fd, `exit ${code ?? signal}\n`);
+          closeSync(fd);
+          resolvePromise(code ?? 130);
+        });
+      }),
+    async evaluateDetections(data: DataPaths | undefined, detectionsFile: string) {
+      const split = await loadSplit(
+        {
+          train: data
+            ? { annotationFile: data.trainAnnotations, imageRoot: data.trainImages }
+            : 'synthetic',
+          val: data
+            ? { annotationFile: data.valAnnotations, imageRoot: data.valImages }
+            : 'synthetic',
+          valImages: 200,
+          lenient: false,
+        },
+        'val',
+        200,
+      );
+      const results = JSON.parse(await readFile(detectionsFile, 'utf8')) as CocoResult[];
+      const details = evaluateResults(split, results, { proposals: false, iteration: 0 });
+      return { metrics: details.metrics };
+    },
+    async defaultData() {
+      const paths = await ensureDefaultDataset();
+      return {
+        root: paths.root,
+        trainAnnotations: paths.train.annotationFile,
+        trainImages: paths.train.imageRoot,
+        valAnnotations: paths.val.annotationFile,
+        valImages: paths.val.imageRoot,
+      };
+    },
+    log,
+    now: () => Date.now(),
+  };
+}
+
+async function writeDocs(matrix: Matrix, options: FidelityOptions, io: CommandIo): Promise<void> {
+  const results = await readResults(options.results);
+  await mkdir(dirname(options.out), { recursive: true });
+  await writeFile(
+    options.out,
+    renderFidelityDocs(matrix, results, { commands: regenerateCommands }),
+  );
+  io.log(`wrote ${options.out} (${results.size} results)`);
+}
+
+/**
+ * `det fidelity`: runs the matrix's cells (or `--quick`'s, or one table's) that have no result
+ * yet, copies each finished run's result JSON to `results` and regenerates `out` after each.
+ */
+export async function fidelityCommand(
+  options: FidelityOptions,
+  io: CommandIo,
+  world: { matrix?: Matrix; runner?: RunnerIo } = {},
+): Promise<number> {
+  const matrix = world.matrix ?? defaultMatrix;
+  if (options.budget) {
+    const budget = estimateBudget(matrix, await readResults(options.results));
+    for (const cell of budget.cells) {
+      io.log(
+        `${cell.cell.padEnd(24)} ${cell.done}/${cell.runs} done  ${cell.secondsPerStep.toFixed(2)} s/step${cell.measured ? ' (measured)' : ' (assumed) '}  ${hours(cell.seconds).padStart(7)}`,
+      );
+    }
+    io.log(
+      `whole matrix: ${hours(budget.total)} on this machine (${hours(budget.remaining)} left; ${hours(budget.spent)} spent by the finished runs)`,
+    );
+    return 0;
+  }
+  if (options.docs) {
+    await writeDocs(matrix, options, io);
+    return 0;
+  }
+  const pairs = selectPairs(matrix, options);
+  const plan = await planRuns({ runsDir: options.runs, resultsDir: options.results }, pairs);
+  for (const entry of plan) {
+    io.log(
+      `${entry.run.padEnd(30)} ${entry.state}${entry.todo.length > 0 ? `  (${entry.todo.join(', ')})` : ''}`,
+    );
+  }
+  if (options.dryRun) return 0;
+  const repo = findRepoRoot(process.cwd());
+  const runner = new FidelityRunner(
+    {
+      matrix,
+      runsDir: options.runs,
+      resultsDir: options.results,
+      dataDir: join(options.runs, 'data'),
+      det: [process.execPath, process.argv[1] ?? join(repo, 'apps/trainer/dist/cli.js')],
+      torch: [
+        '/usr/bin/python3',
+        join(repo, 'packages/detectors/bench/torch_tiny_retinanet_curve.py'),
+      ],
+      ...(options.nice !== undefined ? { nice: options.nice } : {}),
+    },
+    world.runner ?? processIo(io.log),
+  );
+  let failed = 0;
+  for (const entry of plan) {
+    if (entry.state === 'done') continue;
+    io.log(`${entry.run}: ${entry.state === 'resume' ? 'resuming' : 'starting'}`);
+    try {
+      if (await runner.execute(entry)) await writeDocs(matrix, options, io);
+    } catch (error) {
+      failed += 1;
+      io.log(`${entry.run}: failed: ${(error as Error).message}`);
+    }
+  }
+  await writeDocs(matrix, options, io);
+  return failed > 0 ? 1 : 0;
+}

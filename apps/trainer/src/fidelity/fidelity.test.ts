@@ -1,0 +1,365 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { estimateBudget } from './budget';
+import { fidelityCommand, processIo } from './command';
+import { judgeClaim, renderFidelityDocs } from './docs';
+import { type CellSpec, matrix as fullMatrix, type Matrix } from './matrix';
+import { type FidelityResult, fingerprintOf, readResults } from './results';
+import { planRuns, type RunnerIo, selectPairs } from './runner';
+
+const cell = (id: string, extra: Partial<CellSpec> = {}): CellSpec => ({
+  id,
+  runner: 'det',
+  preset: 'tinyRpn',
+  set: [],
+  data: 'default',
+  steps: 20,
+  seeds: [0, 1],
+  evals: [],
+  family: id,
+  ...extra,
+});
+
+const fixture: Matrix = {
+  data: [{ id: 'default', description: 'default' }],
+  cells: [
+    cell('a', { evals: [{ id: 'eps', set: ['head.anchorScheme.locationThreshold=0.1'] }] }),
+    cell('b'),
+  ],
+  tables: [
+    {
+      id: 't',
+      paper: 'Guided Anchoring',
+      title: 'T',
+      note: 'note',
+      metrics: [
+        { key: 'AR@100', label: 'AR100', scale: 100, digits: 1 },
+        { key: 'anchorsPerImage', label: 'anchors/img', scale: 1, digits: 0 },
+      ],
+      rows: [
+        { label: 'A', cell: 'a', paper: [59.2, 22274] },
+        { label: 'B', cell: 'b', paper: [47.5, null] },
+        { label: 'C', paper: [1, null], note: 'no switch' },
+      ],
+    },
+  ],
+  claims: [
+    {
+      paper: 'Guided Anchoring',
+      table: 't',
+      text: 'A beats B',
+      metric: 'AR@100',
+      better: 'A',
+      worse: 'B',
+    },
+  ],
+  quick: [{ cell: 'a', seed: 0 }],
+  assumedStepSeconds: { a: 2, b: 3 },
+  assumedEvalSeconds: 10,
+};
+
+function result(
+  cellSpec: CellSpec,
+  seed: number,
+  ar: number,
+  extra: Partial<FidelityResult> = {},
+): FidelityResult {
+  return {
+    format: 'det-fidelity-result',
+    version: 1,
+    run: `${cellSpec.id}-s${seed}`,
+    cell: cellSpec.id,
+    seed,
+    fingerprint: fingerprintOf(cellSpec, seed),
+    runner: 'det',
+    preset: cellSpec.preset,
+    set: [],
+    data: 'default',
+    steps: cellSpec.steps,
+    iterations: cellSpec.steps,
+    trainSeconds: 10,
+    secondsPerStep: 0.5,
+    evalSeconds: 4,
+    evals: { main: { metrics: { 'AR@100': ar }, anchorsPerImage: 100 + seed } },
+    finishedAt: '2026-11-30T00:00:00.000Z',
+    host: 'test',
+    ...extra,
+  };
+}
+
+let root: string;
+const silent = { log: () => {}, interactive: false };
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'det-fidelity-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A fake `det`: train writes a checkpoint sidecar at `stopAt` (default maxIters) and the eval file. */
+function fakeWorld(options: { stopAt?: number } = {}) {
+  const calls: string[][] = [];
+  const io: RunnerIo = {
+    async exec(argv) {
+      calls.push([...argv]);
+      const value = (flag: string) => argv[argv.indexOf(flag) + 1]!;
+      if (argv.includes('train')) {
+        const runDir = join(value('--runs-dir'), value('--name'));
+        const maxIters = Number(argv.find((a) => a.startsWith('train.maxIters='))!.split('=')[1]);
+        const reached = options.stopAt ?? maxIters;
+        await mkdir(join(runDir, 'checkpoints'), { recursive: true });
+        await writeFile(
+          join(runDir, 'checkpoints', 'last.json'),
+          JSON.stringify({ state: { iteration: reached } }),
+        );
+        await writeFile(
+          join(runDir, 'log.jsonl'),
+          `${JSON.stringify({ iteration: reached, seconds: reached * 0.25 })}\n`,
+        );
+        if (reached === maxIters) {
+          await mkdir(join(runDir, 'evals'), { recursive: true });
+          await writeFile(
+            join(runDir, 'evals', `iteration-${String(reached).padStart(7, '0')}.json`),
+            JSON.stringify({ metrics: { 'AR@100': 0.3 } }),
+          );
+        }
+        return 0;
+      }
+      if (argv.includes('eval')) {
+        await writeFile(
+          value('--out'),
+          JSON.stringify({ metrics: { 'AR@100': 0.25 }, anchorsPerImage: 42, lines: [] }),
+        );
+        return 0;
+      }
+      return 1;
+    },
+    evaluateDetections: async () => ({ metrics: {} }),
+    defaultData: async () => {
+      throw new Error('not used');
+    },
+    log: () => {},
+    now: () => 0,
+  };
+  return { io, calls };
+}
+
+const commandOptions = () => ({
+  runs: join(root, 'runs'),
+  results: join(root, 'results'),
+  out: join(root, 'fidelity.md'),
+});
+
+describe('det fidelity runner', () => {
+  it('trains new runs with --resume and the schedule, evaluates, commits a result, then skips them', async () => {
+    const { io, calls } = fakeWorld();
+    expect(
+      await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+        matrix: fixture,
+        runner: io,
+      }),
+    ).toBe(0);
+    const trains = calls.filter((argv) => argv.includes('train'));
+    expect(trains).toHaveLength(1);
+    expect(trains[0]).toEqual(
+      expect.arrayContaining([
+        '--resume',
+        '--name',
+        'a-s0',
+        'train.maxIters=20',
+        'train.steps=[16]',
+        'train.seed=0',
+      ]),
+    );
+    const evals = calls.filter((argv) => argv.includes('eval'));
+    expect(evals).toHaveLength(1); // main came from the run's own evaluation
+    expect(evals[0]).toEqual(
+      expect.arrayContaining(['--set', 'head.anchorScheme.locationThreshold=0.1']),
+    );
+    const saved = (await readResults(join(root, 'results'))).get('a-s0')!;
+    expect(saved.evals.main!.metrics['AR@100']).toBe(0.3);
+    expect(saved.evals.eps).toEqual({ metrics: { 'AR@100': 0.25 }, anchorsPerImage: 42 });
+    expect(saved.trainSeconds).toBe(5);
+    expect(saved.secondsPerStep).toBe(0.25);
+    expect(await readFile(join(root, 'fidelity.md'), 'utf8')).toContain('30.0 (1 seed)');
+    // A second invocation finds the result and runs nothing.
+    calls.length = 0;
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: fixture,
+      runner: io,
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it('resumes a killed run: finished steps are not redone, a missing evaluation is', async () => {
+    const { io, calls } = fakeWorld();
+    const runDir = join(root, 'runs', 'a-s0');
+    await mkdir(join(runDir, 'fidelity'), { recursive: true });
+    await writeFile(
+      join(runDir, 'fidelity', 'main.json'),
+      JSON.stringify({ metrics: { 'AR@100': 0.3 } }),
+    );
+    const [entry] = await planRuns(
+      { runsDir: join(root, 'runs'), resultsDir: join(root, 'results') },
+      selectPairs(fixture, { quick: true }),
+    );
+    expect(entry).toMatchObject({ run: 'a-s0', state: 'resume', todo: ['eps'] });
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: fixture,
+      runner: io,
+    });
+    expect(calls.map((argv) => (argv.includes('train') ? 'train' : 'eval'))).toEqual(['eval']);
+    expect(existsSync(join(root, 'results', 'a-s0.json'))).toBe(true);
+  });
+
+  it('a run with a checkpoint short of maxIters resumes, and one that stops short fails without a result', async () => {
+    const { io } = fakeWorld({ stopAt: 10 });
+    const runDir = join(root, 'runs', 'a-s0');
+    await mkdir(join(runDir, 'checkpoints'), { recursive: true });
+    await writeFile(
+      join(runDir, 'checkpoints', 'last.json'),
+      JSON.stringify({ state: { iteration: 5 } }),
+    );
+    const [entry] = await planRuns(
+      { runsDir: join(root, 'runs'), resultsDir: join(root, 'results') },
+      selectPairs(fixture, { quick: true }),
+    );
+    expect(entry).toMatchObject({ state: 'resume', todo: ['train', 'eps'] });
+    const lines: string[] = [];
+    const code = await fidelityCommand(
+      { ...commandOptions(), quick: true },
+      { log: (line) => lines.push(line), interactive: false },
+      { matrix: fixture, runner: io },
+    );
+    expect(code).toBe(1);
+    expect(lines.join('\n')).toMatch(/a-s0: failed: .*training stopped at 10 of 20 steps/);
+    expect(existsSync(join(root, 'results', 'a-s0.json'))).toBe(false);
+  });
+
+  it("skips a run another live det fidelity holds the lock of, and takes over a dead holder's", async () => {
+    const { io, calls } = fakeWorld();
+    const lock = join(root, 'runs', 'a-s0', 'fidelity', 'lock');
+    await mkdir(dirname(lock), { recursive: true });
+    await writeFile(lock, String(process.pid));
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: fixture,
+      runner: io,
+    });
+    expect(calls).toEqual([]);
+    await writeFile(lock, '999999999');
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: fixture,
+      runner: io,
+    });
+    expect(calls.length).toBe(2);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('marks a result of a changed cell stale and does not rerun it; --only picks one table', async () => {
+    const changed = { ...fixture.cells[0]!, steps: 40 };
+    await mkdir(join(root, 'results'), { recursive: true });
+    await writeFile(join(root, 'results', 'a-s0.json'), JSON.stringify(result(changed, 0, 0.5)));
+    const plan = await planRuns(
+      { runsDir: join(root, 'runs'), resultsDir: join(root, 'results') },
+      selectPairs(fixture, { only: 't' }),
+    );
+    expect(plan.map((entry) => `${entry.run}:${entry.state}`)).toEqual([
+      'a-s0:stale',
+      'a-s1:new',
+      'b-s0:new',
+      'b-s1:new',
+    ]);
+    expect(() => selectPairs(fixture, { only: 'nope' })).toThrow(
+      /--only nope: no such table \(tables: t\)/,
+    );
+  });
+
+  it('processIo.exec appends the command, its output and exit code to the log file', async () => {
+    const io = processIo(() => {});
+    const log = join(root, 'commands.log');
+    const script = "console.log('out'); console.error('err'); process.exit(3)";
+    expect(await io.exec([process.execPath, '-e', script], log)).toBe(3);
+    expect(await io.exec([process.execPath, '-e', ''], log)).toBe(0);
+    const text = await readFile(log, 'utf8');
+    expect(text).toContain('out\nerr\nexit 3\n');
+    expect(text.trimEnd().endsWith('exit 0')).toBe(true);
+    await expect(io.exec([join(root, 'missing-binary')], log)).rejects.toThrow(/cannot start/);
+  });
+
+  it('refuses a malformed result file, naming it', async () => {
+    await mkdir(join(root, 'results'), { recursive: true });
+    await writeFile(join(root, 'results', 'x.json'), '{"format":"other"}');
+    await expect(readResults(join(root, 'results'))).rejects.toThrow(
+      /x\.json: not a det fidelity result/,
+    );
+  });
+});
+
+describe('docs/fidelity.md generator', () => {
+  const [a, b] = fixture.cells as [CellSpec, CellSpec];
+
+  it('shows mean ± sd over seeds beside the paper, pending rows, and the budget', () => {
+    const results = new Map(
+      [result(a, 0, 0.6), result(a, 1, 0.62), result(b, 0, 0.4), result(b, 1, 0.44)].map((r) => [
+        r.run,
+        r,
+      ]),
+    );
+    const page = renderFidelityDocs(fixture, results, { commands: ['pnpm fidelity'] });
+    expect(page).toContain('| A | 61.0 ± 1.4 | 59.2 | 101 ± 1 | 22274 | 2/2 |');
+    expect(page).toContain('| B | 42.0 ± 2.8 | 47.5 | 101 ± 1 | — | 2/2 |');
+    expect(page).toContain('| C ¹ | — | 1.0 | — | — | — |');
+    expect(page).toContain('¹ C: no switch');
+    expect(page).toContain('Runs finished: **4 of 4**');
+    expect(page).toContain('**Reproduced:** A beats B: 61.0 vs 42.0');
+    expect(page).toContain('pnpm fidelity');
+  });
+
+  it('says pending without results, leaves stale results out, and judges noise', () => {
+    const empty = renderFidelityDocs(fixture, new Map(), { commands: [] });
+    expect(empty).toContain('| A | pending | 59.2 | pending | 22274 | 0/2 |');
+    expect(empty).toContain('**Pending (no runs yet):** A beats B');
+    const stale = result({ ...a, steps: 99 }, 0, 0.9);
+    expect(renderFidelityDocs(fixture, new Map([[stale.run, stale]]), { commands: [] })).toContain(
+      '| A | pending |',
+    );
+    const noisy = new Map(
+      [result(a, 0, 0.5), result(a, 1, 0.7), result(b, 0, 0.55), result(b, 1, 0.56)].map((r) => [
+        r.run,
+        r,
+      ]),
+    );
+    expect(judgeClaim(fixture, noisy, fixture.claims[0]!).verdict).toBe('within noise');
+    const single = new Map([result(a, 0, 0.5), result(b, 0, 0.6)].map((r) => [r.run, r]));
+    expect(judgeClaim(fixture, single, fixture.claims[0]!)).toMatchObject({
+      verdict: 'provisional',
+    });
+  });
+
+  it('estimates the budget from measured step times, else the assumption', () => {
+    const measured = result(a, 0, 0.5, {
+      evals: { main: { metrics: { 'AR@100': 0.5 } }, eps: { metrics: { 'AR@100': 0.4 } } },
+    });
+    const budget = estimateBudget(fixture, new Map([['a-s0', measured]]));
+    // a: measured 0.5 s/step × 20 steps + 1 evaluation × 4 s, two seeds; b: assumed 3 s/step.
+    expect(budget.cells.map((c) => [c.cell, c.measured, c.seconds])).toEqual([
+      ['a', true, 2 * (20 * 0.5 + 4)],
+      ['b', false, 2 * 20 * 3],
+    ]);
+    expect(budget.remaining).toBe(14 + 120);
+    expect(budget.spent).toBe(14);
+  });
+
+  it('the real matrix: every row names a cell, every claim a row, quick fits its cells', () => {
+    const page = renderFidelityDocs(fullMatrix, new Map(), { commands: [] });
+    for (const table of fullMatrix.tables) expect(page).toContain(table.title);
+    for (const claim of fullMatrix.claims)
+      expect(judgeClaim(fullMatrix, new Map(), claim).verdict).toBe('pending');
+    expect(selectPairs(fullMatrix, { quick: true }).length).toBe(fullMatrix.quick.length);
+    expect(estimateBudget(fullMatrix, new Map()).total / 3600).toBeLessThan(8);
+  });
+});

@@ -1,0 +1,616 @@
+/**
+ * The fidelity matrix as data: the experiments of Guided Anchoring (Wang et al. 2019) and
+ * MetaAnchor (Yang et al. 2018) in miniature on the synthetic data, as cells (one training
+ * recipe × seeds, each a run folder `runs/fidelity/<cell>-s<seed>/`) and tables (rows pointing at
+ * a cell and one of its evaluations, with the paper's figure beside ours).
+ */
+
+/** A dataset the cells train and evaluate on. */
+export interface DataVariant {
+  id: string;
+  description: string;
+  /** `det synth` options; none: the embedded default set (1000 / 200 images at 320²). */
+  synth?: string[];
+}
+
+/** An evaluation of a trained cell: inference-time overrides of the detector config. */
+export interface EvalSpec {
+  id: string;
+  /** `det eval --set` overrides (e.g. εL, MetaAnchor's inference anchors). */
+  set?: string[];
+  /** `det eval --count-anchors`. */
+  countAnchors?: boolean;
+  /** Run `det search-anchors` first and evaluate with the chosen anchors. */
+  searchAnchors?: { steps: number; limit: number };
+}
+
+export interface CellSpec {
+  id: string;
+  /** `det`: `det train` + `det eval`; `torch`: a torchvision script in bench/ (parity). */
+  runner: 'det' | 'torch';
+  /** det: the preset; torch: the architecture (`retinanet` | `faster`). */
+  preset: string;
+  /** det: `det train --set` overrides (the recipe); torch: extra script arguments. */
+  set: string[];
+  data: string;
+  steps: number;
+  seeds: number[];
+  /** Evaluations after training; `main` (no overrides) is always there. */
+  evals: EvalSpec[];
+  /** Whose measured step time estimates this cell's budget (one per model family). */
+  family: string;
+}
+
+export interface MetricSpec {
+  key: string;
+  label: string;
+  /** ×100 for fractions shown as %, like the papers; 1 for counts. */
+  scale: number;
+  digits: number;
+}
+
+export interface TableRow {
+  label: string;
+  /** The cell and evaluation whose numbers fill the row; absent: the row is pending. */
+  cell?: string;
+  eval?: string;
+  /** The paper's figures, one per metric (null: not reported). */
+  paper: (number | null)[];
+  /** Why a row has no cell, or how to read it. */
+  note?: string;
+}
+
+export interface TableSpec {
+  id: string;
+  paper: 'Guided Anchoring' | 'MetaAnchor' | 'ours' | 'parity';
+  title: string;
+  metrics: MetricSpec[];
+  rows: TableRow[];
+  /** What the table measures here and how it differs from the paper's. */
+  note: string;
+}
+
+/** A claim of a paper, judged from two rows of one table on one metric. */
+export interface Claim {
+  paper: TableSpec['paper'];
+  table: string;
+  text: string;
+  metric: string;
+  /** Row labels: `better` should beat `worse` (or, for `similar`, match it). */
+  better: string;
+  worse: string;
+  kind?: 'greater' | 'similar';
+}
+
+export interface Matrix {
+  data: DataVariant[];
+  cells: CellSpec[];
+  tables: TableSpec[];
+  claims: Claim[];
+  /** (cell, seed) pairs of `--quick`. */
+  quick: { cell: string; seed: number }[];
+  /** Seconds per step (and per evaluation) assumed before a family has a measured run. */
+  assumedStepSeconds: Record<string, number>;
+  assumedEvalSeconds: number;
+}
+
+const pct = (key: string, label = key): MetricSpec => ({ key, label, scale: 100, digits: 1 });
+const proposalMetrics: MetricSpec[] = [
+  pct('AR@100', 'AR100'),
+  pct('AR@300', 'AR300'),
+  pct('AR@1000', 'AR1000'),
+  pct('ARs@1000', 'ARS'),
+  pct('ARm@1000', 'ARM'),
+  pct('ARl@1000', 'ARL'),
+  { key: 'anchorsPerImage', label: 'anchors/img', scale: 1, digits: 0 },
+];
+const detectionMetrics: MetricSpec[] = [
+  pct('AP'),
+  pct('AP50'),
+  pct('AP75'),
+  pct('APs', 'APS'),
+  pct('APm', 'APM'),
+  pct('APl', 'APL'),
+];
+const apTriple: MetricSpec[] = [pct('AP', 'mmAP'), pct('AP50'), pct('AP75')];
+
+/** Steps of every proposal cell and of every detection cell (same budget within a table). */
+export const proposalSteps = 400;
+export const detectionSteps = 1000;
+const seeds2 = [0, 1];
+
+/** The recipe overrides of a cell: its schedule for `steps` (warmup 50, lr ×0.1 at 80 %). */
+export function scheduleOverrides(steps: number): string[] {
+  return [
+    `train.maxIters=${steps}`,
+    `train.steps=[${Math.round(steps * 0.8)}]`,
+    `train.warmupIters=${Math.min(50, Math.floor(steps / 4))}`,
+    'run.checkpointInterval=100',
+    'run.evalInterval=0',
+    'run.reportImages=0',
+  ];
+}
+
+const epsilons = [0, 0.01, 0.05, 0.1];
+const gaRpnEvals: EvalSpec[] = [
+  { id: 'anchors', countAnchors: true },
+  ...epsilons.map((epsilon) => ({
+    id: `eps-${epsilon}`,
+    set: [`head.anchorScheme.locationThreshold=${epsilon}`],
+    countAnchors: true,
+  })),
+];
+const metaInference = (n: number): EvalSpec => ({
+  id: `infer-${n}x${n}`,
+  set: [`head.anchorScheme.inferenceAnchors="${n}x${n}"`],
+});
+const metaEvals: EvalSpec[] = [
+  ...[3, 5, 7, 9].map(metaInference),
+  { id: 'search', searchAnchors: { steps: 12, limit: 50 } },
+];
+/** MetaAnchor's Table 2/3 training threshold 0.6/0.5 is its Table 3 setting; we train at 0.5/0.4. */
+const adam = (lr: number) => ['train.optimizer=adam', `train.baseLr=${lr}`];
+
+function det(
+  id: string,
+  preset: string,
+  family: string,
+  options: { set?: string[]; data?: string; steps?: number; evals?: EvalSpec[]; seeds?: number[] },
+): CellSpec {
+  return {
+    id,
+    runner: 'det',
+    preset,
+    set: options.set ?? [],
+    data: options.data ?? 'default',
+    steps: options.steps ?? detectionSteps,
+    seeds: options.seeds ?? seeds2,
+    evals: options.evals ?? [],
+    family,
+  };
+}
+
+const dropBand = '50:100:1';
+
+export const matrix: Matrix = {
+  data: [
+    { id: 'default', description: 'the embedded default set: 1000 train / 200 val images at 320²' },
+    {
+      id: 'drop',
+      description: `the default set (same seed and images) with training objects in MetaAnchor's band 50 < √(wh) < 100, |ln(w/h)| < 1 written iscrowd, i.e. ignored in training (val unchanged)`,
+      synth: ['--seed', '0', '--train', '1000', '--val', '200', '--drop-band', dropBand],
+    },
+  ],
+  cells: [
+    // Proposals (GA Tables 1, 4, 5; ours: Meta-RPN).
+    det('rpn', 'tinyRpn', 'rpn', {
+      steps: proposalSteps,
+      evals: [{ id: 'anchors', countAnchors: true }],
+    }),
+    det('ga-rpn', 'tinyGaRpn', 'ga-rpn', { steps: proposalSteps, evals: gaRpnEvals }),
+    det('meta-rpn', 'tinyMetaRpn', 'meta-rpn', {
+      steps: proposalSteps,
+      evals: [{ id: 'anchors', countAnchors: true }],
+    }),
+    // Detection (GA Table 2).
+    det('retinanet', 'tinyRetinaNet', 'retinanet', { set: adam(0.002) }),
+    det('ga-retinanet', 'tinyGaRetinaNet', 'ga-retinanet', {}),
+    det('faster', 'tinyFasterRcnn', 'faster', {}),
+    det('ga-faster', 'tinyGaFasterRcnn', 'ga-faster', {}),
+    // MetaAnchor Tables 2–5 (AdamW 0.002, the tiny MetaAnchor recipe, for both columns); the
+    // 3×3 baseline is the `retinanet` cell (tinyRetinaNet's anchors are Table 1's 3×3).
+    det('meta-3x3', 'metaRetinanetTiny', 'meta-retinanet', { evals: metaEvals }),
+    // MetaAnchor Table 1's 5×5: 5 octave scales × ratios 1/3…3 (3×3 is tinyRetinaNet's own).
+    det('dense-5x5', 'tinyRetinaNet', 'retinanet', {
+      set: [
+        ...adam(0.002),
+        'head.anchorScheme.anchors={"ratios":[0.3333333333,0.5,1,2,3],"octaveBaseScale":4,"scalesPerOctave":5}',
+      ],
+    }),
+    det('meta-5x5', 'metaRetinanetTiny', 'meta-retinanet', {
+      set: ['head.anchorScheme.anchors="5x5"'],
+      evals: metaEvals,
+    }),
+    det('dense-3x3-drop', 'tinyRetinaNet', 'retinanet', { set: adam(0.002), data: 'drop' }),
+    det('meta-3x3-drop', 'metaRetinanetTiny', 'meta-retinanet', { data: 'drop' }),
+    det('meta-3x3-dd', 'metaRetinanetTinyDataDependent', 'meta-retinanet', { evals: metaEvals }),
+    // Ours: meta-guided.
+    det('meta-guided-retinanet', 'tinyMetaGuidedRetinaNet', 'meta-guided-retinanet', {}),
+    // Parity: the same recipe (AdamW 5e-4, batch 2, warmup 50, ×0.1 at 80 %) in det and torchvision.
+    det('parity-det-retinanet', 'tinyRetinaNet', 'retinanet', { set: adam(0.0005) }),
+    det('parity-det-faster', 'tinyFasterRcnn', 'faster', { set: adam(0.0005) }),
+    {
+      id: 'parity-torch-retinanet',
+      runner: 'torch',
+      preset: 'retinanet',
+      set: ['--lr', '5e-4'],
+      data: 'default',
+      steps: detectionSteps,
+      seeds: seeds2,
+      evals: [],
+      family: 'torch-retinanet',
+    },
+    {
+      id: 'parity-torch-faster',
+      runner: 'torch',
+      preset: 'faster',
+      set: ['--lr', '5e-4'],
+      data: 'default',
+      steps: detectionSteps,
+      seeds: seeds2,
+      evals: [],
+      family: 'torch-faster',
+    },
+  ],
+  tables: [
+    {
+      id: 'ga-table-1-4',
+      paper: 'Guided Anchoring',
+      title: 'GA Tables 1 and 4: region proposals, RPN vs GA-RPN, and the L / S / F.A. ablation',
+      metrics: proposalMetrics,
+      rows: [
+        {
+          label: 'RPN',
+          cell: 'rpn',
+          eval: 'anchors',
+          paper: [47.5, 54.7, 59.4, 31.7, 55.1, 64.6, null],
+        },
+        {
+          label: 'GA-RPN (L + S + F.A.)',
+          cell: 'ga-rpn',
+          eval: 'anchors',
+          paper: [59.2, 65.2, 68.5, 40.9, 67.8, 79.0, 22274],
+        },
+        {
+          label: 'L only',
+          paper: [48.0, 54.8, 59.5, 32.3, 55.6, 64.8, null],
+          note: 'pending: the `guided` scheme has no switch that turns the shape branch or the feature adaption off (it needs e.g. `anchorScheme.shapeBranch: false`, `featureAdaption: false`)',
+        },
+        {
+          label: 'S only',
+          paper: [53.8, 59.9, 63.6, 36.4, 62.9, 71.7, null],
+          note: 'pending: as above (location branch off: every location kept, no loss_loc)',
+        },
+        {
+          label: 'L + S (no F.A.)',
+          paper: [54.0, 60.1, 63.8, 36.7, 63.1, 71.5, null],
+          note: 'pending: as above (feature adaption off)',
+        },
+      ],
+      note: `ResNet-18 × 0.25 + FPN 32 from scratch, ${proposalSteps} steps of batch 2 (SGD 0.02, the tiny presets' recipe) on 320² images, against ResNet-50-FPN on COCO at 1333×800 for 12 epochs in the paper. ARS/M/L are COCO's area-range recall at 1000 detections (the paper's at 100); the tiny presets keep at most 300 proposals per image, so AR1000 = AR300 here. anchors/img counts the dense head's anchors (GA: locations with p ≥ εL = 0.01).`,
+    },
+    {
+      id: 'ga-table-5',
+      paper: 'Guided Anchoring',
+      title: 'GA Table 5: the location threshold εL (same GA-RPN weights, inference only)',
+      metrics: [
+        { key: 'anchorsPerImage', label: 'anchors/img', scale: 1, digits: 0 },
+        pct('AR@100', 'AR100'),
+        pct('AR@300', 'AR300'),
+        pct('AR@1000', 'AR1000'),
+      ],
+      rows: epsilons.map((epsilon, index) => ({
+        label: `εL = ${epsilon}`,
+        cell: 'ga-rpn',
+        eval: `eps-${epsilon}`,
+        paper: [
+          [75583, 59.2, 65.2, 68.5],
+          [22274, 59.2, 65.2, 68.5],
+          [5251, 59.1, 65.1, 68.2],
+          [2375, 59.0, 64.7, 67.2],
+        ][index]!,
+      })),
+      note: 'The masked-vs-dense head time is measured by packages/detectors/bench (another issue); this table is anchors per image and recall.',
+    },
+    {
+      id: 'ga-table-2',
+      paper: 'Guided Anchoring',
+      title: 'GA Table 2: detection, RetinaNet vs GA-RetinaNet, Faster R-CNN vs GA-Faster R-CNN',
+      metrics: detectionMetrics,
+      rows: [
+        { label: 'RetinaNet', cell: 'retinanet', paper: [35.9, 55.4, 38.8, 19.4, 38.9, 46.5] },
+        {
+          label: 'GA-RetinaNet',
+          cell: 'ga-retinanet',
+          paper: [37.1, 56.9, 40.0, 20.1, 40.1, 48.0],
+        },
+        { label: 'Faster R-CNN', cell: 'faster', paper: [37.1, 59.1, 40.1, 21.3, 39.8, 46.5] },
+        {
+          label: 'GA-Faster R-CNN',
+          cell: 'ga-faster',
+          paper: [39.8, 59.2, 43.5, 21.8, 42.6, 50.7],
+        },
+      ],
+      note: `${detectionSteps} steps of batch 2 each; RetinaNet and GA-RetinaNet with AdamW 0.002 (GA-RetinaNet's tiny recipe), Faster and GA-Faster with SGD 0.02 (theirs). The paper reports COCO test-dev.`,
+    },
+    {
+      id: 'ga-table-3',
+      paper: 'Guided Anchoring',
+      title: 'GA Table 3: fine-tuning a trained Faster R-CNN on RPN vs GA-RPN proposals',
+      metrics: detectionMetrics,
+      rows: [
+        {
+          label: '— (no fine-tuning)',
+          paper: [37.4, 58.9, 40.3, 20.8, 41.1, 49.5],
+          note: 'pending',
+        },
+        { label: 'RPN proposals', paper: [37.3, 58.6, 40.1, 20.4, 40.6, 49.8], note: 'pending' },
+        { label: 'GA-RPN proposals', paper: [39.6, 59.3, 43.0, 22.0, 42.8, 52.6], note: 'pending' },
+      ],
+      note: "Pending: `det-finetune` (apps/proposal-finetuner) is being built in another issue. The cells will fine-tune the `faster` cell's weights for a few hundred steps on the proposals of the `rpn` and `ga-rpn` cells, e.g. `det-finetune --checkpoint runs/fidelity/faster-s0/checkpoints/last.safetensors --proposals-run runs/fidelity/ga-rpn-s0 --steps 300`, and evaluate with those proposals.",
+    },
+    {
+      id: 'ma-table-2',
+      paper: 'MetaAnchor',
+      title:
+        'MetaAnchor Table 2: RetinaNet vs MetaAnchor RetinaNet, 3×3 and 5×5 anchors (train = test anchors)',
+      metrics: apTriple,
+      rows: [
+        { label: 'baseline 3×3', cell: 'retinanet', paper: [26.5, 43.1, 27.6] },
+        { label: 'MetaAnchor 3×3', cell: 'meta-3x3', paper: [26.9, 44.2, 28.2] },
+        { label: 'baseline 5×5', cell: 'dense-5x5', paper: [26.9, 43.7, 28.1] },
+        { label: 'MetaAnchor 5×5', cell: 'meta-5x5', eval: 'infer-5x5', paper: [27.1, 44.5, 28.1] },
+      ],
+      note: `IoU thresholds 0.5/0.4 (the paper's upper half), ${detectionSteps} steps, AdamW 0.002 for both columns. The paper's "COCO-mini" figures are mmAP %.`,
+    },
+    {
+      id: 'ma-table-3',
+      paper: 'MetaAnchor',
+      title:
+        'MetaAnchor Table 3: inference with other anchor sets (no retraining) and the greedy search (mmAP)',
+      metrics: [pct('AP', 'mmAP'), pct('AP50')],
+      rows: [
+        ...[3, 5, 7, 9].map((n, index) => ({
+          label: `train 3×3, infer ${n}×${n}`,
+          cell: 'meta-3x3',
+          eval: `infer-${n}x${n}`,
+          paper: [[26.0, 26.6, 26.8, 26.7][index]!, null],
+        })),
+        { label: 'train 3×3, search', cell: 'meta-3x3', eval: 'search', paper: [27.0, null] },
+        ...[3, 5, 7, 9].map((n, index) => ({
+          label: `train 5×5, infer ${n}×${n}`,
+          cell: 'meta-5x5',
+          eval: `infer-${n}x${n}`,
+          paper: [[26.7, 27.3, 27.5, 27.5][index]!, null],
+        })),
+        { label: 'train 5×5, search', cell: 'meta-5x5', eval: 'search', paper: [27.7, null] },
+      ],
+      note: 'The paper trains this table at IoU 0.6/0.5; ours at 0.5/0.4. The search (`det search-anchors`, 12 candidates on 50 training images, by AP) chooses on training images and is scored on val.',
+    },
+    {
+      id: 'ma-table-4',
+      paper: 'MetaAnchor',
+      title:
+        'MetaAnchor Table 4: "drop" — training without a band of box shapes, testing on all (mmAP)',
+      metrics: [pct('AP', 'mmAP'), pct('AP50'), pct('APm', 'APM')],
+      rows: [
+        { label: 'baseline 3×3 (all)', cell: 'retinanet', paper: [26.5, null, null] },
+        { label: 'MetaAnchor 3×3 (all)', cell: 'meta-3x3', paper: [26.9, null, null] },
+        { label: 'baseline 3×3 (drop)', cell: 'dense-3x3-drop', paper: [21.2, null, null] },
+        { label: 'MetaAnchor 3×3 (drop)', cell: 'meta-3x3-drop', paper: [22.2, null, null] },
+      ],
+      note: `Drop set: \`det synth --drop-band ${dropBand}\` — training objects with 50 < √(wh) < 100 px and |ln(w/h)| < 1 become iscrowd (no loss: the paper's "assign the loss to 0"); val keeps them all.`,
+    },
+    {
+      id: 'ma-table-5',
+      paper: 'MetaAnchor',
+      title:
+        'MetaAnchor Table 5: data-independent (eq. 4–5) vs data-dependent (eq. 6) generators, 3×3 (mmAP)',
+      metrics: apTriple,
+      rows: [
+        { label: 'data-independent', cell: 'meta-3x3', paper: [26.0, null, null] },
+        { label: 'data-dependent', cell: 'meta-3x3-dd', paper: [26.5, null, null] },
+        {
+          label: 'data-independent + search',
+          cell: 'meta-3x3',
+          eval: 'search',
+          paper: [27.6, null, null],
+        },
+        {
+          label: 'data-dependent + search',
+          cell: 'meta-3x3-dd',
+          eval: 'search',
+          paper: [28.0, null, null],
+        },
+      ],
+      note: "The paper's search row is its best over configurations; ours searches from the 3×3-trained model.",
+    },
+    {
+      id: 'ours',
+      paper: 'ours',
+      title: 'Ours: meta-guided vs Guided Anchoring vs MetaAnchor; Meta-RPN vs RPN',
+      metrics: [...apTriple, pct('AR@100', 'AR100'), pct('AR@300', 'AR300')],
+      rows: [
+        { label: 'GA-RetinaNet', cell: 'ga-retinanet', paper: [null, null, null, null, null] },
+        {
+          label: 'MetaAnchor RetinaNet 3×3',
+          cell: 'meta-3x3',
+          paper: [null, null, null, null, null],
+        },
+        {
+          label: 'meta-guided RetinaNet',
+          cell: 'meta-guided-retinanet',
+          paper: [null, null, null, null, null],
+        },
+        { label: 'RPN', cell: 'rpn', paper: [null, null, null, null, null] },
+        { label: 'GA-RPN', cell: 'ga-rpn', paper: [null, null, null, null, null] },
+        { label: 'Meta-RPN', cell: 'meta-rpn', paper: [null, null, null, null, null] },
+      ],
+      note: "No paper figures: these combinations are det's. AP columns for the detectors, AR columns for the proposal networks.",
+    },
+    {
+      id: 'parity',
+      paper: 'parity',
+      title: "Parity: det's baselines vs torchvision's with the same recipe",
+      metrics: detectionMetrics,
+      rows: [
+        {
+          label: 'det RetinaNet',
+          cell: 'parity-det-retinanet',
+          paper: [null, null, null, null, null, null],
+        },
+        {
+          label: 'torchvision RetinaNet',
+          cell: 'parity-torch-retinanet',
+          paper: [null, null, null, null, null, null],
+        },
+        {
+          label: 'det Faster R-CNN',
+          cell: 'parity-det-faster',
+          paper: [null, null, null, null, null, null],
+        },
+        {
+          label: 'torchvision Faster R-CNN',
+          cell: 'parity-torch-faster',
+          paper: [null, null, null, null, null, null],
+        },
+      ],
+      note: `Same model size (ResNet-18 × 0.25, FPN 32, from scratch), AdamW 5e-4, batch 2, warmup 50, lr ×0.1 at 80 %, ${detectionSteps} steps, same data; torchvision via packages/detectors/bench/torch_tiny_retinanet_curve.py (--arch retinanet | faster), evaluated by det's COCO evaluator.`,
+    },
+  ],
+  claims: [
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-1-4',
+      text: 'GA-RPN recalls more than RPN (AR100)',
+      metric: 'AR@100',
+      better: 'GA-RPN (L + S + F.A.)',
+      worse: 'RPN',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-1-4',
+      text: 'GA-RPN recalls more than RPN (AR300)',
+      metric: 'AR@300',
+      better: 'GA-RPN (L + S + F.A.)',
+      worse: 'RPN',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-5',
+      text: 'εL = 0.01 keeps recall of εL = 0 with far fewer anchors (AR100)',
+      metric: 'AR@100',
+      better: 'εL = 0.01',
+      worse: 'εL = 0',
+      kind: 'similar',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-2',
+      text: 'GA-RetinaNet beats RetinaNet (AP)',
+      metric: 'AP',
+      better: 'GA-RetinaNet',
+      worse: 'RetinaNet',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-2',
+      text: 'GA-Faster R-CNN beats Faster R-CNN (AP)',
+      metric: 'AP',
+      better: 'GA-Faster R-CNN',
+      worse: 'Faster R-CNN',
+    },
+    {
+      paper: 'MetaAnchor',
+      table: 'ma-table-2',
+      text: 'MetaAnchor beats the baseline at 3×3 (mmAP)',
+      metric: 'AP',
+      better: 'MetaAnchor 3×3',
+      worse: 'baseline 3×3',
+    },
+    {
+      paper: 'MetaAnchor',
+      table: 'ma-table-2',
+      text: 'MetaAnchor beats the baseline at 5×5 (mmAP)',
+      metric: 'AP',
+      better: 'MetaAnchor 5×5',
+      worse: 'baseline 5×5',
+    },
+    {
+      paper: 'MetaAnchor',
+      table: 'ma-table-3',
+      text: 'more inference anchors help a 3×3-trained model (9×9 vs 3×3)',
+      metric: 'AP',
+      better: 'train 3×3, infer 9×9',
+      worse: 'train 3×3, infer 3×3',
+    },
+    {
+      paper: 'MetaAnchor',
+      table: 'ma-table-3',
+      text: 'the greedy search beats the training anchors (3×3)',
+      metric: 'AP',
+      better: 'train 3×3, search',
+      worse: 'train 3×3, infer 3×3',
+    },
+    {
+      paper: 'MetaAnchor',
+      table: 'ma-table-4',
+      text: 'after "drop", MetaAnchor beats the baseline',
+      metric: 'AP',
+      better: 'MetaAnchor 3×3 (drop)',
+      worse: 'baseline 3×3 (drop)',
+    },
+    {
+      paper: 'MetaAnchor',
+      table: 'ma-table-5',
+      text: 'data-dependent ≈ data-independent',
+      metric: 'AP',
+      better: 'data-dependent',
+      worse: 'data-independent',
+      kind: 'similar',
+    },
+    {
+      paper: 'ours',
+      table: 'ours',
+      text: 'meta-guided beats GA-RetinaNet (AP)',
+      metric: 'AP',
+      better: 'meta-guided RetinaNet',
+      worse: 'GA-RetinaNet',
+    },
+    {
+      paper: 'ours',
+      table: 'ours',
+      text: 'Meta-RPN beats RPN (AR100)',
+      metric: 'AR@100',
+      better: 'Meta-RPN',
+      worse: 'RPN',
+    },
+    {
+      paper: 'parity',
+      table: 'parity',
+      text: "det's RetinaNet matches torchvision's (AP50)",
+      metric: 'AP50',
+      better: 'det RetinaNet',
+      worse: 'torchvision RetinaNet',
+      kind: 'similar',
+    },
+    {
+      paper: 'parity',
+      table: 'parity',
+      text: "det's Faster R-CNN matches torchvision's (AP50)",
+      metric: 'AP50',
+      better: 'det Faster R-CNN',
+      worse: 'torchvision Faster R-CNN',
+      kind: 'similar',
+    },
+  ],
+  quick: [
+    { cell: 'rpn', seed: 0 },
+    { cell: 'ga-rpn', seed: 0 },
+    { cell: 'meta-rpn', seed: 0 },
+  ],
+  assumedStepSeconds: {
+    rpn: 0.45,
+    'ga-rpn': 0.7,
+    'meta-rpn': 0.6,
+    retinanet: 0.55,
+    'ga-retinanet': 0.8,
+    'meta-retinanet': 0.8,
+    'meta-guided-retinanet': 1.2,
+    faster: 0.8,
+    'ga-faster': 1.0,
+    'torch-retinanet': 0.09,
+    'torch-faster': 0.15,
+  },
+  assumedEvalSeconds: 40,
+};
