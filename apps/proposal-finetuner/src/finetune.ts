@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDetector, parseDetectorConfig, readProposalsFile } from '@det/detectors';
+import { createDetector, parseDetectorConfig } from '@det/detectors';
+import { readProposalsFile } from '@det/detectors/node';
 import { checkpointFiles, disposeCheckpoint, readCheckpoint } from '@det/train';
 import {
   type CommandIo,

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readProposalsFile } from '@det/detectors';
+import { readProposalsFile } from '@det/detectors/node';
 import { describe, expect, it } from 'vitest';
 import {
   finishedShard,

@@ -11,10 +11,10 @@ export type {
   WebgpuAdapterReport,
 } from './backend/init-backend';
 export { activeBackend, backendPreference, initBackend } from './backend/init-backend';
+export { importNodeBuiltin } from './backend/node-builtin';
 export type { Reads } from './backend/readback';
 export { hasSyncReadback, readAsync, readSync } from './backend/readback';
 export { untaped } from './backend/untaped';
-export { importNodeBuiltin } from './backend/node-builtin';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
 export type { BoxOverlapsFn, BoxOverlapsOptions, OverlapMode } from './boxes/box-overlaps';
