@@ -5,6 +5,7 @@ import {
   RandomSampler,
   type Sampler,
   type Size2D,
+  untaped,
 } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { ApproxMaxIoUAssigner } from './approx-max-iou-assigner';
@@ -129,7 +130,16 @@ export class ShapeTargetBuilder {
     return tf.tensor2d(squares, [squares.length / 4, 4]);
   }
 
+  /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   build(
+    gtBoxes: readonly tf.Tensor2D[],
+    featmapSizes: readonly Size2D[],
+    gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
+  ): ShapeTargets {
+    return untaped(() => this.buildUntaped(gtBoxes, featmapSizes, gtIgnoreBoxes));
+  }
+
+  private buildUntaped(
     gtBoxes: readonly tf.Tensor2D[],
     featmapSizes: readonly Size2D[],
     gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
