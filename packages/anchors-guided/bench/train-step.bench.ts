@@ -103,7 +103,15 @@ for (const entry of trainers) {
   console.log(
     `\n${entry.name}: ${profile.kernels.length} launches/step, median CPU ${median(entry.cpu).toFixed(0)} ms, median step ${median(entry.times).toFixed(0)} ms (${entry.times.map((t) => t.toFixed(0)).join(', ')})`,
   );
+  const byCalls = [...byKernel.entries()].sort((a, b) => b[1].calls - a[1].calls).slice(0, 12);
+  console.log('  by time:');
   for (const [name, stat] of top) {
+    console.log(
+      `  ${name.padEnd(28)} ${stat.ms.toFixed(1).padStart(8)} ms ${String(stat.calls).padStart(6)} calls`,
+    );
+  }
+  console.log('  by launches:');
+  for (const [name, stat] of byCalls) {
     console.log(
       `  ${name.padEnd(28)} ${stat.ms.toFixed(1).padStart(8)} ms ${String(stat.calls).padStart(6)} calls`,
     );

@@ -8,6 +8,7 @@ import {
   readSync,
   type Sampler,
   type Size2D,
+  untaped,
 } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { ApproxMaxIoUAssigner } from './approx-max-iou-assigner';
@@ -133,12 +134,13 @@ export class ShapeTargetBuilder {
     return tf.tensor2d(squares, [squares.length / 4, 4]);
   }
 
+  /** Targets, so nothing here is recorded on a gradient tape (`untaped`). */
   build(
     gtBoxes: readonly tf.Tensor2D[],
     featmapSizes: readonly Size2D[],
     gtIgnoreBoxes?: readonly (tf.Tensor2D | undefined)[],
   ): ShapeTargets {
-    return readSync(this.buildSteps(gtBoxes, featmapSizes, gtIgnoreBoxes));
+    return untaped(() => readSync(this.buildSteps(gtBoxes, featmapSizes, gtIgnoreBoxes)));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { initBackend } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { flatten, layoutOf, sameLayout, unflatten } from './flat';
+import { flatten, layoutOf, sameLayout, unflatten, unflattenBySplit } from './flat';
 
 describe('flatten / unflatten', () => {
   beforeAll(async () => {
@@ -25,10 +25,15 @@ describe('flatten / unflatten', () => {
       expect(part.shape).toEqual(tensors[index]!.shape);
       expect(Array.from(part.dataSync())).toEqual(Array.from(tensors[index]!.dataSync()));
     });
+    const split = unflattenBySplit(flat, layout);
+    split.forEach((part, index) => {
+      expect(part.shape).toEqual(tensors[index]!.shape);
+      expect(Array.from(part.dataSync())).toEqual(Array.from(tensors[index]!.dataSync()));
+    });
     const alone = flatten([tensors[0]!]);
     const single = unflatten(alone, layoutOf(['w'], [tensors[0]!]));
     expect(single[0]!.shape).toEqual([1, 1, 2, 3]);
-    tf.dispose([...tensors, flat, ...parts, alone, ...single]);
+    tf.dispose([...tensors, flat, ...parts, ...split, alone, ...single]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

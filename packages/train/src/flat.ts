@@ -63,6 +63,13 @@ export function unflatten(flat: tf.Tensor, layout: FlatLayout): tf.Tensor[] {
         return tf.tensor(part, layout.shapes[index] as number[], flat.dtype);
       });
     }
+    return unflattenBySplit(flat, layout);
+  });
+}
+
+/** `unflatten` on device-memory backends (webgpu): one split, no readback. */
+export function unflattenBySplit(flat: tf.Tensor, layout: FlatLayout): tf.Tensor[] {
+  return tf.tidy(() => {
     const parts = tf.split(flat, layout.sizes as number[], 0);
     return parts.map((part, index) => {
       const shape = layout.shapes[index]! as number[];

@@ -6,7 +6,9 @@ export {
   readCheckpoint,
   saveCheckpoint,
 } from './checkpoint';
-export { clipGradientNorm } from './clip';
+export { clipFlatGradient, clipGradientNorm } from './clip';
+export type { FlatLayout } from './flat';
+export { flatten, layoutOf, unflatten } from './flat';
 export type {
   CheckpointKind,
   DataItem,
@@ -25,6 +27,7 @@ export type {
   OptimizerOptions,
   OptimizerState,
   SgdOptions,
+  Slots,
 } from './optimizer';
 export { AdamW, createOptimizer, Optimizer, Sgd } from './optimizer';
 export type { ScheduleOptions } from './schedule';

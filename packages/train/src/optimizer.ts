@@ -25,9 +25,10 @@ export type Slots = Readonly<Record<string, tf.Tensor>>;
  *
  * The slots of all parameters live in one flat variable per slot name, laid out as the
  * parameters that had gradients; a step concatenates the parameters (one kernel), applies the
- * elementwise update once over the whole vector and splits the result back (one kernel), so the
- * update costs a handful of kernels instead of a handful per parameter. Elementwise arithmetic
- * is the same on the vector as on each parameter, so the numbers are the same bits.
+ * elementwise update once over the whole vector and cuts the result back (one split, or one
+ * read on host-memory backends), so the update costs a handful of kernels instead of a handful
+ * per parameter. Elementwise arithmetic is the same on the vector as on each parameter, so the
+ * numbers are the same bits.
  */
 export abstract class Optimizer {
   abstract readonly kind: OptimizerKind;
