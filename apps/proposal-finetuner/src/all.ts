@@ -26,10 +26,10 @@ export interface AllOptions {
 
 export const defaultAll: Omit<AllOptions, 'runsDir'> = {
   name: 'table3',
-  detectorIters: 100,
-  gaRpnIters: 80,
-  trainImages: 24,
-  valImages: 24,
+  detectorIters: 50,
+  gaRpnIters: 30,
+  trainImages: 16,
+  valImages: 16,
   epochs: 3,
   top: [300, 1000],
   gaIou: 0.6,

@@ -2,15 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CocoResult } from '@det/coco-eval';
-import { createDetector } from '@det/detectors';
 import {
   buildReport,
   type CommandIo,
   checkpointOf,
+  detectorFrom,
   type EvaluationDetails,
   evaluateDetector,
   evaluateResults,
-  initialiseFrom,
   type LoadedSplit,
   loadModel,
   loadSplit,
@@ -186,13 +185,12 @@ export async function compareCommand(
     const recall = await proposalRecall(test, split);
     if (options.untouchedRows) {
       // The trained detector, untouched, on these proposals: what the fine-tune adds.
-      const detector = createDetector(config.detector);
+      const detector = await detectorFrom(
+        config.detector,
+        checkpointOf({ run: options.before, runsDir: options.runsDir }).file,
+        () => {},
+      );
       try {
-        await initialiseFrom(
-          detector,
-          checkpointOf({ run: options.before, runsDir: options.runsDir }).file,
-          () => {},
-        );
         const { details: untouched } = await evaluateDetector(detector, split, {
           proposals: false,
           iteration: 0,

@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDetector, parseDetectorConfig } from '@det/detectors';
+import { parseDetectorConfig } from '@det/detectors';
 import { readProposalsFile } from '@det/detectors/node';
-import { checkpointFiles, disposeCheckpoint, readCheckpoint } from '@det/train';
+import { checkpointFiles } from '@det/train';
 import {
   type CommandIo,
   checkpointOf,
-  initialiseFrom,
+  detectorFrom,
   type RunConfig,
-  runConfigOf,
+  readRunConfig,
   runPaths,
   startBackend,
   trainCommand,
@@ -139,13 +139,7 @@ export async function prepareFineTune(
   log: (line: string) => void,
 ): Promise<{ config: RunConfig; checkpoint: string }> {
   const { file } = checkpointOf(options);
-  const saved = await readCheckpoint(file);
-  let base: RunConfig;
-  try {
-    base = await runConfigOf(saved);
-  } finally {
-    disposeCheckpoint(saved);
-  }
+  const { config: base } = await readRunConfig(file);
   // Every training image has proposals (and only those): the file sets the epoch length.
   const trainImages = readProposalsFile(options.proposals).size;
   const config = fineTuneConfig(
@@ -158,12 +152,7 @@ export async function prepareFineTune(
     file,
   );
   // The architecture check: the fine-tune model's every parameter from the checkpoint.
-  const detector = createDetector(config.detector);
-  try {
-    await initialiseFrom(detector, file, log);
-  } finally {
-    detector.dispose();
-  }
+  (await detectorFrom(config.detector, file, log)).dispose();
   return { config, checkpoint: file };
 }
 

@@ -1,4 +1,4 @@
-import type { CommandIo } from '@det/trainer';
+import { type CommandIo, collectOption, numberOption } from '@det/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { allCommand, defaultAll } from './all';
 import { compareCommand } from './compare';
@@ -6,29 +6,7 @@ import { defaultFineTune, fineTuneCommand } from './finetune';
 import { mergeSummary, proposalsCommand } from './proposals';
 import { mergeShards } from './shards';
 
-function number(
-  name: string,
-  options: { integer?: boolean; minimum?: number; maximum?: number } = {},
-) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (
-      !Number.isFinite(parsed) ||
-      (options.integer && !Number.isInteger(parsed)) ||
-      parsed < (options.minimum ?? -Infinity) ||
-      parsed > (options.maximum ?? Infinity)
-    ) {
-      const range = [
-        options.minimum !== undefined ? `≥ ${options.minimum}` : '',
-        options.maximum !== undefined ? `≤ ${options.maximum}` : '',
-      ].filter(Boolean);
-      throw new InvalidArgumentError(
-        `${name} must be ${options.integer ? 'an integer' : 'a number'}${range.length ? ` ${range.join(' and ')}` : ''}, got '${value}'`,
-      );
-    }
-    return parsed;
-  };
-}
+const number = numberOption;
 
 function counts(name: string) {
   return (value: string): number[] => {
@@ -41,7 +19,7 @@ function counts(name: string) {
   };
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+const collect = collectOption;
 const iou = (name: string) => number(name, { minimum: 0, maximum: 1 });
 
 /**

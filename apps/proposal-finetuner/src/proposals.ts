@@ -1,21 +1,19 @@
 import { mkdir } from 'node:fs/promises';
 import {
-  createDetector,
   type Detector,
   type DetectorConfig,
   parseDetectorConfig,
   predictDataset,
 } from '@det/detectors';
-import { disposeCheckpoint, readCheckpoint } from '@det/train';
 import {
   type CommandIo,
   checkpointOf,
+  detectorFrom,
   evaluationLoader,
-  initialiseFrom,
   type LoadedSplit,
   loadSplit,
   type RunConfig,
-  runConfigOf,
+  readRunConfig,
   startBackend,
 } from '@det/trainer';
 import {
@@ -85,25 +83,13 @@ export async function loadProposalDetector(
   top: number,
   log: (line: string) => void,
 ): Promise<{ detector: Detector; runConfig: RunConfig; source: ProposalSourceInfo }> {
-  const saved = await readCheckpoint(file);
-  let runConfig: RunConfig;
-  try {
-    runConfig = await runConfigOf(saved);
-  } finally {
-    disposeCheckpoint(saved);
-  }
-  const { config, description } = proposalDetectorConfig(runConfig.detector, top, saved.path);
-  const detector = createDetector(config);
-  try {
-    await initialiseFrom(detector, file, log);
-  } catch (error) {
-    detector.dispose();
-    throw error;
-  }
+  const { config: runConfig, path, iteration } = await readRunConfig(file);
+  const { config, description } = proposalDetectorConfig(runConfig.detector, top, path);
+  const detector = await detectorFrom(config, file, log);
   return {
     detector,
     runConfig,
-    source: { checkpoint: saved.path, iteration: saved.state.iteration, detector: description },
+    source: { checkpoint: path, iteration, detector: description },
   };
 }
 

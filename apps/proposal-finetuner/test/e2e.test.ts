@@ -179,6 +179,26 @@ describe('det-finetune (built binary)', () => {
       expect(result.stdout).toContain('dropped 6 the model does not have (rpn_head.*)');
       expect(result.stdout).toContain('trained to iteration 4: reached maxIters 4');
     }
+    // A rerun of a finished (or killed) fine-tune resumes its own last checkpoint.
+    const again = await finetune(
+      'finetune',
+      '--run',
+      'faster',
+      '--proposals',
+      'p/rpn/train.top5.json',
+      '--val-proposals',
+      'p/rpn/val.top5.json',
+      '--name',
+      'ft-rpn',
+      '--epochs',
+      '2',
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(
+      `resuming from ${join('runs', 'ft-rpn', 'checkpoints', 'last.safetensors')}`,
+    );
+    expect(again.stdout).toContain('nothing to train: the run is at maxIters 4');
+    expect(again.stdout).not.toContain('initialised');
     const log = (await readFile(join(cwd, 'runs', 'ft-ga', 'log.jsonl'), 'utf8'))
       .trim()
       .split('\n')

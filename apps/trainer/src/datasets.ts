@@ -74,10 +74,12 @@ export async function numClassesOf(data: DataConfig): Promise<number> {
 
 /**
  * The precomputed proposals of a split from a COCO-results-style file (`readProposalsFile`):
- * a missing or malformed file, an image of the split without proposals, or a box reaching
- * more than a pixel outside its image is an error naming the file, the image id (and file
- * name) and the field. `strict`: an image id that is not in the split is an error too (a file
- * of another split or dataset); otherwise such entries are ignored (one file for two splits).
+ * a missing or malformed file or an image of the split without proposals is an error naming
+ * the file, the image id (and file name) and the field. `strict` (det-finetune's files, one
+ * per split, from a proposal network that clips to the image): an image id that is not in the
+ * split, or a box reaching more than a pixel outside its image, is an error too (a file of
+ * another split, dataset or resolution); otherwise such entries are kept (one file for two
+ * splits, hand-made proposals).
  */
 export function loadSplitProposals(
   file: string,
@@ -109,6 +111,7 @@ export function loadSplitProposals(
       );
     }
   }
+  if (!options.strict) return proposals;
   // Proposal networks clip to the image; a box well outside it means another image size.
   const tolerance = 1;
   for (const record of records) {

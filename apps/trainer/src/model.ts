@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDetector, type Detector, parseDetectorConfig } from '@det/detectors';
+import {
+  createDetector,
+  type Detector,
+  type DetectorConfig,
+  parseDetectorConfig,
+} from '@det/detectors';
 import {
   type Checkpoint,
   checkpointFiles,
@@ -105,6 +110,60 @@ export async function loadModel(options: {
       iteration: saved.state.iteration,
       ...(runDirectory ? { runDirectory } : {}),
     };
+  } finally {
+    disposeCheckpoint(saved);
+  }
+}
+
+/**
+ * Copies a checkpoint's weights into a fresh detector (`--load-from`); the checkpoint's
+ * parameters the detector lacks are dropped and counted by their first name part.
+ */
+export async function initialiseFrom(
+  detector: Detector,
+  file: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const saved = await readCheckpoint(file);
+  try {
+    const dropped = loadParameters(detector.parameters, saved.parameters, saved.path, {
+      ignoreUnused: true,
+    });
+    const groups = [...new Set(dropped.map((name) => name.split('.')[0]))];
+    log(
+      `initialised ${detector.parameters.entries().length} parameter tensors from ${saved.path} (iteration ${saved.state.iteration})` +
+        (dropped.length > 0
+          ? `; dropped ${dropped.length} the model does not have (${groups.map((group) => `${group}.*`).join(', ')})`
+          : ''),
+    );
+  } finally {
+    disposeCheckpoint(saved);
+  }
+}
+
+/** A detector of `config` with a checkpoint's weights (`initialiseFrom`); disposed on failure. */
+export async function detectorFrom(
+  config: DetectorConfig,
+  file: string,
+  log: (line: string) => void,
+): Promise<Detector> {
+  const detector = createDetector(config);
+  try {
+    await initialiseFrom(detector, file, log);
+  } catch (error) {
+    detector.dispose();
+    throw error;
+  }
+  return detector;
+}
+
+/** The run config a checkpoint file was trained with, its path and iteration (no weights kept). */
+export async function readRunConfig(
+  file: string,
+): Promise<{ config: RunConfig; path: string; iteration: number }> {
+  const saved = await readCheckpoint(file);
+  try {
+    return { config: await runConfigOf(saved), path: saved.path, iteration: saved.state.iteration };
   } finally {
     disposeCheckpoint(saved);
   }

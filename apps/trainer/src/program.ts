@@ -1,5 +1,6 @@
 import { runSynthCli } from '@det/data/cli';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { collectOption, numberOption } from './command-line';
 import { fidelityCommand } from './fidelity/command';
 import {
   evalCommand,
@@ -11,23 +12,8 @@ import {
 import { presetNames } from './run-config';
 import { type CommandIo, trainCommand } from './train-command';
 
-function number(name: string, options: { integer?: boolean; minimum?: number } = {}) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (
-      !Number.isFinite(parsed) ||
-      (options.integer && !Number.isInteger(parsed)) ||
-      parsed < (options.minimum ?? -Infinity)
-    ) {
-      throw new InvalidArgumentError(
-        `${name} must be ${options.integer ? 'an integer' : 'a number'}${options.minimum !== undefined ? ` ≥ ${options.minimum}` : ''}, got '${value}'`,
-      );
-    }
-    return parsed;
-  };
-}
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+const number = numberOption;
+const collect = collectOption;
 
 function modelOptions(command: Command): Command {
   return command

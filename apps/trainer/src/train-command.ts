@@ -3,14 +3,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { CocoResult } from '@det/coco-eval';
 import { summarizeReport } from '@det/data';
-import { createDetector, type Detector, type DetectorBatch } from '@det/detectors';
+import { createDetector, type DetectorBatch } from '@det/detectors';
 import {
   checkpointFiles,
-  disposeCheckpoint,
   engineOptionsOf,
   type JsonValue,
-  loadParameters,
-  readCheckpoint,
   type TrainingHook,
   trainerFor,
   trainLoop,
@@ -20,6 +17,7 @@ import { startBackend } from './backend';
 import { loadSplit, loadSplitProposals, numClassesOf, trainingData } from './datasets';
 import { evaluateDetector } from './evaluation';
 import { jsonLinesLogHook } from './log-hook';
+import { initialiseFrom } from './model';
 import { progressHook } from './progress';
 import { buildReport } from './report';
 import {
@@ -276,31 +274,5 @@ export async function trainCommand(options: TrainCommandOptions, io: CommandIo):
     process.off('SIGTERM', onSignal);
     trainer.dispose();
     detector.dispose();
-  }
-}
-
-/**
- * Copies a checkpoint's weights into a fresh detector (`--load-from`); the checkpoint's
- * parameters the detector lacks are dropped and counted by their first name part.
- */
-export async function initialiseFrom(
-  detector: Detector,
-  file: string,
-  log: (line: string) => void,
-): Promise<void> {
-  const saved = await readCheckpoint(file);
-  try {
-    const dropped = loadParameters(detector.parameters, saved.parameters, saved.path, {
-      ignoreUnused: true,
-    });
-    const groups = [...new Set(dropped.map((name) => name.split('.')[0]))];
-    log(
-      `initialised ${detector.parameters.entries().length} parameter tensors from ${saved.path} (iteration ${saved.state.iteration})` +
-        (dropped.length > 0
-          ? `; dropped ${dropped.length} the model does not have (${groups.map((group) => `${group}.*`).join(', ')})`
-          : ''),
-    );
-  } finally {
-    disposeCheckpoint(saved);
   }
 }
