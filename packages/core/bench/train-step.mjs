@@ -59,10 +59,16 @@ if (existsSync(python)) {
     const out = execFileSync(
       python,
       [
-        join(here, 'train_step_torch.py'),
+        join(here, '../../../bench/torch_step.py'),
+        '--model',
+        'reference',
+        '--steps',
         String(steps),
+        '--batch',
         String(batch),
+        '--size',
         String(size),
+        '--threads',
         String(info.threads || 1),
       ],
       { encoding: 'utf8' },

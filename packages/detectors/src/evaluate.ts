@@ -1,4 +1,5 @@
 import { CocoEvaluator, CocoGroundTruth, type CocoResult, type CocoSummary } from '@det/coco-eval';
+import { hasSyncReadback } from '@det/core';
 import {
   boxesToInput,
   boxesToOriginal,
@@ -57,11 +58,12 @@ export async function predictDataset(
       const proposals = options.proposalsOf
         ? batch.metas.map((meta) => boxesToInput(options.proposalsOf!(meta.imageId), meta))
         : undefined;
-      const detections = detector.predict(
-        batch.images,
-        batch.metas.map((meta) => [meta.height, meta.width] as const),
-        proposals ? { proposals } : {},
-      );
+      const shapes = batch.metas.map((meta) => [meta.height, meta.width] as const);
+      // Without synchronous readback (webgpu) only the awaited predict can run.
+      const detections =
+        detector.predictAsync && !hasSyncReadback(tf.getBackend())
+          ? await detector.predictAsync(batch.images, shapes, proposals ? { proposals } : {})
+          : detector.predict(batch.images, shapes, proposals ? { proposals } : {});
       detections.forEach((d, i) => {
         results.push(...toCocoResults(d, batch.metas[i]!, options.categoryIds));
       });

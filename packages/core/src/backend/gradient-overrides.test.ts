@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The stock gradients, to compare against on the cpu backend (which has every kernel).
 import { conv2DGradConfig as stockConv2dGrad } from '@tensorflow/tfjs-core/dist/gradients/Conv2D_grad';
 import { gatherGradConfig as stockGatherGrad } from '@tensorflow/tfjs-core/dist/gradients/GatherV2_grad';
+import { maxPoolGradConfig as stockMaxPoolGrad } from '@tensorflow/tfjs-core/dist/gradients/MaxPool_grad';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conv2dFilterGradient, conv2dInputGradient } from './gradient-overrides';
@@ -283,4 +284,52 @@ describe('zero gradients for comparison ops', () => {
     expect(Array.from(dx.dataSync())).toEqual([0, 0, 1, 6]);
     tf.dispose([x, dx]);
   });
+});
+
+describe('MaxPool gradient override (wasm MaxPoolGrad drops all-negative windows)', () => {
+  const poolCases = [
+    {
+      label: '1x1 s2 valid (FPN P6), odd size',
+      x: [2, 5, 7, 32],
+      filter: 1,
+      strides: 2,
+      pad: 'valid',
+    },
+    { label: '1x1 s2 same, even size', x: [1, 4, 6, 3], filter: 1, strides: 2, pad: 'same' },
+    { label: '1x1 s1 (identity)', x: [1, 3, 3, 4], filter: 1, strides: 1, pad: 'valid' },
+    { label: '1x1 [3, 2] strides', x: [2, 7, 5, 2], filter: 1, strides: [3, 2], pad: 'valid' },
+    {
+      label: '3x3 s2 same on ReLU output (ResNet stem)',
+      x: [1, 8, 8, 4],
+      filter: 3,
+      strides: 2,
+      pad: 'same',
+      relu: true,
+    },
+  ] as const;
+  for (const c of poolCases) {
+    it(`equals the cpu stock gradient: ${c.label}`, async () => {
+      const raw = tf.randomNormal([...c.x], 0, 1, 'float32', 11);
+      const x = 'relu' in c ? tf.relu(raw) : tf.clone(raw);
+      const f = (a: tf.Tensor) =>
+        tf.maxPool(a as tf.Tensor4D, c.filter, c.strides as [number, number], c.pad);
+      const dy = tf.randomNormal(f(x).shape, 0, 1, 'float32', 12);
+      await tf.setBackend('cpu');
+      const y = f(x);
+      const expected = stockMaxPoolGrad.gradFunc(dy, [x, y], {
+        filterSize: c.filter,
+        strides: c.strides,
+        pad: c.pad,
+      } as never).x!();
+      y.dispose();
+      await tf.setBackend('wasm');
+      const before = tf.memory().numTensors;
+      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), dy)))(x);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(Array.from(dx.dataSync())).toEqual(
+        Array.from(expected.dataSync()).map((v) => expect.closeTo(v, 6)),
+      );
+      tf.dispose([raw, x, dy, expected, dx]);
+    });
+  }
 });

@@ -375,24 +375,111 @@ export const zeroGradientConfigs: tf.GradConfig[] = [
 ];
 
 /** Kernels each override stands in for: registered only if the backend lacks one of them. */
-export const gradientOverrides: ReadonlyArray<{ config: tf.GradConfig; needs: string[] }> = [
+/**
+ * `dx` of a 1×1 max pool (a strided subsample, x[i·sh, j·sw]): `dy` scattered to every
+ * (sh, sw)-th position, zeros elsewhere, with pads, reshapes and slices only.
+ */
+export function subsampleGradient(
+  dy: tf.Tensor4D,
+  xShape: readonly number[],
+  strides: [number, number],
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [batch, outHeight, outWidth, channels] = dy.shape;
+    const [, height, width] = xShape as [number, number, number, number];
+    const [strideHeight, strideWidth] = strides;
+    // Columns: output column j lands at input column j·sw.
+    let g: tf.Tensor = tf.reshape(dy, [batch * outHeight * outWidth, 1, channels]);
+    if (strideWidth > 1)
+      g = tf.pad(g, [
+        [0, 0],
+        [0, strideWidth - 1],
+        [0, 0],
+      ]);
+    g = tf.reshape(g, [batch * outHeight, outWidth * strideWidth, channels]);
+    g = tf.slice(g, [0, 0, 0], [batch * outHeight, width, channels]);
+    // Rows: output row i lands at input row i·sh.
+    g = tf.reshape(g, [batch * outHeight, 1, width * channels]);
+    if (strideHeight > 1)
+      g = tf.pad(g, [
+        [0, 0],
+        [0, strideHeight - 1],
+        [0, 0],
+      ]);
+    g = tf.reshape(g, [batch, outHeight * strideHeight, width, channels]);
+    return tf.slice(g, [0, 0, 0, 0], [batch, height, width, channels]) as tf.Tensor4D;
+  });
+}
+
+const pairOf = (value: number | [number, number]): [number, number] =>
+  typeof value === 'number' ? [value, value] : value;
+
+/**
+ * MaxPool's gradient: a 1×1 pool (FPN's P6 = max_pool2d(P5, 1, stride=2)) is a subsample, so
+ * its gradient is a scatter (`subsampleGradient`); other pools use the stock MaxPoolGrad.
+ * tfjs-backend-wasm 4.22's MaxPoolGrad starts each window's max at 0, so a window of only
+ * negative values passes no gradient at all: every P2–P6 detector (RPN, Faster R-CNN, …)
+ * lost most of P5's gradient through P6 on wasm. (Larger pools in det follow a ReLU, where
+ * that bug changes nothing: the gradient it drops meets ReLU's zero derivative.)
+ */
+const maxPoolGradConfig: tf.GradConfig = {
+  kernelName: tf.MaxPool,
+  inputsToSave: ['x'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, y] = saved as [tf.Tensor4D, tf.Tensor4D];
+    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
+      filterSize: number | [number, number];
+      strides: number | [number, number];
+      pad: 'valid' | 'same' | number;
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    };
+    const [filterHeight, filterWidth] = pairOf(filterSize);
+    if (filterHeight === 1 && filterWidth === 1 && (pad === 'valid' || pad === 'same')) {
+      return { x: () => subsampleGradient(dy as tf.Tensor4D, x.shape, pairOf(strides)) };
+    }
+    return {
+      x: () =>
+        tf.engine().runKernel(
+          tf.MaxPoolGrad,
+          { dy, input: x, output: y } as unknown as tf.NamedTensorMap,
+          {
+            filterSize,
+            strides,
+            pad,
+            dimRoundingMode,
+          } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor,
+    };
+  },
+};
+
+export const gradientOverrides: ReadonlyArray<{
+  config: tf.GradConfig;
+  /** Kernels the stock gradient needs: replaced where the backend lacks one. */
+  needs: string[];
+  /** Backends whose kernel for the stock gradient is wrong: replaced there too. */
+  wrongOn?: string[];
+}> = [
   { config: conv2dGradConfig, needs: [tf.Conv2DBackpropFilter] },
   { config: conv2dBackpropInputGradConfig, needs: [tf.Conv2DBackpropFilter] },
   { config: gatherV2GradConfig, needs: [tf.UnsortedSegmentSum] },
+  { config: maxPoolGradConfig, needs: [tf.MaxPoolGrad], wrongOn: ['wasm'] },
 ];
 
-export { conv2dBackpropInputGradConfig, conv2dGradConfig, gatherV2GradConfig };
+export { conv2dBackpropInputGradConfig, conv2dGradConfig, gatherV2GradConfig, maxPoolGradConfig };
 
 /**
- * Registers the overrides the named backend needs (and only those), plus zero gradients
+ * Registers the overrides the named backend needs (and only those: a missing kernel, or one
+ * known to be wrong there), plus zero gradients
  * for comparison ops, which no backend has. Returns the kernel names whose gradient was
  * replaced.
  */
 export function registerGradientOverrides(backendName: string): string[] {
   const available = new Set(tf.getKernelsForBackend(backendName).map((k) => k.kernelName));
   const replaced: string[] = [];
-  for (const { config, needs } of gradientOverrides) {
-    if (needs.some((kernel) => !available.has(kernel))) {
+  for (const { config, needs, wrongOn } of gradientOverrides) {
+    if (needs.some((kernel) => !available.has(kernel)) || wrongOn?.includes(backendName)) {
       tf.registerGradient(config);
       replaced.push(config.kernelName);
     }

@@ -56,7 +56,12 @@ describe('initBackend', () => {
     expect(info).toMatchObject({ name: 'wasm', version: '4.22.0', threads: 1 });
     expect(info.device).toMatch(/wasm/);
     expect(tf.getBackend()).toBe('wasm');
-    expect(info.gradientOverrides).toEqual(['Conv2D', 'Conv2DBackpropInput', 'GatherV2']);
+    expect(info.gradientOverrides).toEqual([
+      'Conv2D',
+      'Conv2DBackpropInput',
+      'GatherV2',
+      'MaxPool',
+    ]);
     // The choice is made once per process.
     await expect(initBackend()).resolves.toBe(info);
     await expect(initBackend({ backend: 'cpu' })).rejects.toThrow(

@@ -6,7 +6,10 @@ import { maskedDeformConv2d } from '../ops/masked-deform-conv2d';
 import { multiLevelRoiAlign } from '../ops/multi-level-roi-align';
 import { roiAlign } from '../ops/roi-align';
 import { type DeformCase, type FixtureTensor, loadFixture } from '../ops/test-helpers';
+import { PseudoSampler } from '../samplers/pseudo-sampler';
+import { RandomSampler } from '../samplers/random-sampler';
 import { onBackend } from '../testing/backends';
+import { readAsync } from './readback';
 
 /**
  * The webgpu code path on whatever adapter Dawn gives — lavapipe (software Vulkan) on a CPU
@@ -245,5 +248,44 @@ describe('webgpu (Dawn) runs det training ops and matches the reference', () => 
     }
     tf.dispose([...levels, upstream, output, ...grads]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('samplers with awaited reads (top-k of seeded keys, cumsum/scatter index selection) equal cpu', async () => {
+    // 300 priors: 20 positives (gt 1..4), 210 negatives, 70 ignored.
+    const gtIndices = Int32Array.from({ length: 300 }, (_, i) =>
+      i % 15 === 0 ? 1 + (i % 4) : i % 4 === 1 ? -1 : 0,
+    );
+    const sample = async () => {
+      const before = tf.memory().numTensors;
+      const assignment = {
+        numGts: 4,
+        gtIndices: tf.tensor1d(gtIndices, 'int32'),
+        maxOverlaps: tf.zeros([300]) as tf.Tensor1D,
+        labels: null,
+      };
+      const priors = tf.tidy(() =>
+        tf.reshape(tf.range(0, 1200, 1, 'float32'), [300, 4]),
+      ) as tf.Tensor2D;
+      const gts = tf.zeros([4, 4]) as tf.Tensor2D;
+      const out: number[][] = [];
+      for (const sampler of [
+        new RandomSampler({ num: 64, posFraction: 0.25, seed: 7 }),
+        new PseudoSampler(),
+      ]) {
+        const result = await readAsync(sampler.sampleSteps(assignment, priors, gts));
+        for (const t of [result.posIndices, result.negIndices, result.posGtIndices]) {
+          out.push(Array.from(await t.data()));
+        }
+        tf.dispose([result.posIndices, result.negIndices, result.posGtIndices, result.candidates]);
+      }
+      tf.dispose([assignment.gtIndices, assignment.maxOverlaps, priors, gts]);
+      expect(tf.memory().numTensors).toBe(before);
+      return out;
+    };
+    const gpu = await sample();
+    const cpu = await onBackend('cpu', sample);
+    expect(gpu).toEqual(cpu);
+    // RandomSampler: 16 of 20 positives, 48 of 210 negatives; PseudoSampler: all of them.
+    expect(gpu.map((indices) => indices.length)).toEqual([16, 48, 16, 20, 210, 20]);
   });
 });

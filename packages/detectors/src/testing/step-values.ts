@@ -49,27 +49,33 @@ export async function stepValues(
 }
 
 /**
- * The largest gradient error of `actual` against `expected` relative to the gradient's own
- * scale: max |a − e| / max(max |e|, floor) per parameter, worst parameter named.
+ * The worst gradient error of `actual` against `expected`, parameter by parameter, as a
+ * fraction of a scale: max |a − e| over a parameter ÷ (that parameter's max |e| + the whole
+ * model's max |e| × `modelShare`). The model term keeps parameters whose gradient is a sum that
+ * nearly cancels (a zero-initialised residual BN's γ) from counting float noise as error; a
+ * wrong gradient of any parameter that matters is still off by far more. NaN is infinite.
  */
 export function worstGradientError(
   actual: StepValues,
   expected: StepValues,
-  floor = 1e-6,
+  modelShare = 0.01,
 ): { parameter: string; error: number } {
+  let modelScale = 0;
+  for (const want of Object.values(expected.gradients)) {
+    for (const value of want) modelScale = Math.max(modelScale, Math.abs(value));
+  }
   let worst = { parameter: '', error: 0 };
   for (const [name, want] of Object.entries(expected.gradients)) {
     const got = actual.gradients[name];
     if (!got || got.length !== want.length)
       return { parameter: name, error: Number.POSITIVE_INFINITY };
-    let scale = floor;
+    let scale = modelShare * modelScale + 1e-12;
     let error = 0;
     for (let i = 0; i < want.length; i++) {
-      scale = Math.max(scale, Math.abs(want[i]!));
       const difference = Math.abs(got[i]! - want[i]!);
-      // NaN anywhere is the worst error.
       error = Number.isNaN(difference) ? Number.POSITIVE_INFINITY : Math.max(error, difference);
     }
+    for (const value of want) scale = Math.max(scale, Math.abs(value) + modelShare * modelScale);
     if (error / scale > worst.error) worst = { parameter: name, error: error / scale };
   }
   if (Object.keys(actual.gradients).length !== Object.keys(expected.gradients).length) {
