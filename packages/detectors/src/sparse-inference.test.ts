@@ -104,7 +104,7 @@ describe('sparse Guided Anchoring inference equals dense inference (trained tiny
     ['GA-RetinaNet', presets.tinyGaRetinaNet()],
   ] as const) {
     it(`${name}: scores, boxes and detections after NMS, batch 1 and 4, εL = 0, 0.01 and one that empties a level`, async () => {
-      const trained = await trainOnSynthetic({ config: preset, steps: 10 });
+      const trained = await trainOnSynthetic({ config: preset, steps: 16 });
       const [first] = await (async () => {
         const batches = [];
         for await (const batch of trained.evalBatches()) batches.push(batch);
