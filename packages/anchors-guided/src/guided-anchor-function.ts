@@ -155,8 +155,9 @@ export function plainConvLayer(): AnchorConditionedLayerFactory {
  * with p ≥ εL are evaluated: `applyCompact` runs everything after the location branch at those
  * locations only and returns compact rows (any batch size, any backend; a level with no kept
  * location runs nothing after its location conv), `apply` computes every location and marks
- * the kept ones `evaluated` (`sparseInference` chooses). Strides, the shared tower (one `feature_adaption`), the
- * final kernel, the class prior and the shape sampler's seed come from the head's context.
+ * the kept ones `evaluated` (`sparseInference` chooses). Strides, the shared tower (one
+ * `feature_adaption`), the final kernel, the class prior and the shape sampler's seed come
+ * from the head's context.
  * Parameter names follow mmdetection: `conv_loc`, `conv_shape`, `feature_adaption_cls` /
  * `feature_adaption_reg`, and the head's cls / reg names.
  */
