@@ -195,8 +195,8 @@ describe('GuidedAnchorFunction', () => {
     expect(fraction).toBeGreaterThan(0.1);
     expect(fraction).toBeLessThan(0.9);
     const cases = [
-      [{ sparseInference: 'auto', sparseBelow: fraction + 0.01 }, false, true],
-      [{ sparseInference: 'auto', sparseBelow: fraction }, false, false],
+      [{ sparseInference: 'auto', sparseMaxKept: fraction }, false, true],
+      [{ sparseInference: 'auto', sparseMaxKept: fraction - 0.01 }, false, false],
       [{ sparseInference: 'never' }, false, false],
       [{ sparseInference: 'always' }, true, false],
     ] as const;

@@ -64,15 +64,15 @@ export interface GuidedAnchorFunctionOptions {
    * (shape, feature adaption, the final cls / reg layers, anchors) runs at the kept locations
    * (p ≥ εL) only, as compact rows; a level with none kept costs nothing more. `'never'`: every
    * location is computed and the kept ones selected afterwards (the reference). `'auto'`: per
-   * level, sparse when the kept fraction is below `sparseBelow`. Both paths give the same
+   * level, sparse when the kept fraction is at most `sparseMaxKept`. Both paths give the same
    * predictions at the kept locations. Default `'auto'`.
    */
   sparseInference?: SparseInferenceMode;
   /**
-   * The kept fraction below which `'auto'` runs a level sparsely. Default: the backend's entry
-   * of `sparseInferenceBelow` (measured; 1 where sparse never lost).
+   * The largest kept fraction at which `'auto'` runs a level sparsely (1: always). Default: the
+   * backend's entry of `sparseMaxKeptByBackend`.
    */
-  sparseBelow?: number;
+  sparseMaxKept?: number;
   /**
    * Anchor-centre convention: location i is centred at (i + centerOffset)·s for the guided
    * anchors, the shape targets' squares and approximating anchors, and the location targets'
@@ -108,19 +108,22 @@ export interface GuidedAnchorFunctionOptions {
 export type SparseInferenceMode = 'auto' | 'always' | 'never';
 
 /**
- * Per backend, the kept fraction below which `sparseInference: 'auto'` runs a level sparsely
- * (`bench/sparse-inference.bench.ts`, trained tiny GA-RPN / GA-RetinaNet; see the README).
- * A backend not listed uses `default`.
+ * Per backend, the largest kept fraction at which `sparseInference: 'auto'` runs a level
+ * sparsely. wasm: measured by `@det/detectors`' `bench/sparse-inference.mjs` on trained tiny
+ * GA-RPN / GA-RetinaNet (see this package's README): sparse was faster at every εL, 100 %
+ * kept included, so 1. cpu runs the same host-sampling code (not measured separately). Other
+ * backends (webgl, webgpu: tensor-op sampling and a mask readback that stalls the GPU) are not
+ * measured: `default` 0.5 keeps them dense where at least half the locations survive.
  */
-export const sparseInferenceBelow: Readonly<Record<string, number>> = {
+export const sparseMaxKeptByBackend: Readonly<Record<string, number>> = {
   wasm: 1,
   cpu: 1,
   default: 0.5,
 };
 
-/** The `sparseInferenceBelow` entry of the active backend. */
-export function sparseInferenceThreshold(backend: string = tf.getBackend()): number {
-  return sparseInferenceBelow[backend] ?? (sparseInferenceBelow.default as number);
+/** The `sparseMaxKeptByBackend` entry of `backend` (default the active one). */
+export function sparseMaxKeptFor(backend: string = tf.getBackend()): number {
+  return sparseMaxKeptByBackend[backend] ?? (sparseMaxKeptByBackend.default as number);
 }
 
 /** GA's tensors for its own losses: per level `[B, H, W, 1]` location logits and `[B, H, W, 2]` (dw, dh). */
@@ -164,8 +167,9 @@ export function plainConvLayer(): AnchorConditionedLayerFactory {
  * with p ≥ εL are evaluated: `applyCompact` runs everything after the location branch at those
  * locations only and returns compact rows (any batch size, any backend; a level with no kept
  * location runs nothing after its location conv), `apply` computes every location and marks
- * the kept ones `evaluated` (`sparseInference` chooses). Strides, the shared tower (one `feature_adaption`), the
- * final kernel, the class prior and the shape sampler's seed come from the head's context.
+ * the kept ones `evaluated` (`sparseInference` chooses). Strides, the shared tower (one
+ * `feature_adaption`), the final kernel, the class prior and the shape sampler's seed come
+ * from the head's context.
  * Parameter names follow mmdetection: `conv_loc`, `conv_shape`, `feature_adaption_cls` /
  * `feature_adaption_reg`, and the head's cls / reg names.
  */
@@ -337,7 +341,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
    * at the kept locations only — a k×k final layer also needs the adapted feature at the
    * kept locations' k×k neighbours, so the adaption runs on that support. Null (run `apply`)
    * in training, with `sparseInference: 'never'`, when a final layer has no `applyRows`, or in
-   * `'auto'` mode when the level keeps at least `sparseBelow` of its locations.
+   * `'auto'` mode when the level keeps more than `sparseMaxKept` of its locations.
    * Reads the mask back synchronously (one readback per level): `predict` is synchronous, and
    * the compact rows' count decides every shape after it.
    */
@@ -359,8 +363,8 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     const geometry = sparseGeometry(values, batch, height, width, this.kernelSize);
     const { positions, rowsPerImage } = geometry;
     const count = positions.length;
-    const below = this.options.sparseBelow ?? sparseInferenceThreshold();
-    if (mode === 'auto' && count > 0 && count >= below * batch * grid) return null;
+    const maxKept = this.options.sparseMaxKept ?? sparseMaxKeptFor();
+    if (mode === 'auto' && count > maxKept * batch * grid) return null;
     if (count === 0) {
       return tf.tidy(() => ({
         clsScores: tf.zeros([0, this.numClasses]) as tf.Tensor2D,

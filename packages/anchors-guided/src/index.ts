@@ -14,8 +14,8 @@ export {
   guidedAnchorFunction,
   plainConvLayer,
   sparseGeometry,
-  sparseInferenceBelow,
-  sparseInferenceThreshold,
+  sparseMaxKeptByBackend,
+  sparseMaxKeptFor,
 } from './guided-anchor-function';
 export type { GuidedAnchorOptions } from './guided-anchors';
 export { guidedAnchors, guidedAnchorsAt, levelSquares, locationMask } from './guided-anchors';

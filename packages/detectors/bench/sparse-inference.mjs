@@ -65,7 +65,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function loadRun(run) {
   const base = join(run, 'checkpoints');
-  const file = ['best', 'last']
+  const file = ['last', 'best']
     .map((name) => checkpointFiles(join(base, name)).tensors)
     .find(existsSync);
   if (!file) throw new Error(`${run}: no checkpoint (train first)`);

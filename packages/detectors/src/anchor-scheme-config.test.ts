@@ -121,4 +121,25 @@ describe('the anchor scheme of a dense head', () => {
     expect(bad({ type: 'meta-guided', jitter: 0.5 })).toThrow(/head\.anchorScheme\.jitter/);
     expect(bad({ type: 'sliding' })).toThrow(/head\.anchorScheme\.type/);
   });
+
+  it("sparse inference: 'auto' by default, sparseMaxKept only with 'auto'", () => {
+    expect(schemeOf(retina({ type: 'guided' }))).toMatchObject({ sparseInference: 'auto' });
+    expect(schemeOf(retina({ type: 'guided', sparseMaxKept: 0.3 }))).toMatchObject({
+      sparseInference: 'auto',
+      sparseMaxKept: 0.3,
+    });
+    const bad = (anchorScheme: unknown) => () => retina(anchorScheme);
+    expect(bad({ type: 'guided', sparseInference: 'always', sparseMaxKept: 0.3 })).toThrow(
+      /head\.anchorScheme\.sparseMaxKept: has no effect with sparseInference 'always'/,
+    );
+    expect(bad({ type: 'meta-guided', sparseInference: 'never', sparseMaxKept: 0.3 })).toThrow(
+      /head\.anchorScheme\.sparseMaxKept/,
+    );
+    expect(bad({ type: 'guided', sparseMaxKept: 1.5 })).toThrow(
+      /head\.anchorScheme\.sparseMaxKept/,
+    );
+    expect(bad({ type: 'guided', sparseInference: true })).toThrow(
+      /head\.anchorScheme\.sparseInference/,
+    );
+  });
 });

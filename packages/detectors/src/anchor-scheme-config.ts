@@ -69,8 +69,8 @@ export interface GuidedDefaults {
   /**
    * Inference path (`@det/anchors-guided`'s `sparseInference`): `'always'` evaluates everything
    * after the location branch at the kept locations (p ≥ εL) only, `'never'` at every location,
-   * `'auto'` sparse per level below the kept fraction `sparseBelow` (default: the backend's
-   * measured `sparseInferenceBelow` entry). Same predictions at kept locations either way.
+   * `'auto'` sparse per level up to the kept fraction `sparseMaxKept` (default: the backend's
+   * measured `sparseMaxKeptByBackend` entry). Same predictions at kept locations either way.
    */
   sparseInference: 'auto' | 'always' | 'never';
   /** λ1 of GA eq. 4, the weight of `loss_loc` (paper 1; mmdetection `loss_loc.loss_weight` 1). */
@@ -171,8 +171,8 @@ function guidedFields(defaults: GuidedDefaults) {
     shapePositiveFraction: probability.default(defaults.shapePositiveFraction),
     shapeLossNormalizer: z.enum(['samples', 'positives']).default(defaults.shapeLossNormalizer),
     sparseInference: z.enum(['auto', 'always', 'never']).default(defaults.sparseInference),
-    /** Kept fraction below which `'auto'` runs a level sparsely; default the backend's entry. */
-    sparseBelow: z.number().gt(0).max(1).optional(),
+    /** Largest kept fraction at which `'auto'` runs a level sparsely; default per backend. */
+    sparseMaxKept: z.number().gt(0).max(1).optional(),
     locationLossWeight: z.number().min(0).default(defaults.locationLossWeight),
     shapeLossWeight: z.number().min(0).default(defaults.shapeLossWeight),
     locationNegativeWeight: z.number().min(0).default(defaults.locationNegativeWeight),
@@ -182,15 +182,15 @@ function guidedFields(defaults: GuidedDefaults) {
   };
 }
 
-/** `sparseBelow` only means something to `sparseInference: 'auto'`. */
+/** `sparseMaxKept` only means something to `sparseInference: 'auto'`. */
 function checkSparseBelow(
-  scheme: { sparseInference: string; sparseBelow?: number | undefined },
+  scheme: { sparseInference: string; sparseMaxKept?: number | undefined },
   context: z.RefinementCtx,
 ): void {
-  if (scheme.sparseBelow !== undefined && scheme.sparseInference !== 'auto') {
+  if (scheme.sparseMaxKept !== undefined && scheme.sparseInference !== 'auto') {
     context.addIssue({
       code: 'custom',
-      path: ['sparseBelow'],
+      path: ['sparseMaxKept'],
       message: `has no effect with sparseInference '${scheme.sparseInference}' (only 'auto' chooses by the kept fraction)`,
     });
   }

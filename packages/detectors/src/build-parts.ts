@@ -34,7 +34,7 @@ export function guidedAnchorOptions(
     adaptionWeightStd: scheme.adaptionWeightStd,
     locationThreshold: scheme.locationThreshold,
     sparseInference: scheme.sparseInference,
-    ...(scheme.sparseBelow === undefined ? {} : { sparseBelow: scheme.sparseBelow }),
+    ...(scheme.sparseMaxKept === undefined ? {} : { sparseMaxKept: scheme.sparseMaxKept }),
     centerRatio: scheme.centerRatio,
     ignoreRatio: scheme.ignoreRatio,
     centerOffset: scheme.centerOffset,

@@ -298,3 +298,76 @@ export function addDeformTapGradients(
     inputGrad[index] = f32((inputGrad[index] as number) + (scratch[index] as number));
   }
 }
+
+/**
+ * The im2col rows of a deformable conv at some output positions only (`maskedDeformConv2d` on
+ * host-memory backends): `[N, K·C]`, row n tap-major then channel (an HWIO filter's flattening),
+ * sampled as `deformTapColumn` samples (same corners, weights and float32 order).
+ * `positions` are flat b·Ho·Wo + y·Wo + x; `offsets` compact `[N, G, K, 2]` flattened
+ * (torchvision's order g·2K + 2k + {dy, dx}); `modulation` compact `[N, G·K]`.
+ */
+export function deformColumnsAt(
+  geometry: HostDeformGeometry,
+  input: ArrayLike<number>,
+  offsets: ArrayLike<number>,
+  modulation: ArrayLike<number> | undefined,
+  positions: Int32Array,
+): Float32Array {
+  const { height, width, channels, outHeight, outWidth, kernelWidth, groups } = geometry;
+  const taps = geometry.kernelHeight * kernelWidth;
+  const groupChannels = channels / groups;
+  const grid = outHeight * outWidth;
+  const rowWidth = taps * channels;
+  const columns = new Float32Array(positions.length * rowWidth);
+  for (let n = 0; n < positions.length; n++) {
+    const p = positions[n] as number;
+    const b = Math.floor(p / grid);
+    const cell = p - b * grid;
+    const oy = Math.floor(cell / outWidth);
+    const ox = cell - oy * outWidth;
+    for (let tap = 0; tap < taps; tap++) {
+      const i = Math.floor(tap / kernelWidth);
+      const j = tap - i * kernelWidth;
+      const rowBase = oy * geometry.strideHeight + i * geometry.dilationHeight - geometry.top;
+      const colBase = ox * geometry.strideWidth + j * geometry.dilationWidth - geometry.left;
+      for (let g = 0; g < groups; g++) {
+        const o = (n * groups * taps + g * taps + tap) * 2;
+        const y = f32(rowBase + (offsets[o] as number));
+        const x = f32(colBase + (offsets[o + 1] as number));
+        // Zero outside (-1, H) × (-1, W) (bilinear_interpolate): the row stays 0.
+        if (!(y > -1 && y < height && x > -1 && x < width)) continue;
+        const y0 = Math.floor(y);
+        const x0 = Math.floor(x);
+        const ly = f32(y - y0);
+        const lx = f32(x - x0);
+        const hy = f32(1 - ly);
+        const hx = f32(1 - lx);
+        const onY0 = y0 >= 0;
+        const onY1 = y0 + 1 < height;
+        const onX0 = x0 >= 0;
+        const onX1 = x0 + 1 < width;
+        const base = ((b * height + y0) * width + x0) * channels + g * groupChannels;
+        const w0 = onY0 && onX0 ? f32(hy * hx) : 0;
+        const w1 = onY0 && onX1 ? f32(hy * lx) : 0;
+        const w2 = onY1 && onX0 ? f32(ly * hx) : 0;
+        const w3 = onY1 && onX1 ? f32(ly * lx) : 0;
+        // Off-map corners read pixel 0 with weight 0, as `deformTapColumn`.
+        const p0 = w0 === 0 ? 0 : base;
+        const p1 = w1 === 0 ? 0 : base + channels;
+        const p2 = w2 === 0 ? 0 : base + width * channels;
+        const p3 = w3 === 0 ? 0 : base + (width + 1) * channels;
+        const scale = modulation ? (modulation[n * groups * taps + g * taps + tap] as number) : 1;
+        const out = n * rowWidth + tap * channels + g * groupChannels;
+        for (let c = 0; c < groupChannels; c++) {
+          const sum01 = f32(
+            f32(w0 * (input[p0 + c] as number)) + f32(w1 * (input[p1 + c] as number)),
+          );
+          const sum012 = f32(sum01 + f32(w2 * (input[p2 + c] as number)));
+          const value = f32(sum012 + f32(w3 * (input[p3 + c] as number)));
+          columns[out + c] = modulation ? f32(value * scale) : value;
+        }
+      }
+    }
+  }
+  return columns;
+}

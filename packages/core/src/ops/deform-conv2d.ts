@@ -30,7 +30,7 @@ export interface DeformConv2dOptions {
 }
 
 /** Backends whose tensors live in host memory: reading them back costs a copy, not a sync. */
-const hostMemoryBackends = new Set(['wasm', 'cpu']);
+export const hostMemoryBackends: ReadonlySet<string> = new Set(['wasm', 'cpu']);
 
 const where = 'deformConv2d';
 

@@ -53,26 +53,27 @@ describe('maskedDeformConv2d equals torchvision.ops.deform_conv2d at the kept po
     ];
     for (const [label, picked] of subsets) {
       const positions = picked.length > 0 ? picked : Int32Array.of(total - 1);
-      it(`${testCase.name}, ${label}: dense and compact offsets`, () => {
-        const before = tf.memory().numTensors;
-        const input = tensorOf(testCase.input) as tf.Tensor4D;
-        const offset = tensorOf(testCase.offset) as tf.Tensor4D;
-        const filter = tensorOf(testCase.filter) as tf.Tensor4D;
-        const bias = testCase.bias ? (tensorOf(testCase.bias) as tf.Tensor1D) : undefined;
-        const mask = testCase.mask ? tensorOf(testCase.mask) : undefined;
-        const modulation = mask ? compactRows(mask, positions) : undefined;
-        const options = { ...testCase.options, bias, modulation };
-        const want = goldenRows(testCase.output, positions);
-        const fromDense = maskedDeformConv2d(input, offset, filter, positions, options);
-        expect(fromDense.shape).toEqual([positions.length, testCase.output.shape[3]]);
-        expectClose(fromDense, want, { ...tolerance, label: 'rows from dense offsets' });
-        const compactOffset = compactRows(offset, positions);
-        const fromCompact = maskedDeformConv2d(input, compactOffset, filter, positions, options);
-        expectClose(fromCompact, want, { ...tolerance, label: 'rows from compact offsets' });
-        tf.dispose([input, offset, filter, fromDense, compactOffset, fromCompact]);
-        tf.dispose([bias, mask, modulation].filter((t) => t !== undefined));
-        expect(tf.memory().numTensors).toBe(before);
-      });
+      for (const sampling of ['host', 'tensor'] as const)
+        it(`${testCase.name}, ${label}: dense and compact offsets, ${sampling} sampling`, () => {
+          const before = tf.memory().numTensors;
+          const input = tensorOf(testCase.input) as tf.Tensor4D;
+          const offset = tensorOf(testCase.offset) as tf.Tensor4D;
+          const filter = tensorOf(testCase.filter) as tf.Tensor4D;
+          const bias = testCase.bias ? (tensorOf(testCase.bias) as tf.Tensor1D) : undefined;
+          const mask = testCase.mask ? tensorOf(testCase.mask) : undefined;
+          const modulation = mask ? compactRows(mask, positions) : undefined;
+          const options = { ...testCase.options, bias, modulation, sampling };
+          const want = goldenRows(testCase.output, positions);
+          const fromDense = maskedDeformConv2d(input, offset, filter, positions, options);
+          expect(fromDense.shape).toEqual([positions.length, testCase.output.shape[3]]);
+          expectClose(fromDense, want, { ...tolerance, label: 'rows from dense offsets' });
+          const compactOffset = compactRows(offset, positions);
+          const fromCompact = maskedDeformConv2d(input, compactOffset, filter, positions, options);
+          expectClose(fromCompact, want, { ...tolerance, label: 'rows from compact offsets' });
+          tf.dispose([input, offset, filter, fromDense, compactOffset, fromCompact]);
+          tf.dispose([bias, mask, modulation].filter((t) => t !== undefined));
+          expect(tf.memory().numTensors).toBe(before);
+        });
     }
   }
 

@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { bilinearTaps, type DeformConv2dOptions, deformGeometry } from './deform-conv2d';
+import {
+  bilinearTaps,
+  type DeformConv2dOptions,
+  deformGeometry,
+  hostMemoryBackends,
+} from './deform-conv2d';
+import { deformColumnsAt } from './deform-conv2d-host';
 
 export interface MaskedDeformConv2dOptions extends Omit<DeformConv2dOptions, 'mask'> {
   /** DCNv2 modulation of the kept positions, compact `[N, deformGroups·kh·kw]`. */
@@ -62,7 +68,9 @@ export function scatterPositions(
  * The offset may be dense [B, Ho, Wo, 2·G·kh·kw] (its kept rows are gathered) or already
  * compact [N, 2·G·kh·kw] (when the offsets were themselves computed only at kept positions).
  * Inference only: no gradient is defined. Cost is linear in N, not in B·Ho·Wo; with N = 0 it
- * does no device work beyond an empty result.
+ * does no device work beyond an empty result. `sampling` as `deformConv2d`'s: on host-memory
+ * backends (`'auto'`: wasm, cpu) the kept rows are sampled in one typed-array pass (a readback
+ * of input and offsets, which there is a copy), elsewhere by tensor ops (no readback).
  */
 export function maskedDeformConv2d(
   input: tf.Tensor4D,
@@ -102,6 +110,53 @@ export function maskedDeformConv2d(
     throw new Error(
       `${where}: modulation must be [N, deformGroups·kh·kw] = [${count}, ${groups * taps}], got [${modulation.shape.join(', ')}]`,
     );
+  }
+
+  const sampling = options.sampling ?? 'auto';
+  const onHost =
+    sampling === 'host' || (sampling === 'auto' && hostMemoryBackends.has(tf.getBackend()));
+  if (onHost && count > 0) {
+    // Host-memory backends: sample the kept positions' im2col rows in one typed-array pass
+    // (reading input and offsets costs a copy there, not a sync), then one matMul.
+    const compact = dense
+      ? tf.tidy(() =>
+          tf.gatherND(
+            tf.reshape(offset, [batch * grid, offsetWidth]),
+            tf.tensor2d(positions, [count, 1], 'int32'),
+          ),
+        )
+      : offset;
+    const columns = deformColumnsAt(
+      {
+        batch,
+        height,
+        width,
+        channels,
+        outHeight,
+        outWidth,
+        kernelHeight: kh,
+        kernelWidth: kw,
+        strideHeight: geometry.strideHeight,
+        strideWidth: geometry.strideWidth,
+        dilationHeight: geometry.dilationHeight,
+        dilationWidth: geometry.dilationWidth,
+        top: geometry.top,
+        left: geometry.left,
+        groups,
+      },
+      input.dataSync(),
+      compact.dataSync(),
+      modulation?.dataSync(),
+      positions,
+    );
+    if (compact !== offset) compact.dispose();
+    return tf.tidy(() => {
+      const out = tf.matMul(
+        tf.tensor2d(columns, [count, taps * channels]),
+        tf.reshape(filter, [taps * channels, outChannels]) as tf.Tensor2D,
+      );
+      return (options.bias ? tf.add(out, options.bias) : out) as tf.Tensor2D;
+    });
   }
 
   return tf.tidy(() => {
