@@ -177,7 +177,11 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   readonly numClasses: number;
   readonly numLevels: number;
   readonly strides: readonly number[];
-  private settings: GuidedAnchorFunctionOptions;
+  /**
+   * The options it was built with (εL as last set by `setLocationThreshold`). A field, not a
+   * getter: checkpoints name the shape sampler's random state by its property path through it.
+   */
+  options: GuidedAnchorFunctionOptions;
   readonly location: LocationBranch;
   readonly shape: ShapeBranch;
   private readonly cls: Adapted;
@@ -185,11 +189,6 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   private readonly sharedAdaption: boolean;
   private readonly kernelSize: number;
   private readonly shapeTargetBuilder: ShapeTargetBuilder;
-
-  /** The options it was built with (εL as last set by `setLocationThreshold`). */
-  get options(): GuidedAnchorFunctionOptions {
-    return this.settings;
-  }
 
   /**
    * Changes εL for later inference passes: locations with p ≥ `threshold` are evaluated (the
@@ -201,7 +200,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
         `GuidedAnchorFunction.setLocationThreshold: εL must be in [0, 1), got ${threshold}`,
       );
     }
-    this.settings = { ...this.settings, locationThreshold: threshold };
+    this.options = { ...this.options, locationThreshold: threshold };
   }
 
   constructor(context: AnchorFunctionContext, options: GuidedAnchorFunctionOptions = {}) {
@@ -209,7 +208,7 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     this.numClasses = numClasses;
     this.numLevels = strides.length;
     this.strides = [...strides];
-    this.settings = options;
+    this.options = options;
     this.sharedAdaption = context.sharedTower;
     this.kernelSize = context.kernelSize;
     this.location = new LocationBranch(store.scope('conv_loc'), { inChannels });
