@@ -203,7 +203,7 @@ export function renderFidelityDocs(
     '',
     `- Runs finished: **${current.length} of ${runs}** (${matrix.cells.length} cells).`,
     `- Time taken by the finished runs: **${hours(budget.spent)}** of training and evaluation wall clock on a 2-core machine shared with other jobs at \`nice -n 15\` (each result's \`host\` records the load average when it finished; under sharing a step takes several times its idle-machine time, so measured families read pessimistic beside the assumed figures, which are idle-machine estimates).`,
-    `- Estimated time of the whole matrix: **${hours(budget.total)}** (${hours(budget.remaining)} left), from the measured seconds per step of each model family where a run of it finished, else an assumption (marked below).`,
+    `- Estimated time of the whole matrix: **${hours(budget.total)}** (${hours(budget.remaining)} left; the \`--quick\` subset ${hours(budget.quick)}), from the measured seconds per step of each model family where a run of it finished, else an assumption (marked below).`,
     '',
     '| cell | runs done | s/step | estimate |',
     '| --- | ---: | ---: | ---: |',
