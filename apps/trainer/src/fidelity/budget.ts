@@ -26,7 +26,7 @@ const mean = (values: readonly number[]) =>
 export function estimateBudget(
   matrix: Matrix,
   results: ReadonlyMap<string, FidelityResult>,
-): { cells: CellEstimate[]; total: number; remaining: number; spent: number } {
+): { cells: CellEstimate[]; total: number; remaining: number; spent: number; quick: number } {
   const family = new Map(matrix.cells.map((cell) => [cell.id, cell.family]));
   const perFamily = new Map<string, number[]>();
   const perEval: number[] = [];
@@ -58,8 +58,10 @@ export function estimateBudget(
       remaining: perRun * (cell.seeds.length - done),
     };
   });
+  const perRun = new Map(cells.map((c) => [c.cell, c.seconds / Math.max(1, c.runs)]));
   return {
     cells,
+    quick: matrix.quick.reduce((sum, pair) => sum + (perRun.get(pair.cell) ?? 0), 0),
     total: cells.reduce((sum, cell) => sum + cell.seconds, 0),
     remaining: cells.reduce((sum, cell) => sum + cell.remaining, 0),
     spent,

@@ -135,7 +135,7 @@ export async function fidelityCommand(
       );
     }
     io.log(
-      `whole matrix: ${hours(budget.total)} on this machine (${hours(budget.remaining)} left; ${hours(budget.spent)} spent by the finished runs)`,
+      `--quick: ${hours(budget.quick)}; whole matrix: ${hours(budget.total)} on this machine (${hours(budget.remaining)} left; ${hours(budget.spent)} spent by the finished runs)`,
     );
     return 0;
   }

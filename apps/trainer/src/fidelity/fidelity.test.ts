@@ -352,6 +352,7 @@ describe('docs/fidelity.md generator', () => {
     ]);
     expect(budget.remaining).toBe(14 + 120);
     expect(budget.spent).toBe(14);
+    expect(budget.quick).toBe(14); // quick = [a, seed 0]
   });
 
   it('the real matrix: every row names a cell, every claim a row, quick fits its cells', () => {

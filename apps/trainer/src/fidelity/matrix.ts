@@ -277,7 +277,7 @@ export const matrix: Matrix = {
           note: 'pending: as above (feature adaption off)',
         },
       ],
-      note: `ResNet-18 × 0.25 + FPN 32 from scratch, ${proposalSteps} steps of batch 2 (SGD 0.02, the tiny presets' recipe) on 320² images, against ResNet-50-FPN on COCO at 1333×800 for 12 epochs in the paper. ARS/M/L are COCO's area-range recall at 1000 detections (the paper's at 100); the tiny presets keep at most 300 proposals per image, so AR1000 = AR300 here. anchors/img counts the dense head's anchors (GA: locations with p ≥ εL = 0.01).`,
+      note: `ResNet-18 × 0.25 + FPN 32 from scratch, ${proposalSteps} steps of batch 2 (SGD 0.02, the tiny presets' recipe) on 320² images, against ResNet-50-FPN on COCO at 1333×800 for 12 epochs in the paper. ARS/M/L are COCO's area-range recall at 1000 proposals (the paper's at 100). anchors/img counts the dense head's anchors (GA: locations with p ≥ εL = 0.01).`,
     },
     {
       id: 'ga-table-5',
