@@ -1,3 +1,4 @@
+import { hasSyncReadback } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Where each named tensor sits in a flat vector: names in order with their shapes and sizes. */
@@ -43,9 +44,6 @@ export function flatten(tensors: readonly tf.Tensor[]): tf.Tensor1D {
   });
 }
 
-/** Backends whose tensors live in host memory: reading one back is a copy, not a transfer. */
-const hostMemoryBackends = new Set(['wasm', 'cpu']);
-
 /**
  * The tensors of `layout` cut back out of `flat`, in their shapes. On host-memory backends from
  * one read of `flat` (wasm's split copies the whole input once per part: quadratic in the
@@ -54,7 +52,7 @@ const hostMemoryBackends = new Set(['wasm', 'cpu']);
 export function unflatten(flat: tf.Tensor, layout: FlatLayout): tf.Tensor[] {
   return tf.tidy(() => {
     if (layout.sizes.length === 1) return [tf.reshape(flat, layout.shapes[0] as number[])];
-    if (hostMemoryBackends.has(tf.getBackend())) {
+    if (hasSyncReadback(tf.getBackend())) {
       const values = flat.dataSync() as Float32Array | Int32Array;
       let offset = 0;
       return layout.sizes.map((size, index) => {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { hasSyncReadback } from '../backend/readback';
 import { assertRank, type ConvPadding, convGeometry, type SpatialPair } from './conv-geometry';
 import {
   addDeformTapGradients,
@@ -28,9 +29,6 @@ export interface DeformConv2dOptions {
    */
   sampling?: 'auto' | 'host' | 'tensor';
 }
-
-/** Backends whose tensors live in host memory: reading them back costs a copy, not a sync. */
-export const hostMemoryBackends: ReadonlySet<string> = new Set(['wasm', 'cpu']);
 
 const where = 'deformConv2d';
 
@@ -171,7 +169,25 @@ export function deformGeometry(
     { strides: options.strides ?? 1, pad: options.pad ?? 0, dilations: options.dilations ?? 1 },
     where,
   );
-  return { batch, height, width, channels, kh, kw, outChannels, groups, geometry };
+  // The host sampling loops' view of the same geometry.
+  const host: HostDeformGeometry = {
+    batch,
+    height,
+    width,
+    channels,
+    outHeight: geometry.outHeight,
+    outWidth: geometry.outWidth,
+    kernelHeight: kh,
+    kernelWidth: kw,
+    strideHeight: geometry.strideHeight,
+    strideWidth: geometry.strideWidth,
+    dilationHeight: geometry.dilationHeight,
+    dilationWidth: geometry.dilationWidth,
+    top: geometry.top,
+    left: geometry.left,
+    groups,
+  };
+  return { batch, height, width, channels, kh, kw, outChannels, groups, geometry, host };
 }
 
 /**
@@ -192,12 +208,18 @@ export function deformConv2d(
   options: DeformConv2dOptions = {},
 ): tf.Tensor4D {
   assertRank(offset, 4, `${where} offset`);
-  const { batch, height, width, channels, kh, kw, outChannels, groups, geometry } = deformGeometry(
-    input,
-    filter,
-    options,
-    where,
-  );
+  const {
+    batch,
+    height,
+    width,
+    channels,
+    kh,
+    kw,
+    outChannels,
+    groups,
+    geometry,
+    host: hostGeometry,
+  } = deformGeometry(input, filter, options, where);
   const { outHeight, outWidth } = geometry;
   const taps = kh * kw;
   const expectOffset = [batch, outHeight, outWidth, 2 * groups * taps];
@@ -408,25 +430,7 @@ export function deformConv2d(
   };
 
   const sampling = options.sampling ?? 'auto';
-  const onHost =
-    sampling === 'host' || (sampling === 'auto' && hostMemoryBackends.has(tf.getBackend()));
-  const hostGeometry: HostDeformGeometry = {
-    batch,
-    height,
-    width,
-    channels,
-    outHeight,
-    outWidth,
-    kernelHeight: kh,
-    kernelWidth: kw,
-    strideHeight: geometry.strideHeight,
-    strideWidth: geometry.strideWidth,
-    dilationHeight: geometry.dilationHeight,
-    dilationWidth: geometry.dilationWidth,
-    top: geometry.top,
-    left: geometry.left,
-    groups,
-  };
+  const onHost = sampling === 'host' || (sampling === 'auto' && hasSyncReadback(tf.getBackend()));
   /**
    * Sampling on the host, tap by tap, with the tensor path's float32 rounding and the same
    * per-tap matMuls, so both paths give the same bits; each tap's column is kept for its

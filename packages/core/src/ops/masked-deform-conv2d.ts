@@ -1,10 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  bilinearTaps,
-  type DeformConv2dOptions,
-  deformGeometry,
-  hostMemoryBackends,
-} from './deform-conv2d';
+import { hasSyncReadback } from '../backend/readback';
+import { bilinearTaps, type DeformConv2dOptions, deformGeometry } from './deform-conv2d';
 import { deformColumnsAt } from './deform-conv2d-host';
 
 export interface MaskedDeformConv2dOptions extends Omit<DeformConv2dOptions, 'mask'> {
@@ -79,12 +75,8 @@ export function maskedDeformConv2d(
   positions: Int32Array,
   options: MaskedDeformConv2dOptions = {},
 ): tf.Tensor2D {
-  const { batch, height, width, channels, kh, kw, outChannels, groups, geometry } = deformGeometry(
-    input,
-    filter,
-    options,
-    where,
-  );
+  const { batch, height, width, channels, kh, kw, outChannels, groups, geometry, host } =
+    deformGeometry(input, filter, options, where);
   const { outHeight, outWidth } = geometry;
   const grid = outHeight * outWidth;
   const taps = kh * kw;
@@ -113,8 +105,7 @@ export function maskedDeformConv2d(
   }
 
   const sampling = options.sampling ?? 'auto';
-  const onHost =
-    sampling === 'host' || (sampling === 'auto' && hostMemoryBackends.has(tf.getBackend()));
+  const onHost = sampling === 'host' || (sampling === 'auto' && hasSyncReadback(tf.getBackend()));
   if (onHost && count > 0) {
     // Host-memory backends: sample the kept positions' im2col rows in one typed-array pass
     // (reading input and offsets costs a copy there, not a sync), then one matMul.
@@ -127,23 +118,7 @@ export function maskedDeformConv2d(
         )
       : offset;
     const columns = deformColumnsAt(
-      {
-        batch,
-        height,
-        width,
-        channels,
-        outHeight,
-        outWidth,
-        kernelHeight: kh,
-        kernelWidth: kw,
-        strideHeight: geometry.strideHeight,
-        strideWidth: geometry.strideWidth,
-        dilationHeight: geometry.dilationHeight,
-        dilationWidth: geometry.dilationWidth,
-        top: geometry.top,
-        left: geometry.left,
-        groups,
-      },
+      host,
       input.dataSync(),
       compact.dataSync(),
       modulation?.dataSync(),
