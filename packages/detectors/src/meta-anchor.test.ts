@@ -46,7 +46,7 @@ describe('MetaAnchor RetinaNet', () => {
   });
 
   it('builds from the config, next to the dense baseline with the same Table 1 anchors', () => {
-    const baseline = createDetector(presets.tinyRetinaNetTable1(3));
+    const baseline = createDetector(presets.tinyRetinaNetTable1(5, 3));
     try {
       expect(baseline).toBeInstanceOf(SingleStageDetector);
       expect(detector).toBeInstanceOf(SingleStageDetector);

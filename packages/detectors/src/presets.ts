@@ -86,7 +86,7 @@ export const presets = {
   ): DetectorConfig =>
     presets.metaRetinanetR50Fpn1x(numClasses, { ...options, dataDependent: true }),
   /** The dense RetinaNet baseline with the same Table 1 anchors (n scales × n ratios). */
-  retinanetR50Fpn1xTable1: (n: 3 | 5 | 7 | 9, numClasses = 80): DetectorConfig =>
+  retinanetR50Fpn1xTable1: (numClasses = 80, n: 3 | 5 | 7 | 9 = 3): DetectorConfig =>
     parseDetectorConfig({
       kind: 'single-stage',
       numClasses,
@@ -179,7 +179,7 @@ export const presets = {
     options: MetaAnchorPresetOptions = {},
   ): DetectorConfig => presets.metaRetinanetTiny(numClasses, { ...options, dataDependent: true }),
   /** `tinyRetinaNet` with the dense Table 1 anchors: the baseline of `metaRetinanetTiny`. */
-  tinyRetinaNetTable1: (n: 3 | 5 | 7 | 9, numClasses = 5): DetectorConfig =>
+  tinyRetinaNetTable1: (numClasses = 5, n: 3 | 5 | 7 | 9 = 3): DetectorConfig =>
     parseDetectorConfig({
       kind: 'single-stage',
       numClasses,

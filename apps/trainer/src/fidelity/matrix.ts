@@ -337,7 +337,7 @@ export const matrix: Matrix = {
         { label: 'RPN proposals', paper: [37.3, 58.6, 40.1, 20.4, 40.6, 49.8], note: 'pending' },
         { label: 'GA-RPN proposals', paper: [39.6, 59.3, 43.0, 22.0, 42.8, 52.6], note: 'pending' },
       ],
-      note: "Pending: `det-finetune` (apps/proposal-finetuner) is being built in another issue. The cells will fine-tune the `faster` cell's weights for a few hundred steps on the proposals of the `rpn` and `ga-rpn` cells, e.g. `det-finetune --checkpoint runs/fidelity/faster-s0/checkpoints/last.safetensors --proposals-run runs/fidelity/ga-rpn-s0 --steps 300`, and evaluate with those proposals.",
+      note: "Pending: not yet a cell of this matrix. `det-finetune` (apps/proposal-finetuner) runs it: `det-finetune proposals --run ga-rpn-s0 --split train|val --out props/ga` on the `ga-rpn` cell's run, the same for the `faster` cell's own RPN, then `det-finetune finetune --run faster-s0 --proposals props/ga/train.top300.json …` and `det-finetune compare` (the Table 3 layout; see the app's README).",
     },
     {
       id: 'ma-table-2',
