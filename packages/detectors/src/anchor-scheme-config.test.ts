@@ -85,7 +85,10 @@ describe('the anchor scheme of a dense head', () => {
     expect(schemeOf(tinyDependent)).toMatchObject({ anchors: '5x5', dataDependent: true });
     for (const n of [3, 5, 7, 9] as const) {
       const { ratios, octaveBaseScale, scalesPerOctave } = metaAnchorOptions(n);
-      for (const config of [presets.retinanetR50Fpn1xTable1(80, n), presets.tinyRetinaNetTable1(5, n)]) {
+      for (const config of [
+        presets.retinanetR50Fpn1xTable1(80, n),
+        presets.tinyRetinaNetTable1(5, n),
+      ]) {
         expect(schemeOf(config)).toEqual({
           type: 'dense',
           anchors: { ratios: [...ratios], octaveBaseScale, scalesPerOctave },
