@@ -14,6 +14,8 @@
  * added in turn): both paths give the same bits, so training does not depend on the backend.
  */
 
+import { deformSamplingWasmBase64 } from './deform-sampling-wasm';
+
 const f32 = Math.fround;
 
 /** Geometry shared by the forward and backward loops. */
@@ -219,7 +221,7 @@ export function newDeformGradients(
 /**
  * Adds tap `tap`'s gradients to `grads`, given `columnGrad` `[B·Ho·Wo, C]` (dL/d column of the
  * tap, `dy · filter[tap]ᵀ`). `scratch` is a zeroed buffer of the input's size (the tap's own
- * scatter, added to the input gradient afterwards, as the tensor path does).
+ * scatter, added to the input gradient afterwards, as the tensor path does); it is left zeroed.
  */
 export function addDeformTapGradients(
   geometry: HostDeformGeometry,
@@ -239,63 +241,108 @@ export function addDeformTapGradients(
   fillTapCorners(geometry, offsets, tap, corners);
   const { pixel, weight, dWeightDy, dWeightDx } = corners;
   const dSampled = new Float32Array(groupChannels);
-  scratch.fill(0);
   for (let sample = 0; sample < samples; sample++) {
     const s = sample * 4;
-    if (
-      (pixel[s] as number) < 0 &&
-      (pixel[s + 1] as number) < 0 &&
-      (pixel[s + 2] as number) < 0 &&
-      (pixel[s + 3] as number) < 0
-    ) {
-      continue;
-    }
+    const p0 = pixel[s] as number;
+    const p1 = pixel[s + 1] as number;
+    const p2 = pixel[s + 2] as number;
+    const p3 = pixel[s + 3] as number;
+    if (p0 < 0 && p1 < 0 && p2 < 0 && p3 < 0) continue;
     const column = sample * groupChannels;
     const maskIndex = Math.floor(sample / groups) * groups * taps + (sample % groups) * taps + tap;
-    const modulation = mask ? (mask[maskIndex] as number) : 1;
-    for (let c = 0; c < groupChannels; c++) {
-      dSampled[c] = mask
-        ? f32((columnGrad[column + c] as number) * modulation)
-        : (columnGrad[column + c] as number);
-    }
-    let gradY = 0;
-    let gradX = 0;
-    let gradMask = 0;
     if (mask) {
+      const modulation = mask[maskIndex] as number;
       // Σ_c sampled · d(column): sampled accumulated per channel as in the forward pass.
+      let gradMask = 0;
       for (let c = 0; c < groupChannels; c++) {
+        const g = columnGrad[column + c] as number;
+        dSampled[c] = f32(g * modulation);
         let sampled = 0;
         for (let k = 0; k < 4; k++) {
           const p = pixel[s + k] as number;
           const w = weight[s + k] as number;
           if (p >= 0 && w !== 0) sampled = f32(sampled + f32(w * (input[p + c] as number)));
         }
-        gradMask = f32(gradMask + f32(sampled * (columnGrad[column + c] as number)));
+        gradMask = f32(gradMask + f32(sampled * g));
       }
+      grads.mask[maskIndex] = gradMask;
+    } else {
+      for (let c = 0; c < groupChannels; c++) dSampled[c] = columnGrad[column + c] as number;
     }
-    for (let k = 0; k < 4; k++) {
-      const p = pixel[s + k] as number;
-      if (p < 0) continue;
-      const w = weight[s + k] as number;
-      // One pass per corner: Σ_c value · d(sampled) (the corner's share of the coordinate
-      // gradient, channels in order) and the corner's scatter w · d(sampled) (a zero weight
-      // adds ±0: no change, as in the tensor path).
-      let perCorner = 0;
+    // The four corners side by side (independent sums, distinct pixels, so the order of
+    // every rounded sum is the tensor path's): per corner Σ_c value · d(sampled), the
+    // corner's share of the coordinate gradient, and its scatter w · d(sampled) (an off-map
+    // corner adds ±0 in the tensor path: no change, skipped here).
+    const w0 = weight[s] as number;
+    const w1 = weight[s + 1] as number;
+    const w2 = weight[s + 2] as number;
+    const w3 = weight[s + 3] as number;
+    let sum0 = 0;
+    let sum1 = 0;
+    let sum2 = 0;
+    let sum3 = 0;
+    if (p0 >= 0 && p1 >= 0 && p2 >= 0 && p3 >= 0) {
       for (let c = 0; c < groupChannels; c++) {
         const d = dSampled[c] as number;
-        perCorner = f32(perCorner + f32((input[p + c] as number) * d));
-        scratch[p + c] = f32((scratch[p + c] as number) + f32(w * d));
+        sum0 = f32(sum0 + f32((input[p0 + c] as number) * d));
+        sum1 = f32(sum1 + f32((input[p1 + c] as number) * d));
+        sum2 = f32(sum2 + f32((input[p2 + c] as number) * d));
+        sum3 = f32(sum3 + f32((input[p3 + c] as number) * d));
+        scratch[p0 + c] = f32((scratch[p0 + c] as number) + f32(w0 * d));
+        scratch[p1 + c] = f32((scratch[p1 + c] as number) + f32(w1 * d));
+        scratch[p2 + c] = f32((scratch[p2 + c] as number) + f32(w2 * d));
+        scratch[p3 + c] = f32((scratch[p3 + c] as number) + f32(w3 * d));
       }
-      gradY = f32(gradY + f32((dWeightDy[s + k] as number) * perCorner));
-      gradX = f32(gradX + f32((dWeightDx[s + k] as number) * perCorner));
+    } else {
+      // At the border: only the corners on the map.
+      for (let c = 0; c < groupChannels; c++) {
+        const d = dSampled[c] as number;
+        if (p0 >= 0) {
+          sum0 = f32(sum0 + f32((input[p0 + c] as number) * d));
+          scratch[p0 + c] = f32((scratch[p0 + c] as number) + f32(w0 * d));
+        }
+        if (p1 >= 0) {
+          sum1 = f32(sum1 + f32((input[p1 + c] as number) * d));
+          scratch[p1 + c] = f32((scratch[p1 + c] as number) + f32(w1 * d));
+        }
+        if (p2 >= 0) {
+          sum2 = f32(sum2 + f32((input[p2 + c] as number) * d));
+          scratch[p2 + c] = f32((scratch[p2 + c] as number) + f32(w2 * d));
+        }
+        if (p3 >= 0) {
+          sum3 = f32(sum3 + f32((input[p3 + c] as number) * d));
+          scratch[p3 + c] = f32((scratch[p3 + c] as number) + f32(w3 * d));
+        }
+      }
+    }
+    // Corners in order; an off-map corner's dWeight is 0 and adds +0 (no change).
+    let gradY = 0;
+    let gradX = 0;
+    if (p0 >= 0) {
+      gradY = f32(gradY + f32((dWeightDy[s] as number) * sum0));
+      gradX = f32(gradX + f32((dWeightDx[s] as number) * sum0));
+    }
+    if (p1 >= 0) {
+      gradY = f32(gradY + f32((dWeightDy[s + 1] as number) * sum1));
+      gradX = f32(gradX + f32((dWeightDx[s + 1] as number) * sum1));
+    }
+    if (p2 >= 0) {
+      gradY = f32(gradY + f32((dWeightDy[s + 2] as number) * sum2));
+      gradX = f32(gradX + f32((dWeightDx[s + 2] as number) * sum2));
+    }
+    if (p3 >= 0) {
+      gradY = f32(gradY + f32((dWeightDy[s + 3] as number) * sum3));
+      gradX = f32(gradX + f32((dWeightDx[s + 3] as number) * sum3));
     }
     grads.offset[maskIndex * 2] = gradY;
     grads.offset[maskIndex * 2 + 1] = gradX;
-    if (mask) grads.mask[maskIndex] = gradMask;
   }
+  // The tap's scatter added to the input gradient (as the tensor path's dInput + scatterND),
+  // and the scratch zeroed for the next tap in the same pass.
   const inputGrad = grads.input;
   for (let index = 0; index < inputGrad.length; index++) {
     inputGrad[index] = f32((inputGrad[index] as number) + (scratch[index] as number));
+    scratch[index] = 0;
   }
 }
 
@@ -370,4 +417,204 @@ export function deformColumnsAt(
     }
   }
   return columns;
+}
+
+/**
+ * One deformable conv's sampling, tap by tap: `column(tap)` in the forward pass,
+ * `addGradients(tap, columnGrad)` then `gradients()` in the backward pass.
+ */
+export interface DeformTapSampler {
+  /** Which implementation runs: the WebAssembly SIMD kernels or the typed-array loops. */
+  readonly kernel: 'wasm' | 'js';
+  column(tap: number): Float32Array;
+  addGradients(tap: number, columnGrad: Float32Array): void;
+  gradients(): HostDeformGradients;
+}
+
+interface DeformWasmExports {
+  memory: WebAssembly.Memory;
+  setGeometry(...geometry: number[]): void;
+  ensureMemory(bytes: number): void;
+  fillTapCorners(
+    offsets: number,
+    tap: number,
+    pixel: number,
+    weight: number,
+    dWeightDy: number,
+    dWeightDx: number,
+  ): void;
+  tapColumn(input: number, pixel: number, weight: number, column: number): void;
+  tapGradients(
+    input: number,
+    tap: number,
+    pixel: number,
+    weight: number,
+    dWeightDy: number,
+    dWeightDx: number,
+    columnGrad: number,
+    offsetGrad: number,
+    scratch: number,
+    inputGrad: number,
+    inputLength: number,
+  ): void;
+}
+
+let wasmKernels: DeformWasmExports | null | undefined;
+
+/** The compiled kernels, or null where WebAssembly (with SIMD) is unavailable. */
+function loadWasmKernels(): DeformWasmExports | null {
+  if (wasmKernels !== undefined) return wasmKernels;
+  try {
+    const bytes = Uint8Array.from(atob(deformSamplingWasmBase64), (c) => c.charCodeAt(0));
+    // 3 KB: small enough for a synchronous compile, also on a browser's main thread.
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    wasmKernels = instance.exports as unknown as DeformWasmExports;
+  } catch {
+    wasmKernels = null;
+  }
+  return wasmKernels;
+}
+
+/**
+ * The sampler of one deformable conv: the WebAssembly SIMD kernels (~5× the typed-array loops;
+ * same bits, tested) unless `kernel` says `'js'`, a DCNv2 mask is given (the kernels have no
+ * modulation) or WebAssembly SIMD is unavailable.
+ */
+export function deformTapSampler(
+  geometry: HostDeformGeometry,
+  input: Float32Array,
+  offsets: Float32Array,
+  mask: Float32Array | undefined,
+  kernel: 'auto' | 'wasm' | 'js' = 'auto',
+): DeformTapSampler {
+  const wasm = kernel === 'js' || mask !== undefined ? null : loadWasmKernels();
+  if (kernel === 'wasm' && !wasm) {
+    throw new Error(
+      mask !== undefined
+        ? 'deformTapSampler: the wasm kernels take no DCNv2 mask'
+        : 'deformTapSampler: WebAssembly SIMD is unavailable here',
+    );
+  }
+  if (!wasm) return jsTapSampler(geometry, input, offsets, mask);
+  return wasmTapSampler(wasm, geometry, input, offsets);
+}
+
+function jsTapSampler(
+  geometry: HostDeformGeometry,
+  input: Float32Array,
+  offsets: Float32Array,
+  mask: Float32Array | undefined,
+): DeformTapSampler {
+  let grads: HostDeformGradients | undefined;
+  let scratch: Float32Array | undefined;
+  return {
+    kernel: 'js',
+    column: (tap) => deformTapColumn(geometry, input, offsets, mask, tap),
+    addGradients(tap, columnGrad) {
+      grads ??= newDeformGradients(geometry, input.length);
+      scratch ??= new Float32Array(input.length);
+      addDeformTapGradients(geometry, input, offsets, mask, tap, columnGrad, grads, scratch);
+    },
+    gradients: () => grads ?? newDeformGradients(geometry, input.length),
+  };
+}
+
+function wasmTapSampler(
+  wasm: DeformWasmExports,
+  geometry: HostDeformGeometry,
+  input: Float32Array,
+  offsets: Float32Array,
+): DeformTapSampler {
+  const taps = geometry.kernelHeight * geometry.kernelWidth;
+  const samples = geometry.batch * geometry.outHeight * geometry.outWidth * geometry.groups;
+  const columnLength = samples * (geometry.channels / geometry.groups);
+  // Byte layout in the module's memory, 16-byte aligned: inputs, corners, then per pass.
+  let end = 0;
+  const take = (floats: number) => {
+    const at = end;
+    end += Math.ceil((floats * 4) / 16) * 16;
+    return at;
+  };
+  const inputAt = take(input.length);
+  const offsetsAt = take(offsets.length);
+  const pixelAt = take(samples * 4);
+  const weightAt = take(samples * 4);
+  const dWeightDyAt = take(samples * 4);
+  const dWeightDxAt = take(samples * 4);
+  const columnAt = take(columnLength);
+  const scratchAt = take(input.length);
+  const inputGradAt = take(input.length);
+  const offsetGradAt = take(samples * taps * 2);
+  const floats = () => new Float32Array(wasm.memory.buffer);
+  /**
+   * The module is shared by every conv (the forward passes of several levels run before their
+   * backward passes), so each pass loads its geometry and data again.
+   */
+  const load = (backward: boolean) => {
+    wasm.ensureMemory(end);
+    wasm.setGeometry(
+      geometry.batch,
+      geometry.height,
+      geometry.width,
+      geometry.channels,
+      geometry.outHeight,
+      geometry.outWidth,
+      geometry.kernelHeight,
+      geometry.kernelWidth,
+      geometry.strideHeight,
+      geometry.strideWidth,
+      geometry.dilationHeight,
+      geometry.dilationWidth,
+      geometry.top,
+      geometry.left,
+      geometry.groups,
+    );
+    const heap = floats();
+    heap.set(input, inputAt / 4);
+    heap.set(offsets, offsetsAt / 4);
+    if (backward) {
+      heap.fill(0, scratchAt / 4, scratchAt / 4 + input.length);
+      heap.fill(0, inputGradAt / 4, inputGradAt / 4 + input.length);
+      heap.fill(0, offsetGradAt / 4, offsetGradAt / 4 + samples * taps * 2);
+    }
+  };
+  let loaded: 'forward' | 'backward' | undefined;
+  return {
+    kernel: 'wasm',
+    column(tap) {
+      if (loaded !== 'forward') load(false);
+      loaded = 'forward';
+      wasm.fillTapCorners(offsetsAt, tap, pixelAt, weightAt, dWeightDyAt, dWeightDxAt);
+      wasm.tapColumn(inputAt, pixelAt, weightAt, columnAt);
+      return floats().slice(columnAt / 4, columnAt / 4 + columnLength);
+    },
+    addGradients(tap, columnGrad) {
+      if (loaded !== 'backward') load(true);
+      loaded = 'backward';
+      floats().set(columnGrad.subarray(0, columnLength), columnAt / 4);
+      wasm.fillTapCorners(offsetsAt, tap, pixelAt, weightAt, dWeightDyAt, dWeightDxAt);
+      wasm.tapGradients(
+        inputAt,
+        tap,
+        pixelAt,
+        weightAt,
+        dWeightDyAt,
+        dWeightDxAt,
+        columnAt,
+        offsetGradAt,
+        scratchAt,
+        inputGradAt,
+        input.length,
+      );
+    },
+    gradients() {
+      if (loaded !== 'backward') load(true);
+      const heap = floats();
+      return {
+        input: heap.slice(inputGradAt / 4, inputGradAt / 4 + input.length),
+        offset: heap.slice(offsetGradAt / 4, offsetGradAt / 4 + samples * taps * 2),
+        mask: new Float32Array(samples * taps),
+      };
+    },
+  };
 }

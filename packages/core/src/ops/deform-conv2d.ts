@@ -1,12 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { hasSyncReadback } from '../backend/readback';
 import { assertRank, type ConvPadding, convGeometry, type SpatialPair } from './conv-geometry';
-import {
-  addDeformTapGradients,
-  deformTapColumn,
-  type HostDeformGeometry,
-  newDeformGradients,
-} from './deform-conv2d-host';
+import { deformTapSampler, type HostDeformGeometry } from './deform-conv2d-host';
 
 export interface DeformConv2dOptions {
   /** Conv strides (default 1). */
@@ -444,18 +439,18 @@ export function deformConv2d(
       tf.Tensor4D,
       tf.GradSaveFunc,
     ];
-    const inputValues = x.dataSync() as Float32Array;
-    const offsetValues = o.dataSync() as Float32Array;
-    const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
+    const sampler = deformTapSampler(
+      hostGeometry,
+      x.dataSync() as Float32Array,
+      o.dataSync() as Float32Array,
+      modulated ? (m.dataSync() as Float32Array) : undefined,
+    );
     const columns: tf.Tensor2D[] = [];
     // Each tap's [C, O] filter in one op (exact copies of tapFilter's slices).
     const tapFilters = tf.unstack(tf.reshape(w, [taps, channels, outChannels])) as tf.Tensor2D[];
     let out: tf.Tensor2D = tf.zeros([points, outChannels]);
     for (let tap = 0; tap < taps; tap++) {
-      const column = tf.tensor2d(
-        deformTapColumn(hostGeometry, inputValues, offsetValues, maskValues, tap),
-        [points, channels],
-      );
+      const column = tf.tensor2d(sampler.column(tap), [points, channels]);
       columns.push(column);
       out = tf.add(out, tf.matMul(column, tapFilters[tap] as tf.Tensor2D));
     }
@@ -477,28 +472,21 @@ export function deformConv2d(
           const filtersT = tf.unstack(
             tf.transpose(tf.reshape(ws, [taps, channels, outChannels]), [0, 2, 1]),
           ) as tf.Tensor2D[];
-          const inputs = xs.dataSync() as Float32Array;
-          const offsetData = os.dataSync() as Float32Array;
-          const maskData = modulated ? (ms.dataSync() as Float32Array) : undefined;
-          const grads = newDeformGradients(hostGeometry, inputs.length);
-          const scratch = new Float32Array(inputs.length);
+          const backSampler = deformTapSampler(
+            hostGeometry,
+            xs.dataSync() as Float32Array,
+            os.dataSync() as Float32Array,
+            modulated ? (ms.dataSync() as Float32Array) : undefined,
+          );
           const filterGrads: tf.Tensor[] = [];
           for (let tap = 0; tap < taps; tap++) {
             // Untransposed matMuls only: transposed ones are ~10× slower on wasm.
             const columnGrad = tf.matMul(dyMatrix, filtersT[tap] as tf.Tensor2D);
-            addDeformTapGradients(
-              hostGeometry,
-              inputs,
-              offsetData,
-              maskData,
-              tap,
-              columnGrad.dataSync() as Float32Array,
-              grads,
-              scratch,
-            );
+            backSampler.addGradients(tap, columnGrad.dataSync() as Float32Array);
             columnGrad.dispose();
             filterGrads.push(tf.matMul(tf.transpose(savedColumns[tap] as tf.Tensor2D), dyMatrix));
           }
+          const grads = backSampler.gradients();
           return [
             tf.tensor(grads.input, xs.shape),
             tf.tensor(grads.offset, os.shape),

@@ -1,0 +1,293 @@
+// AssemblyScript source of the deformable-convolution sampling kernels (compiled to
+// src/ops/deform-sampling-wasm.ts by scripts/build-wasm.mjs). Same arithmetic as the typed-array
+// loops of src/ops/deform-conv2d-host.ts, float32 op for op: SIMD lanes run over channels, or
+// over the four corners where a sum runs over channels, so every rounded sum keeps its order.
+// All buffers live in this module's memory; the caller lays them out and passes byte offsets.
+
+let batch: i32 = 0;
+let height: i32 = 0;
+let width: i32 = 0;
+let channels: i32 = 0;
+let outHeight: i32 = 0;
+let outWidth: i32 = 0;
+let kernelWidth: i32 = 0;
+let taps: i32 = 0;
+let strideHeight: i32 = 0;
+let strideWidth: i32 = 0;
+let dilationHeight: i32 = 0;
+let dilationWidth: i32 = 0;
+let top: i32 = 0;
+let left: i32 = 0;
+let groups: i32 = 0;
+let groupChannels: i32 = 0;
+
+export function setGeometry(
+  b: i32,
+  h: i32,
+  w: i32,
+  c: i32,
+  oh: i32,
+  ow: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  dh: i32,
+  dw: i32,
+  t: i32,
+  l: i32,
+  g: i32,
+): void {
+  batch = b;
+  height = h;
+  width = w;
+  channels = c;
+  outHeight = oh;
+  outWidth = ow;
+  kernelWidth = kw;
+  taps = kh * kw;
+  strideHeight = sh;
+  strideWidth = sw;
+  dilationHeight = dh;
+  dilationWidth = dw;
+  top = t;
+  left = l;
+  groups = g;
+  groupChannels = c / g;
+}
+
+/** Bytes of memory; grows by whole 64 KiB pages. */
+export function ensureMemory(bytes: i32): void {
+  const have = memory.size() << 16;
+  if (bytes > have) memory.grow(((bytes - have + 0xffff) >>> 16) as i32);
+}
+
+/** The corners of tap `tap` for every (output position, group): fillTapCorners of the JS loops. */
+export function fillTapCorners(
+  offsets: usize,
+  tap: i32,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+): void {
+  const i = tap / kernelWidth;
+  const j = tap % kernelWidth;
+  const fHeight = <f32>height;
+  const fWidth = <f32>width;
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      const rowBase = <f32>(oy * strideHeight + i * dilationHeight - top);
+      for (let ox = 0; ox < outWidth; ox++) {
+        const colBase = <f32>(ox * strideWidth + j * dilationWidth - left);
+        const point = (b * outHeight + oy) * outWidth + ox;
+        for (let g = 0; g < groups; g++) {
+          const o = (point * groups * taps + g * taps + tap) * 2;
+          const y: f32 = rowBase + load<f32>(offsets + ((<usize>o) << 2));
+          const x: f32 = colBase + load<f32>(offsets + ((<usize>(o + 1)) << 2));
+          const s = <usize>((point * groups + g) * 4);
+          const y0f = Mathf.floor(y);
+          const x0f = Mathf.floor(x);
+          const pixelAt = pixel + (s << 2);
+          // NaN fails these tests too: no corner on the map, as in the JS loops.
+          if (!(y0f >= -1 && y0f < fHeight && x0f >= -1 && x0f < fWidth)) {
+            v128.store(pixelAt, i32x4.splat(-1));
+            continue;
+          }
+          const y0 = <i32>y0f;
+          const x0 = <i32>x0f;
+          const ly: f32 = y - y0f;
+          const lx: f32 = x - x0f;
+          const hy: f32 = 1 - ly;
+          const hx: f32 = 1 - lx;
+          const inside = y > -1 && y < fHeight && x > -1 && x < fWidth;
+          const onY0 = y0 >= 0;
+          const onY1 = y0 + 1 < height;
+          const onX0 = x0 >= 0;
+          const onX1 = x0 + 1 < width;
+          const base = ((b * height + y0) * width + x0) * channels + g * groupChannels;
+          const on00 = onY0 && onX0;
+          const on01 = onY0 && onX1;
+          const on10 = onY1 && onX0;
+          const on11 = onY1 && onX1;
+          store<i32>(pixelAt, on00 ? base : -1);
+          store<i32>(pixelAt + 4, on01 ? base + channels : -1);
+          store<i32>(pixelAt + 8, on10 ? base + width * channels : -1);
+          store<i32>(pixelAt + 12, on11 ? base + (width + 1) * channels : -1);
+          const weightAt = weight + (s << 2);
+          store<f32>(weightAt, on00 && inside ? hy * hx : 0);
+          store<f32>(weightAt + 4, on01 && inside ? hy * lx : 0);
+          store<f32>(weightAt + 8, on10 && inside ? ly * hx : 0);
+          store<f32>(weightAt + 12, on11 && inside ? ly * lx : 0);
+          const dyAt = dWeightDy + (s << 2);
+          store<f32>(dyAt, on00 ? -hx : 0);
+          store<f32>(dyAt + 4, on01 ? -lx : 0);
+          store<f32>(dyAt + 8, on10 ? hx : 0);
+          store<f32>(dyAt + 12, on11 ? lx : 0);
+          const dxAt = dWeightDx + (s << 2);
+          store<f32>(dxAt, on00 ? -hy : 0);
+          store<f32>(dxAt + 4, on01 ? hy : 0);
+          store<f32>(dxAt + 8, on10 ? -ly : 0);
+          store<f32>(dxAt + 12, on11 ? ly : 0);
+        }
+      }
+    }
+  }
+}
+
+/** Tap `tap`'s column [B·Ho·Wo, C] from the filled corners: deformTapColumn without a mask. */
+export function tapColumn(input: usize, pixel: usize, weight: usize, column: usize): void {
+  const samples = batch * outHeight * outWidth * groups;
+  memory.fill(column, 0, <usize>samples * <usize>groupChannels * 4);
+  const vectorChannels = groupChannels & ~3;
+  for (let sample = 0; sample < samples; sample++) {
+    const s = (<usize>sample) << 4;
+    const q0 = load<i32>(pixel + s);
+    const q1 = load<i32>(pixel + s + 4);
+    const q2 = load<i32>(pixel + s + 8);
+    const q3 = load<i32>(pixel + s + 12);
+    const w0: f32 = q0 < 0 ? 0 : load<f32>(weight + s);
+    const w1: f32 = q1 < 0 ? 0 : load<f32>(weight + s + 4);
+    const w2: f32 = q2 < 0 ? 0 : load<f32>(weight + s + 8);
+    const w3: f32 = q3 < 0 ? 0 : load<f32>(weight + s + 12);
+    if (w0 == 0 && w1 == 0 && w2 == 0 && w3 == 0) continue;
+    const p0 = input + ((<usize>(q0 < 0 ? 0 : q0)) << 2);
+    const p1 = input + ((<usize>(q1 < 0 ? 0 : q1)) << 2);
+    const p2 = input + ((<usize>(q2 < 0 ? 0 : q2)) << 2);
+    const p3 = input + ((<usize>(q3 < 0 ? 0 : q3)) << 2);
+    const out = column + ((<usize>sample * <usize>groupChannels) << 2);
+    const v0 = f32x4.splat(w0);
+    const v1 = f32x4.splat(w1);
+    const v2 = f32x4.splat(w2);
+    const v3 = f32x4.splat(w3);
+    let c = 0;
+    for (; c < vectorChannels; c += 4) {
+      const at = (<usize>c) << 2;
+      const sum01 = f32x4.add(f32x4.mul(v0, v128.load(p0 + at)), f32x4.mul(v1, v128.load(p1 + at)));
+      const sum012 = f32x4.add(sum01, f32x4.mul(v2, v128.load(p2 + at)));
+      v128.store(out + at, f32x4.add(sum012, f32x4.mul(v3, v128.load(p3 + at))));
+    }
+    for (; c < groupChannels; c++) {
+      const at = (<usize>c) << 2;
+      const sum01: f32 = w0 * load<f32>(p0 + at) + w1 * load<f32>(p1 + at);
+      const sum012: f32 = sum01 + w2 * load<f32>(p2 + at);
+      store<f32>(out + at, sum012 + w3 * load<f32>(p3 + at));
+    }
+  }
+}
+
+/**
+ * Tap `tap`'s gradients without a mask (addDeformTapGradients): offset gradient of every
+ * sample, the tap's scatter into `scratch` (zero on entry, zero again on return) added to
+ * `inputGrad` (`inputLength` floats).
+ */
+export function tapGradients(
+  input: usize,
+  tap: i32,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+  columnGrad: usize,
+  offsetGrad: usize,
+  scratch: usize,
+  inputGrad: usize,
+  inputLength: i32,
+): void {
+  const samples = batch * outHeight * outWidth * groups;
+  const vectorChannels = groupChannels & ~3;
+  for (let sample = 0; sample < samples; sample++) {
+    const s = (<usize>sample) << 4;
+    const q0 = load<i32>(pixel + s);
+    const q1 = load<i32>(pixel + s + 4);
+    const q2 = load<i32>(pixel + s + 8);
+    const q3 = load<i32>(pixel + s + 12);
+    if (q0 < 0 && q1 < 0 && q2 < 0 && q3 < 0) continue;
+    const d = columnGrad + ((<usize>sample * <usize>groupChannels) << 2);
+    const maskIndex = (sample / groups) * groups * taps + (sample % groups) * taps + tap;
+    let gradY: f32 = 0;
+    let gradX: f32 = 0;
+    if (q0 >= 0 && q1 >= 0 && q2 >= 0 && q3 >= 0) {
+      const p0 = input + ((<usize>q0) << 2);
+      const p1 = input + ((<usize>q1) << 2);
+      const p2 = input + ((<usize>q2) << 2);
+      const p3 = input + ((<usize>q3) << 2);
+      // Lanes = corners: each lane's Σ_c value · d runs over the channels in order.
+      let sums = f32x4.splat(0);
+      for (let c = 0; c < groupChannels; c++) {
+        const at = (<usize>c) << 2;
+        let values = f32x4.splat(load<f32>(p0 + at));
+        values = f32x4.replace_lane(values, 1, load<f32>(p1 + at));
+        values = f32x4.replace_lane(values, 2, load<f32>(p2 + at));
+        values = f32x4.replace_lane(values, 3, load<f32>(p3 + at));
+        sums = f32x4.add(sums, f32x4.mul(values, f32x4.splat(load<f32>(d + at))));
+      }
+      // Lanes = channels: each corner's scatter w · d.
+      scatterCorner(scratch + ((<usize>q0) << 2), load<f32>(weight + s), d, vectorChannels);
+      scatterCorner(scratch + ((<usize>q1) << 2), load<f32>(weight + s + 4), d, vectorChannels);
+      scatterCorner(scratch + ((<usize>q2) << 2), load<f32>(weight + s + 8), d, vectorChannels);
+      scatterCorner(scratch + ((<usize>q3) << 2), load<f32>(weight + s + 12), d, vectorChannels);
+      const dy = v128.load(dWeightDy + s);
+      const dx = v128.load(dWeightDx + s);
+      const partY = f32x4.mul(dy, sums);
+      const partX = f32x4.mul(dx, sums);
+      gradY = gradY + f32x4.extract_lane(partY, 0);
+      gradY = gradY + f32x4.extract_lane(partY, 1);
+      gradY = gradY + f32x4.extract_lane(partY, 2);
+      gradY = gradY + f32x4.extract_lane(partY, 3);
+      gradX = gradX + f32x4.extract_lane(partX, 0);
+      gradX = gradX + f32x4.extract_lane(partX, 1);
+      gradX = gradX + f32x4.extract_lane(partX, 2);
+      gradX = gradX + f32x4.extract_lane(partX, 3);
+    } else {
+      // At the border: only the corners on the map, in order.
+      for (let k = 0; k < 4; k++) {
+        const q = load<i32>(pixel + s + ((<usize>k) << 2));
+        if (q < 0) continue;
+        const p = input + ((<usize>q) << 2);
+        let sum: f32 = 0;
+        for (let c = 0; c < groupChannels; c++) {
+          const at = (<usize>c) << 2;
+          sum = sum + load<f32>(p + at) * load<f32>(d + at);
+        }
+        scatterCorner(
+          scratch + ((<usize>q) << 2),
+          load<f32>(weight + s + ((<usize>k) << 2)),
+          d,
+          vectorChannels,
+        );
+        gradY = gradY + load<f32>(dWeightDy + s + ((<usize>k) << 2)) * sum;
+        gradX = gradX + load<f32>(dWeightDx + s + ((<usize>k) << 2)) * sum;
+      }
+    }
+    store<f32>(offsetGrad + ((<usize>maskIndex) << 3), gradY);
+    store<f32>(offsetGrad + ((<usize>maskIndex) << 3) + 4, gradX);
+  }
+  // inputGrad += scratch (the tensor path's dInput + scatterND), scratch zeroed for the next tap.
+  const zero = f32x4.splat(0);
+  const vectorLength = inputLength & ~3;
+  let index = 0;
+  for (; index < vectorLength; index += 4) {
+    const at = (<usize>index) << 2;
+    v128.store(inputGrad + at, f32x4.add(v128.load(inputGrad + at), v128.load(scratch + at)));
+    v128.store(scratch + at, zero);
+  }
+  for (; index < inputLength; index++) {
+    const at = (<usize>index) << 2;
+    store<f32>(inputGrad + at, load<f32>(inputGrad + at) + load<f32>(scratch + at));
+    store<f32>(scratch + at, 0);
+  }
+}
+
+function scatterCorner(target: usize, w: f32, d: usize, vectorChannels: i32): void {
+  const v = f32x4.splat(w);
+  let c = 0;
+  for (; c < vectorChannels; c += 4) {
+    const at = (<usize>c) << 2;
+    v128.store(target + at, f32x4.add(v128.load(target + at), f32x4.mul(v, v128.load(d + at))));
+  }
+  for (; c < groupChannels; c++) {
+    const at = (<usize>c) << 2;
+    store<f32>(target + at, load<f32>(target + at) + w * load<f32>(d + at));
+  }
+}

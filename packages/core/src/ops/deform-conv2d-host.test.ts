@@ -1,0 +1,249 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { deformTapSampler, type HostDeformGeometry } from './deform-conv2d-host';
+
+/** A seeded stream in [-0.5, 0.5). */
+function stream(seed: number) {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648 - 0.5;
+  };
+}
+
+interface Case {
+  name: string;
+  batch: number;
+  size: [number, number];
+  channels: number;
+  groups: number;
+  kernel: [number, number];
+  stride: number;
+  dilation: number;
+  pad: number;
+  /** Spread of the offsets in pixels (large: many points off the map). */
+  spread: number;
+  special?: boolean;
+}
+
+const cases: Case[] = [
+  {
+    name: 'GA-like, 8 channels per group',
+    batch: 2,
+    size: [9, 11],
+    channels: 32,
+    groups: 4,
+    kernel: [3, 3],
+    stride: 1,
+    dilation: 1,
+    pad: 1,
+    spread: 3,
+  },
+  {
+    name: '3 channels per group (scalar lanes only)',
+    batch: 1,
+    size: [6, 5],
+    channels: 6,
+    groups: 2,
+    kernel: [3, 3],
+    stride: 1,
+    dilation: 1,
+    pad: 1,
+    spread: 2,
+  },
+  {
+    name: '5 channels per group (4 + 1)',
+    batch: 3,
+    size: [7, 7],
+    channels: 5,
+    groups: 1,
+    kernel: [3, 2],
+    stride: 2,
+    dilation: 1,
+    pad: 0,
+    spread: 4,
+  },
+  {
+    name: 'dilated, padded, far offsets',
+    batch: 2,
+    size: [8, 6],
+    channels: 12,
+    groups: 3,
+    kernel: [3, 3],
+    stride: 1,
+    dilation: 2,
+    pad: 2,
+    spread: 20,
+  },
+  {
+    name: 'one-pixel-wide map',
+    batch: 2,
+    size: [5, 1],
+    channels: 4,
+    groups: 1,
+    kernel: [3, 3],
+    stride: 1,
+    dilation: 1,
+    pad: 1,
+    spread: 1.5,
+  },
+  {
+    name: 'NaN, ±Infinity, exact borders',
+    batch: 1,
+    size: [6, 6],
+    channels: 8,
+    groups: 2,
+    kernel: [3, 3],
+    stride: 1,
+    dilation: 1,
+    pad: 1,
+    spread: 2,
+    special: true,
+  },
+];
+
+function geometryOf(c: Case): HostDeformGeometry {
+  const [height, width] = c.size;
+  const [kh, kw] = c.kernel;
+  const outHeight = Math.floor((height + 2 * c.pad - c.dilation * (kh - 1) - 1) / c.stride) + 1;
+  const outWidth = Math.floor((width + 2 * c.pad - c.dilation * (kw - 1) - 1) / c.stride) + 1;
+  return {
+    batch: c.batch,
+    height,
+    width,
+    channels: c.channels,
+    outHeight,
+    outWidth,
+    kernelHeight: kh,
+    kernelWidth: kw,
+    strideHeight: c.stride,
+    strideWidth: c.stride,
+    dilationHeight: c.dilation,
+    dilationWidth: c.dilation,
+    top: c.pad,
+    left: c.pad,
+    groups: c.groups,
+  };
+}
+
+/** Column, every gradient of one conv through `kernel`. */
+function runSampler(
+  kernel: 'js' | 'wasm',
+  geometry: HostDeformGeometry,
+  input: Float32Array,
+  offsets: Float32Array,
+  columnGrads: Float32Array[],
+) {
+  const taps = geometry.kernelHeight * geometry.kernelWidth;
+  const forward = deformTapSampler(geometry, input, offsets, undefined, kernel);
+  expect(forward.kernel).toBe(kernel);
+  const columns = Array.from({ length: taps }, (_, tap) => forward.column(tap));
+  const backward = deformTapSampler(geometry, input, offsets, undefined, kernel);
+  columnGrads.forEach((grad, tap) => {
+    backward.addGradients(tap, grad);
+  });
+  const { input: dInput, offset: dOffset } = backward.gradients();
+  return [...columns, dInput, dOffset];
+}
+
+describe('deformTapSampler: the WebAssembly SIMD kernels give the typed-array loops’ bits', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const geometry = geometryOf(c);
+      const random = stream(c.channels * 31 + c.batch);
+      const taps = c.kernel[0] * c.kernel[1];
+      const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+      const input = Float32Array.from(
+        { length: c.batch * c.size[0] * c.size[1] * c.channels },
+        random,
+      );
+      const offsets = Float32Array.from(
+        { length: points * 2 * c.groups * taps },
+        () => random() * 2 * c.spread,
+      );
+      if (c.special) {
+        // Points exactly on the -1 border, at H - 1, NaN and infinite offsets.
+        offsets[0] = 0;
+        offsets[2] = Number.NaN;
+        offsets[5] = Number.POSITIVE_INFINITY;
+        offsets[8] = Number.NEGATIVE_INFINITY;
+        offsets[11] = -1 - 0.5;
+        offsets[20] = 4.5;
+      }
+      const columnGrads = Array.from({ length: taps }, () =>
+        Float32Array.from({ length: points * c.channels }, random),
+      );
+      const js = runSampler('js', geometry, input, offsets, columnGrads);
+      const wasm = runSampler('wasm', geometry, input, offsets, columnGrads);
+      expect(wasm.length).toBe(js.length);
+      js.forEach((values, k) => {
+        // Bit patterns, so NaN and ±0 count too.
+        expect(new Uint32Array((wasm[k] as Float32Array).buffer)).toEqual(
+          new Uint32Array(values.buffer),
+        );
+      });
+      // Something was sampled: the comparison is not between two zero buffers.
+      expect(js[0]?.some((v) => v !== 0)).toBe(true);
+    });
+  }
+
+  it('keeps its bits across convs of other sizes sharing the module (forward, forward, backward)', () => {
+    const small = cases[1] as Case;
+    const large = cases[0] as Case;
+    const build = (c: Case) => {
+      const geometry = geometryOf(c);
+      const random = stream(7);
+      const taps = c.kernel[0] * c.kernel[1];
+      const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+      return {
+        geometry,
+        input: Float32Array.from({ length: c.batch * c.size[0] * c.size[1] * c.channels }, random),
+        offsets: Float32Array.from({ length: points * 2 * c.groups * taps }, () => random() * 4),
+        grads: Array.from({ length: taps }, () =>
+          Float32Array.from({ length: points * c.channels }, random),
+        ),
+      };
+    };
+    const a = build(small);
+    const b = build(large);
+    const alone = runSampler('wasm', a.geometry, a.input, a.offsets, a.grads);
+    runSampler('wasm', b.geometry, b.input, b.offsets, b.grads);
+    const after = runSampler('wasm', a.geometry, a.input, a.offsets, a.grads);
+    alone.forEach((values, k) => {
+      expect(Array.from(after[k] as Float32Array)).toEqual(Array.from(values));
+    });
+  });
+
+  it('handles an empty batch and refuses a DCNv2 mask on the wasm kernels', () => {
+    const geometry = { ...geometryOf(cases[1] as Case), batch: 0 };
+    const sampler = deformTapSampler(
+      geometry,
+      new Float32Array(0),
+      new Float32Array(0),
+      undefined,
+      'wasm',
+    );
+    expect(sampler.column(0).length).toBe(0);
+    expect(sampler.gradients().input.length).toBe(0);
+    expect(() =>
+      deformTapSampler(
+        geometry,
+        new Float32Array(0),
+        new Float32Array(0),
+        new Float32Array(0),
+        'wasm',
+      ),
+    ).toThrow(/no DCNv2 mask/);
+    expect(
+      deformTapSampler(geometry, new Float32Array(0), new Float32Array(0), new Float32Array(0))
+        .kernel,
+    ).toBe('js');
+  });
+
+  it('the committed module is the compiled assembly/deform-sampling.ts', () => {
+    const script = fileURLToPath(new URL('../../scripts/build-wasm.mjs', import.meta.url));
+    const out = execFileSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
+    expect(out).toMatch(/matches its source/);
+  }, 60_000);
+});
