@@ -62,10 +62,18 @@ export function ensureMemory(bytes: i32): void {
   if (bytes > have) memory.grow(((bytes - have + 0xffff) >>> 16) as i32);
 }
 
-/** The corners of tap `tap` for every (output position, group): fillTapCorners of the JS loops. */
-export function fillTapCorners(
+/** Output positions per chunk: the chunk's corners (64 · G samples × 64 bytes) stay in L1. */
+const chunkPoints = 64;
+
+/**
+ * The corners of tap `tap` for output positions [firstPoint, firstPoint + points) and every
+ * group, at sample index − firstPoint·G of the corner buffers: fillTapCorners of the JS loops.
+ */
+function fillTapCorners(
   offsets: usize,
   tap: i32,
+  firstPoint: i32,
+  points: i32,
   pixel: usize,
   weight: usize,
   dWeightDy: usize,
@@ -75,73 +83,110 @@ export function fillTapCorners(
   const j = tap % kernelWidth;
   const fHeight = <f32>height;
   const fWidth = <f32>width;
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < outHeight; oy++) {
-      const rowBase = <f32>(oy * strideHeight + i * dilationHeight - top);
-      for (let ox = 0; ox < outWidth; ox++) {
-        const colBase = <f32>(ox * strideWidth + j * dilationWidth - left);
-        const point = (b * outHeight + oy) * outWidth + ox;
-        for (let g = 0; g < groups; g++) {
-          const o = (point * groups * taps + g * taps + tap) * 2;
-          const y: f32 = rowBase + load<f32>(offsets + ((<usize>o) << 2));
-          const x: f32 = colBase + load<f32>(offsets + ((<usize>(o + 1)) << 2));
-          const s = <usize>((point * groups + g) * 4);
-          const y0f = Mathf.floor(y);
-          const x0f = Mathf.floor(x);
-          const pixelAt = pixel + (s << 2);
-          // NaN fails these tests too: no corner on the map, as in the JS loops.
-          if (!(y0f >= -1 && y0f < fHeight && x0f >= -1 && x0f < fWidth)) {
-            v128.store(pixelAt, i32x4.splat(-1));
-            continue;
-          }
-          const y0 = <i32>y0f;
-          const x0 = <i32>x0f;
-          const ly: f32 = y - y0f;
-          const lx: f32 = x - x0f;
-          const hy: f32 = 1 - ly;
-          const hx: f32 = 1 - lx;
-          const inside = y > -1 && y < fHeight && x > -1 && x < fWidth;
-          const onY0 = y0 >= 0;
-          const onY1 = y0 + 1 < height;
-          const onX0 = x0 >= 0;
-          const onX1 = x0 + 1 < width;
-          const base = ((b * height + y0) * width + x0) * channels + g * groupChannels;
-          const on00 = onY0 && onX0;
-          const on01 = onY0 && onX1;
-          const on10 = onY1 && onX0;
-          const on11 = onY1 && onX1;
-          store<i32>(pixelAt, on00 ? base : -1);
-          store<i32>(pixelAt + 4, on01 ? base + channels : -1);
-          store<i32>(pixelAt + 8, on10 ? base + width * channels : -1);
-          store<i32>(pixelAt + 12, on11 ? base + (width + 1) * channels : -1);
-          const weightAt = weight + (s << 2);
-          store<f32>(weightAt, on00 && inside ? hy * hx : 0);
-          store<f32>(weightAt + 4, on01 && inside ? hy * lx : 0);
-          store<f32>(weightAt + 8, on10 && inside ? ly * hx : 0);
-          store<f32>(weightAt + 12, on11 && inside ? ly * lx : 0);
-          const dyAt = dWeightDy + (s << 2);
-          store<f32>(dyAt, on00 ? -hx : 0);
-          store<f32>(dyAt + 4, on01 ? -lx : 0);
-          store<f32>(dyAt + 8, on10 ? hx : 0);
-          store<f32>(dyAt + 12, on11 ? lx : 0);
-          const dxAt = dWeightDx + (s << 2);
-          store<f32>(dxAt, on00 ? -hy : 0);
-          store<f32>(dxAt + 4, on01 ? hy : 0);
-          store<f32>(dxAt + 8, on10 ? -ly : 0);
-          store<f32>(dxAt + 12, on11 ? ly : 0);
-        }
+  const grid = outHeight * outWidth;
+  let b = firstPoint / grid;
+  let oy = (firstPoint - b * grid) / outWidth;
+  let ox = firstPoint - b * grid - oy * outWidth;
+  for (let point = firstPoint; point < firstPoint + points; point++) {
+    const rowBase = <f32>(oy * strideHeight + i * dilationHeight - top);
+    const colBase = <f32>(ox * strideWidth + j * dilationWidth - left);
+    for (let g = 0; g < groups; g++) {
+      const o = (point * groups * taps + g * taps + tap) * 2;
+      const y: f32 = rowBase + load<f32>(offsets + ((<usize>o) << 2));
+      const x: f32 = colBase + load<f32>(offsets + ((<usize>(o + 1)) << 2));
+      const s = <usize>(((point - firstPoint) * groups + g) * 4);
+      const y0f = Mathf.floor(y);
+      const x0f = Mathf.floor(x);
+      const pixelAt = pixel + (s << 2);
+      // NaN fails these tests too: no corner on the map, as in the JS loops.
+      if (!(y0f >= -1 && y0f < fHeight && x0f >= -1 && x0f < fWidth)) {
+        v128.store(pixelAt, i32x4.splat(-1));
+        continue;
+      }
+      const y0 = <i32>y0f;
+      const x0 = <i32>x0f;
+      const ly: f32 = y - y0f;
+      const lx: f32 = x - x0f;
+      const hy: f32 = 1 - ly;
+      const hx: f32 = 1 - lx;
+      const inside = y > -1 && y < fHeight && x > -1 && x < fWidth;
+      const onY0 = y0 >= 0;
+      const onY1 = y0 + 1 < height;
+      const onX0 = x0 >= 0;
+      const onX1 = x0 + 1 < width;
+      const base = ((b * height + y0) * width + x0) * channels + g * groupChannels;
+      const on00 = onY0 && onX0;
+      const on01 = onY0 && onX1;
+      const on10 = onY1 && onX0;
+      const on11 = onY1 && onX1;
+      store<i32>(pixelAt, on00 ? base : -1);
+      store<i32>(pixelAt + 4, on01 ? base + channels : -1);
+      store<i32>(pixelAt + 8, on10 ? base + width * channels : -1);
+      store<i32>(pixelAt + 12, on11 ? base + (width + 1) * channels : -1);
+      const weightAt = weight + (s << 2);
+      store<f32>(weightAt, on00 && inside ? hy * hx : 0);
+      store<f32>(weightAt + 4, on01 && inside ? hy * lx : 0);
+      store<f32>(weightAt + 8, on10 && inside ? ly * hx : 0);
+      store<f32>(weightAt + 12, on11 && inside ? ly * lx : 0);
+      const dyAt = dWeightDy + (s << 2);
+      store<f32>(dyAt, on00 ? -hx : 0);
+      store<f32>(dyAt + 4, on01 ? -lx : 0);
+      store<f32>(dyAt + 8, on10 ? hx : 0);
+      store<f32>(dyAt + 12, on11 ? lx : 0);
+      const dxAt = dWeightDx + (s << 2);
+      store<f32>(dxAt, on00 ? -hy : 0);
+      store<f32>(dxAt + 4, on01 ? hy : 0);
+      store<f32>(dxAt + 8, on10 ? -ly : 0);
+      store<f32>(dxAt + 12, on11 ? ly : 0);
+    }
+    // Next output position: x, then y, then image.
+    ox++;
+    if (ox === outWidth) {
+      ox = 0;
+      oy++;
+      if (oy === outHeight) {
+        oy = 0;
+        b++;
       }
     }
   }
 }
 
-/** Tap `tap`'s column [B·Ho·Wo, C] from the filled corners: deformTapColumn without a mask. */
-export function tapColumn(input: usize, pixel: usize, weight: usize, column: usize): void {
-  const samples = batch * outHeight * outWidth * groups;
-  memory.fill(column, 0, <usize>samples * <usize>groupChannels * 4);
+/**
+ * Tap `tap`'s column [B·Ho·Wo, C]: deformTapColumn without a mask. The corner buffers hold one
+ * chunk (`chunkPoints` · G samples each).
+ */
+export function tapColumn(
+  input: usize,
+  offsets: usize,
+  tap: i32,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+  column: usize,
+): void {
+  const points = batch * outHeight * outWidth;
+  memory.fill(column, 0, <usize>(points * groups) * <usize>groupChannels * 4);
+  for (let first = 0; first < points; first += chunkPoints) {
+    const count = min(chunkPoints, points - first);
+    fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+    columnChunk(input, first * groups, count * groups, pixel, weight, column);
+  }
+}
+
+function columnChunk(
+  input: usize,
+  firstSample: i32,
+  samples: i32,
+  pixel: usize,
+  weight: usize,
+  column: usize,
+): void {
   const vectorChannels = groupChannels & ~3;
-  for (let sample = 0; sample < samples; sample++) {
-    const s = (<usize>sample) << 4;
+  for (let n = 0; n < samples; n++) {
+    const sample = firstSample + n;
+    const s = (<usize>n) << 4;
     const q0 = load<i32>(pixel + s);
     const q1 = load<i32>(pixel + s + 4);
     const q2 = load<i32>(pixel + s + 8);
@@ -183,6 +228,7 @@ export function tapColumn(input: usize, pixel: usize, weight: usize, column: usi
  */
 export function tapGradients(
   input: usize,
+  offsets: usize,
   tap: i32,
   pixel: usize,
   weight: usize,
@@ -194,10 +240,44 @@ export function tapGradients(
   inputGrad: usize,
   inputLength: i32,
 ): void {
-  const samples = batch * outHeight * outWidth * groups;
+  const points = batch * outHeight * outWidth;
+  for (let first = 0; first < points; first += chunkPoints) {
+    const count = min(chunkPoints, points - first);
+    fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+    gradientsChunk(
+      input,
+      tap,
+      first * groups,
+      count * groups,
+      pixel,
+      weight,
+      dWeightDy,
+      dWeightDx,
+      columnGrad,
+      offsetGrad,
+      scratch,
+    );
+  }
+  addScratch(scratch, inputGrad, inputLength);
+}
+
+function gradientsChunk(
+  input: usize,
+  tap: i32,
+  firstSample: i32,
+  samples: i32,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+  columnGrad: usize,
+  offsetGrad: usize,
+  scratch: usize,
+): void {
   const vectorChannels = groupChannels & ~3;
-  for (let sample = 0; sample < samples; sample++) {
-    const s = (<usize>sample) << 4;
+  for (let n = 0; n < samples; n++) {
+    const sample = firstSample + n;
+    const s = (<usize>n) << 4;
     const q0 = load<i32>(pixel + s);
     const q1 = load<i32>(pixel + s + 4);
     const q2 = load<i32>(pixel + s + 8);
@@ -263,6 +343,9 @@ export function tapGradients(
     store<f32>(offsetGrad + ((<usize>maskIndex) << 3), gradY);
     store<f32>(offsetGrad + ((<usize>maskIndex) << 3) + 4, gradX);
   }
+}
+
+function addScratch(scratch: usize, inputGrad: usize, inputLength: i32): void {
   // inputGrad += scratch (the tensor path's dInput + scatterND), scratch zeroed for the next tap.
   const zero = f32x4.splat(0);
   const vectorLength = inputLength & ~3;

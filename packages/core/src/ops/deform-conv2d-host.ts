@@ -435,17 +435,19 @@ interface DeformWasmExports {
   memory: WebAssembly.Memory;
   setGeometry(...geometry: number[]): void;
   ensureMemory(bytes: number): void;
-  fillTapCorners(
+  tapColumn(
+    input: number,
     offsets: number,
     tap: number,
     pixel: number,
     weight: number,
     dWeightDy: number,
     dWeightDx: number,
+    column: number,
   ): void;
-  tapColumn(input: number, pixel: number, weight: number, column: number): void;
   tapGradients(
     input: number,
+    offsets: number,
     tap: number,
     pixel: number,
     weight: number,
@@ -537,10 +539,12 @@ function wasmTapSampler(
   };
   const inputAt = take(input.length);
   const offsetsAt = take(offsets.length);
-  const pixelAt = take(samples * 4);
-  const weightAt = take(samples * 4);
-  const dWeightDyAt = take(samples * 4);
-  const dWeightDxAt = take(samples * 4);
+  // Corners of one chunk of output positions (the kernels' `chunkPoints`) at a time.
+  const chunkSamples = 64 * geometry.groups * 4;
+  const pixelAt = take(chunkSamples);
+  const weightAt = take(chunkSamples);
+  const dWeightDyAt = take(chunkSamples);
+  const dWeightDxAt = take(chunkSamples);
   const columnAt = take(columnLength);
   const scratchAt = take(input.length);
   const inputGradAt = take(input.length);
@@ -584,17 +588,25 @@ function wasmTapSampler(
     column(tap) {
       if (loaded !== 'forward') load(false);
       loaded = 'forward';
-      wasm.fillTapCorners(offsetsAt, tap, pixelAt, weightAt, dWeightDyAt, dWeightDxAt);
-      wasm.tapColumn(inputAt, pixelAt, weightAt, columnAt);
+      wasm.tapColumn(
+        inputAt,
+        offsetsAt,
+        tap,
+        pixelAt,
+        weightAt,
+        dWeightDyAt,
+        dWeightDxAt,
+        columnAt,
+      );
       return floats().slice(columnAt / 4, columnAt / 4 + columnLength);
     },
     addGradients(tap, columnGrad) {
       if (loaded !== 'backward') load(true);
       loaded = 'backward';
       floats().set(columnGrad.subarray(0, columnLength), columnAt / 4);
-      wasm.fillTapCorners(offsetsAt, tap, pixelAt, weightAt, dWeightDyAt, dWeightDxAt);
       wasm.tapGradients(
         inputAt,
+        offsetsAt,
         tap,
         pixelAt,
         weightAt,
