@@ -439,12 +439,12 @@ export function deformConv2d(
       tf.Tensor4D,
       tf.GradSaveFunc,
     ];
-    const sampler = deformTapSampler(
-      hostGeometry,
-      x.dataSync() as Float32Array,
-      o.dataSync() as Float32Array,
-      modulated ? (m.dataSync() as Float32Array) : undefined,
-    );
+    // Read once: the backward pass samples the same values (kept only while the tape keeps
+    // the gradient function).
+    const inputValues = x.dataSync() as Float32Array;
+    const offsetValues = o.dataSync() as Float32Array;
+    const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
+    const sampler = deformTapSampler(hostGeometry, inputValues, offsetValues, maskValues);
     const columns: tf.Tensor2D[] = [];
     // Each tap's [C, O] filter in one op (exact copies of tapFilter's slices).
     const tapFilters = tf.unstack(tf.reshape(w, [taps, channels, outChannels])) as tf.Tensor2D[];
@@ -472,12 +472,7 @@ export function deformConv2d(
           const filtersT = tf.unstack(
             tf.transpose(tf.reshape(ws, [taps, channels, outChannels]), [0, 2, 1]),
           ) as tf.Tensor2D[];
-          const backSampler = deformTapSampler(
-            hostGeometry,
-            xs.dataSync() as Float32Array,
-            os.dataSync() as Float32Array,
-            modulated ? (ms.dataSync() as Float32Array) : undefined,
-          );
+          const backSampler = deformTapSampler(hostGeometry, inputValues, offsetValues, maskValues);
           const filterGrads: tf.Tensor[] = [];
           for (let tap = 0; tap < taps; tap++) {
             // Untransposed matMuls only: transposed ones are ~10× slower on wasm.
