@@ -15,6 +15,7 @@ export { importNodeBuiltin } from './backend/node-builtin';
 export type { Reads } from './backend/readback';
 export { hasSyncReadback, readAsync, readSync } from './backend/readback';
 export { untaped } from './backend/untaped';
+export { registerWasmKernels, restoreStockWasmKernels } from './backend/wasm-kernels';
 export { boxArea } from './boxes/box-area';
 export { convertBoxes } from './boxes/box-format';
 export type { BoxOverlapsFn, BoxOverlapsOptions, OverlapMode } from './boxes/box-overlaps';

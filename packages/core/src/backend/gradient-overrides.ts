@@ -68,6 +68,34 @@ function padOrCrop(
   return out;
 }
 
+/**
+ * `tf.conv2d` (NHWC, 'valid') of `x` padded (positive) or cropped (negative) on its spatial
+ * axes. Padding goes to the conv as explicit padding instead of a PadV2 of the whole input:
+ * the same sums (the padded taps add zeros), one launch and one activation copy fewer.
+ */
+function convPadded(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: [number, number],
+  [top, bottom, left, right]: [number, number, number, number],
+  dilations: [number, number],
+): tf.Tensor4D {
+  const cropped = padOrCrop(
+    x,
+    Math.min(top, 0),
+    Math.min(bottom, 0),
+    Math.min(left, 0),
+    Math.min(right, 0),
+  );
+  const pad: tf.backend_util.ExplicitPadding = [
+    [0, 0],
+    [Math.max(top, 0), Math.max(bottom, 0)],
+    [Math.max(left, 0), Math.max(right, 0)],
+    [0, 0],
+  ];
+  return tf.conv2d(cropped, filter, strides, pad, 'NHWC', dilations);
+}
+
 /** Inserts (stride - 1) zeros between rows and columns: [B,H,W,C] → [B,(H-1)s+1,(W-1)s+1,C]. */
 function zeroInsert(x: tf.Tensor4D, strideH: number, strideW: number): tf.Tensor4D {
   if (strideH === 1 && strideW === 1) return x;
@@ -107,9 +135,9 @@ export function conv2dFilterGradient(
     const { top, bottom, left, right } = info.padInfo;
     const [strideH, strideW] = [info.strideHeight, info.strideWidth];
     const [dilationH, dilationW] = [info.dilationHeight, info.dilationWidth];
-    const xPadded = padOrCrop(x, top, bottom, left, right);
     const [batch, outH, outW] = dy.shape;
     if ((strideH > 1 || strideW > 1) && (dilationH > 1 || dilationW > 1)) {
+      const xPadded = padOrCrop(x, top, bottom, left, right);
       const dyMatrix = tf.reshape(dy, [batch * outH * outW, outChannels]);
       const taps: tf.Tensor2D[] = [];
       for (let i = 0; i < kh; i++) {
@@ -130,9 +158,16 @@ export function conv2dFilterGradient(
       }
       return tf.reshape(tf.stack(taps), filterShape);
     }
-    const xT = tf.transpose(xPadded, [3, 1, 2, 0]);
+    // [B, H, W, C] → [C, H, W, B]: the batch becomes the contracted channel axis.
+    const xT = tf.transpose(x, [3, 1, 2, 0]);
     const dyT = tf.transpose(dy, [1, 2, 0, 3]);
-    const full = tf.conv2d(xT, dyT, [dilationH, dilationW], 'valid', 'NHWC', [strideH, strideW]);
+    const full = convPadded(
+      xT,
+      dyT,
+      [dilationH, dilationW],
+      [top, bottom, left, right],
+      [strideH, strideW],
+    );
     const cropped = tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]);
     return tf.transpose(cropped, [1, 2, 0, 3]);
   });
@@ -180,9 +215,14 @@ export function conv2dInputGradient(
     const padLeft = (kw - 1) * dilationW - left;
     const padBottom = height + (kh - 1) * dilationH - padTop - spread.shape[1];
     const padRight = width + (kw - 1) * dilationW - padLeft - spread.shape[2];
-    const dyPadded = padOrCrop(spread, padTop, padBottom, padLeft, padRight);
     const flipped = flipLeadingGrid(tf.transpose(filter, [0, 1, 3, 2]));
-    return tf.conv2d(dyPadded, flipped, 1, 'valid', 'NHWC', [dilationH, dilationW]);
+    return convPadded(
+      spread,
+      flipped,
+      [1, 1],
+      [padTop, padBottom, padLeft, padRight],
+      [dilationH, dilationW],
+    );
   });
 }
 
@@ -232,8 +272,13 @@ function polyphaseInputGradient(
   // Rows j = q·s + r of the padded input, q ∈ [0, Q), cover [padTop, padTop + H).
   const rowsQ = Math.ceil((padTop + height) / stride);
   const colsQ = Math.ceil((padLeft + width) / stride);
-  const dyPadded = padOrCrop(dy, taps[0] - 1, rowsQ - outH, taps[1] - 1, colsQ - outW);
-  const phases = tf.conv2d(dyPadded, phaseFilter, 1, 'valid');
+  const phases = convPadded(
+    dy,
+    phaseFilter,
+    [1, 1],
+    [taps[0] - 1, rowsQ - outH, taps[1] - 1, colsQ - outW],
+    [1, 1],
+  );
   // depthToSpace, written as a transpose that keeps channels innermost: wasm's DepthToSpace
   // kernel is ~30× slower than this.
   const interleaved = tf.reshape(
@@ -419,7 +464,8 @@ const pairOf = (value: number | [number, number]): [number, number] =>
  * its gradient is a scatter (`subsampleGradient`); other pools use the stock MaxPoolGrad.
  * tfjs-backend-wasm 4.22's MaxPoolGrad starts each window's max at 0, so a window of only
  * negative values passes no gradient at all: every P2–P6 detector (RPN, Faster R-CNN, …)
- * lost most of P5's gradient through P6 on wasm. (Larger pools in det follow a ReLU, where
+ * lost most of P5's gradient through P6 on wasm. (det's own wasm MaxPoolGrad, `wasm-kernels.ts`, now
+ * replaces that kernel and is exact; the 1×1 path stays as the cheaper formulation.) (Larger pools in det follow a ReLU, where
  * that bug changes nothing: the gradient it drops meets ReLU's zero derivative.)
  */
 const maxPoolGradConfig: tf.GradConfig = {

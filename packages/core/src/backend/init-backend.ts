@@ -3,6 +3,7 @@ import type * as Fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradientOverrides } from './gradient-overrides';
 import { importNodeBuiltin } from './node-builtin';
+import { registerWasmKernels } from './wasm-kernels';
 import { startWasmWithThreads } from './wasm-threads';
 
 export type BackendName = 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -345,6 +346,7 @@ async function choose(options: InitBackendOptions): Promise<BackendInfo> {
     const result = await probe(name, wasmThreads, allowSoftware && forced === 'webgpu');
     if (result.ok) {
       const gradientOverrides = registerGradientOverrides(tf.getBackend());
+      registerWasmKernels(tf.getBackend());
       return { ...result.info, gradientOverrides };
     }
     reasons.push(`${name}: ${result.reason}`);
