@@ -49,6 +49,11 @@ export function approxMaxOverlaps(
         const py1 = priors[k + 1] as number;
         const px2 = priors[k + 2] as number;
         const py2 = priors[k + 3] as number;
+        // Disjoint boxes: boxOverlaps' steps give intersection 0, hence IoU exactly 0.
+        if (px1 >= gx2 || px2 <= gx1 || py1 >= gy2 || py2 <= gy1) {
+          if (0 > best) best = 0;
+          continue;
+        }
         // boxOverlaps' float32 steps, in its order: the same IoU bit for bit.
         const priorArea = f32(f32(px2 - px1) * f32(py2 - py1));
         const width = Math.max(f32(Math.min(gx2, px2) - Math.max(gx1, px1)), 0);

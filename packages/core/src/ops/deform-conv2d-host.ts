@@ -426,7 +426,11 @@ export function deformColumnsAt(
 export interface DeformTapSampler {
   /** Which implementation runs: the WebAssembly SIMD kernels or the typed-array loops. */
   readonly kernel: 'wasm' | 'js';
-  column(tap: number): Float32Array;
+  /**
+   * Tap `tap`'s column [B·Ho·Wo, C]. With `{ view: true }` the wasm kernels return a view of
+   * their memory, valid until the next call (for a consumer that copies at once).
+   */
+  column(tap: number, options?: { view?: boolean }): Float32Array;
   addGradients(tap: number, columnGrad: Float32Array): void;
   gradients(): HostDeformGradients;
 }
@@ -585,7 +589,7 @@ function wasmTapSampler(
   let loaded: 'forward' | 'backward' | undefined;
   return {
     kernel: 'wasm',
-    column(tap) {
+    column(tap, options) {
       if (loaded !== 'forward') load(false);
       loaded = 'forward';
       wasm.tapColumn(
@@ -598,7 +602,8 @@ function wasmTapSampler(
         dWeightDxAt,
         columnAt,
       );
-      return floats().slice(columnAt / 4, columnAt / 4 + columnLength);
+      const values = floats().subarray(columnAt / 4, columnAt / 4 + columnLength);
+      return options?.view ? values : values.slice();
     },
     addGradients(tap, columnGrad) {
       if (loaded !== 'backward') load(true);

@@ -445,12 +445,15 @@ export function deformConv2d(
     const offsetValues = o.dataSync() as Float32Array;
     const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
     const sampler = deformTapSampler(hostGeometry, inputValues, offsetValues, maskValues);
+    const copiesOnWrite = tf.getBackend() === 'wasm';
     const columns: tf.Tensor2D[] = [];
     // Each tap's [C, O] filter in one op (exact copies of tapFilter's slices).
     const tapFilters = tf.unstack(tf.reshape(w, [taps, channels, outChannels])) as tf.Tensor2D[];
     let out: tf.Tensor2D = tf.zeros([points, outChannels]);
     for (let tap = 0; tap < taps; tap++) {
-      const column = tf.tensor2d(sampler.column(tap), [points, channels]);
+      // tfjs-backend-wasm copies a new tensor's values into its heap at once; the cpu backend
+      // keeps the array, so it gets its own copy.
+      const column = tf.tensor2d(sampler.column(tap, { view: copiesOnWrite }), [points, channels]);
       columns.push(column);
       out = tf.add(out, tf.matMul(column, tapFilters[tap] as tf.Tensor2D));
     }
