@@ -171,10 +171,12 @@ export function tapColumn(
   for (let first = 0; first < points; first += chunkPoints) {
     const count = min(chunkPoints, points - first);
     fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
-    columnChunk(input, first * groups, count * groups, pixel, weight, column);
+    const base = column + ((<usize>(first * channels)) << 2);
+    columnChunk(input, first * groups, count * groups, pixel, weight, base);
   }
 }
 
+/** Rows of samples [firstSample, firstSample + samples) at `column` (row n = sample − firstSample). */
 function columnChunk(
   input: usize,
   firstSample: i32,
@@ -200,7 +202,7 @@ function columnChunk(
     const p1 = input + ((<usize>(q1 < 0 ? 0 : q1)) << 2);
     const p2 = input + ((<usize>(q2 < 0 ? 0 : q2)) << 2);
     const p3 = input + ((<usize>(q3 < 0 ? 0 : q3)) << 2);
-    const out = column + ((<usize>sample * <usize>groupChannels) << 2);
+    const out = column + ((<usize>n * <usize>groupChannels) << 2);
     const v0 = f32x4.splat(w0);
     const v1 = f32x4.splat(w1);
     const v2 = f32x4.splat(w2);
@@ -253,7 +255,7 @@ export function tapGradients(
       weight,
       dWeightDy,
       dWeightDx,
-      columnGrad,
+      columnGrad + ((<usize>(first * channels)) << 2),
       offsetGrad,
       scratch,
     );
@@ -261,6 +263,7 @@ export function tapGradients(
   addScratch(scratch, inputGrad, inputLength);
 }
 
+/** Gradients of samples [firstSample, firstSample + samples); `columnGrad` row n = sample − firstSample. */
 function gradientsChunk(
   input: usize,
   tap: i32,
@@ -283,7 +286,7 @@ function gradientsChunk(
     const q2 = load<i32>(pixel + s + 8);
     const q3 = load<i32>(pixel + s + 12);
     if (q0 < 0 && q1 < 0 && q2 < 0 && q3 < 0) continue;
-    const d = columnGrad + ((<usize>sample * <usize>groupChannels) << 2);
+    const d = columnGrad + ((<usize>n * <usize>groupChannels) << 2);
     const maskIndex = (sample / groups) * groups * taps + (sample % groups) * taps + tap;
     let gradY: f32 = 0;
     let gradX: f32 = 0;
@@ -372,5 +375,200 @@ function scatterCorner(target: usize, w: f32, d: usize, vectorChannels: i32): vo
   for (; c < groupChannels; c++) {
     const at = (<usize>c) << 2;
     store<f32>(target + at, load<f32>(target + at) + w * load<f32>(d + at));
+  }
+}
+
+// ---- The whole deformable conv (no mask): sampling and the per-tap products in one module. ----
+// The products are the wasm backend's matMuls, float32 op for op (XNNPACK's GEMM sums k in order
+// from 0 with a rounded multiply and add; tested bit for bit): no column is materialised,
+// no tensor is created per tap.
+
+let outChannels: i32 = 0;
+
+export function setOutChannels(o: i32): void {
+  outChannels = o;
+}
+
+/**
+ * out[r, :] (+)= a[r, :] · b for `rows` rows: a [rows, K], b [K, N], each sum over k in order from
+ * 0, then added to out (`accumulate`) or stored.
+ */
+function matmulRows(
+  a: usize,
+  rows: i32,
+  K: i32,
+  b: usize,
+  N: i32,
+  out: usize,
+  accumulate: bool,
+): void {
+  const blockN = N & ~15;
+  const vectorN = N & ~3;
+  for (let r = 0; r < rows; r++) {
+    const aRow = a + ((<usize>(r * K)) << 2);
+    const outRow = out + ((<usize>(r * N)) << 2);
+    let n0 = 0;
+    for (; n0 < blockN; n0 += 16) {
+      let acc0 = f32x4.splat(0);
+      let acc1 = f32x4.splat(0);
+      let acc2 = f32x4.splat(0);
+      let acc3 = f32x4.splat(0);
+      for (let k = 0; k < K; k++) {
+        const av = f32x4.splat(load<f32>(aRow + ((<usize>k) << 2)));
+        const bRow = b + ((<usize>(k * N + n0)) << 2);
+        acc0 = f32x4.add(acc0, f32x4.mul(av, v128.load(bRow)));
+        acc1 = f32x4.add(acc1, f32x4.mul(av, v128.load(bRow + 16)));
+        acc2 = f32x4.add(acc2, f32x4.mul(av, v128.load(bRow + 32)));
+        acc3 = f32x4.add(acc3, f32x4.mul(av, v128.load(bRow + 48)));
+      }
+      const at = outRow + ((<usize>n0) << 2);
+      if (accumulate) {
+        v128.store(at, f32x4.add(v128.load(at), acc0));
+        v128.store(at + 16, f32x4.add(v128.load(at + 16), acc1));
+        v128.store(at + 32, f32x4.add(v128.load(at + 32), acc2));
+        v128.store(at + 48, f32x4.add(v128.load(at + 48), acc3));
+      } else {
+        v128.store(at, acc0);
+        v128.store(at + 16, acc1);
+        v128.store(at + 32, acc2);
+        v128.store(at + 48, acc3);
+      }
+    }
+    for (; n0 < vectorN; n0 += 4) {
+      let acc = f32x4.splat(0);
+      for (let k = 0; k < K; k++) {
+        const av = f32x4.splat(load<f32>(aRow + ((<usize>k) << 2)));
+        acc = f32x4.add(acc, f32x4.mul(av, v128.load(b + ((<usize>(k * N + n0)) << 2))));
+      }
+      const at = outRow + ((<usize>n0) << 2);
+      v128.store(at, accumulate ? f32x4.add(v128.load(at), acc) : acc);
+    }
+    for (; n0 < N; n0++) {
+      let acc: f32 = 0;
+      for (let k = 0; k < K; k++) {
+        acc =
+          acc + load<f32>(aRow + ((<usize>k) << 2)) * load<f32>(b + ((<usize>(k * N + n0)) << 2));
+      }
+      const at = outRow + ((<usize>n0) << 2);
+      store<f32>(at, accumulate ? load<f32>(at) + acc : acc);
+    }
+  }
+}
+
+/** acc [K, N] += aᵀ · b over `rows` rows (a [rows, K], b [rows, N]), rows in order. */
+function accumulateTransposedProduct(
+  a: usize,
+  b: usize,
+  rows: i32,
+  K: i32,
+  N: i32,
+  acc: usize,
+): void {
+  const vectorN = N & ~3;
+  for (let k = 0; k < K; k++) {
+    const accRow = acc + ((<usize>(k * N)) << 2);
+    let n0 = 0;
+    for (; n0 < vectorN; n0 += 4) {
+      let sum = v128.load(accRow + ((<usize>n0) << 2));
+      for (let r = 0; r < rows; r++) {
+        const av = f32x4.splat(load<f32>(a + ((<usize>(r * K + k)) << 2)));
+        sum = f32x4.add(sum, f32x4.mul(av, v128.load(b + ((<usize>(r * N + n0)) << 2))));
+      }
+      v128.store(accRow + ((<usize>n0) << 2), sum);
+    }
+    for (; n0 < N; n0++) {
+      let sum = load<f32>(accRow + ((<usize>n0) << 2));
+      for (let r = 0; r < rows; r++) {
+        sum =
+          sum +
+          load<f32>(a + ((<usize>(r * K + k)) << 2)) * load<f32>(b + ((<usize>(r * N + n0)) << 2));
+      }
+      store<f32>(accRow + ((<usize>n0) << 2), sum);
+    }
+  }
+}
+
+/**
+ * The conv's output [P, O] = Σ_tap column_tap · filter[tap] (taps added in order to a zero
+ * output, each product rounded first, as the wasm backend's add of matMuls), `filter`
+ * [taps, C, O]; `column` holds one chunk.
+ */
+export function convolve(
+  input: usize,
+  offsets: usize,
+  filter: usize,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+  column: usize,
+  out: usize,
+): void {
+  const points = batch * outHeight * outWidth;
+  memory.fill(out, 0, (<usize>(points * outChannels)) << 2);
+  for (let tap = 0; tap < taps; tap++) {
+    const tapFilter = filter + ((<usize>(tap * channels * outChannels)) << 2);
+    for (let first = 0; first < points; first += chunkPoints) {
+      const count = min(chunkPoints, points - first);
+      fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+      memory.fill(column, 0, (<usize>(count * channels)) << 2);
+      columnChunk(input, first * groups, count * groups, pixel, weight, column);
+      const outRows = out + ((<usize>(first * outChannels)) << 2);
+      matmulRows(column, count, channels, tapFilter, outChannels, outRows, true);
+    }
+  }
+}
+
+/**
+ * Every gradient of the conv from dL/d out `dy` [P, O]: input (`inputGrad`, taps' scatters
+ * added in turn), offsets (`offsetGrad`), filter (`filterGrad` [taps, C, O], Σ over positions
+ * in order). `filterT` is the filter as [taps, O, C]; `column` / `columnGrad` hold one chunk;
+ * `scratch` is zero on entry and on return.
+ */
+export function convolveBackward(
+  input: usize,
+  offsets: usize,
+  filterT: usize,
+  dy: usize,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+  column: usize,
+  columnGrad: usize,
+  offsetGrad: usize,
+  scratch: usize,
+  inputGrad: usize,
+  inputLength: i32,
+  filterGrad: usize,
+): void {
+  const points = batch * outHeight * outWidth;
+  memory.fill(filterGrad, 0, (<usize>(taps * channels * outChannels)) << 2);
+  for (let tap = 0; tap < taps; tap++) {
+    const tapFilterT = filterT + ((<usize>(tap * outChannels * channels)) << 2);
+    const tapFilterGrad = filterGrad + ((<usize>(tap * channels * outChannels)) << 2);
+    for (let first = 0; first < points; first += chunkPoints) {
+      const count = min(chunkPoints, points - first);
+      const dyRows = dy + ((<usize>(first * outChannels)) << 2);
+      fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+      memory.fill(column, 0, (<usize>(count * channels)) << 2);
+      columnChunk(input, first * groups, count * groups, pixel, weight, column);
+      matmulRows(dyRows, count, outChannels, tapFilterT, channels, columnGrad, false);
+      gradientsChunk(
+        input,
+        tap,
+        first * groups,
+        count * groups,
+        pixel,
+        weight,
+        dWeightDy,
+        dWeightDx,
+        columnGrad,
+        offsetGrad,
+        scratch,
+      );
+      accumulateTransposedProduct(column, dyRows, count, channels, outChannels, tapFilterGrad);
+    }
+    addScratch(scratch, inputGrad, inputLength);
   }
 }

@@ -433,11 +433,25 @@ export interface DeformTapSampler {
   column(tap: number, options?: { view?: boolean }): Float32Array;
   addGradients(tap: number, columnGrad: Float32Array): void;
   gradients(): HostDeformGradients;
+  /**
+   * The wasm kernels only: the whole conv in the module (sampling and the per-tap products, the
+   * wasm backend's matMul bits): output [B·Ho·Wo, O] of `filter` [kh·kw, C, O].
+   */
+  convolve?(filter: Float32Array, outChannels: number): Float32Array;
+  /** The wasm kernels only: input, offset and filter ([kh·kw, C, O]) gradients from dL/d out. */
+  convolveBackward?(
+    dy: Float32Array,
+    filter: Float32Array,
+    outChannels: number,
+  ): { input: Float32Array; offset: Float32Array; filter: Float32Array };
 }
 
 interface DeformWasmExports {
   memory: WebAssembly.Memory;
   setGeometry(...geometry: number[]): void;
+  setOutChannels(outChannels: number): void;
+  convolve(...pointers: number[]): void;
+  convolveBackward(...pointersAndLength: number[]): void;
   ensureMemory(bytes: number): void;
   tapColumn(
     input: number,
@@ -558,8 +572,25 @@ function wasmTapSampler(
    * The module is shared by every conv (the forward passes of several levels run before their
    * backward passes), so each pass loads its geometry and data again.
    */
-  const load = (backward: boolean) => {
-    wasm.ensureMemory(end);
+  /** The fused conv's buffers after the sampler's own: filter, output / dy, chunks, filter grad. */
+  const fusedLayout = (outChannels: number) => {
+    const channels = geometry.channels;
+    let fusedEnd = end;
+    const takeFused = (count: number) => {
+      const at = fusedEnd;
+      fusedEnd += Math.ceil((count * 4) / 16) * 16;
+      return at;
+    };
+    const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+    const filterAt = takeFused(taps * channels * outChannels);
+    const outAt = takeFused(points * outChannels);
+    const columnChunkAt = takeFused(64 * channels);
+    const columnGradChunkAt = takeFused(64 * channels);
+    const filterGradAt = takeFused(taps * channels * outChannels);
+    return { filterAt, outAt, columnChunkAt, columnGradChunkAt, filterGradAt, end: fusedEnd };
+  };
+  const load = (backward: boolean, bytes = end) => {
+    wasm.ensureMemory(bytes);
     wasm.setGeometry(
       geometry.batch,
       geometry.height,
@@ -623,6 +654,72 @@ function wasmTapSampler(
         inputGradAt,
         input.length,
       );
+    },
+    convolve(filter, outChannels) {
+      const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+      const fused = fusedLayout(outChannels);
+      load(false, fused.end);
+      loaded = undefined;
+      wasm.setOutChannels(outChannels);
+      floats().set(filter, fused.filterAt / 4);
+      wasm.convolve(
+        inputAt,
+        offsetsAt,
+        fused.filterAt,
+        pixelAt,
+        weightAt,
+        dWeightDyAt,
+        dWeightDxAt,
+        fused.columnChunkAt,
+        fused.outAt,
+      );
+      return floats().slice(fused.outAt / 4, fused.outAt / 4 + points * outChannels);
+    },
+    convolveBackward(dy, filter, outChannels) {
+      const fused = fusedLayout(outChannels);
+      load(true, fused.end);
+      loaded = undefined;
+      wasm.setOutChannels(outChannels);
+      const heap = floats();
+      // The filter as [taps, O, C] (the backward products read it transposed).
+      const channels = geometry.channels;
+      const transposedAt = fused.filterAt / 4;
+      for (let tap = 0; tap < taps; tap++) {
+        for (let c = 0; c < channels; c++) {
+          for (let o = 0; o < outChannels; o++) {
+            heap[transposedAt + (tap * outChannels + o) * channels + c] = filter[
+              (tap * channels + c) * outChannels + o
+            ] as number;
+          }
+        }
+      }
+      heap.set(dy, fused.outAt / 4);
+      wasm.convolveBackward(
+        inputAt,
+        offsetsAt,
+        fused.filterAt,
+        fused.outAt,
+        pixelAt,
+        weightAt,
+        dWeightDyAt,
+        dWeightDxAt,
+        fused.columnChunkAt,
+        fused.columnGradChunkAt,
+        offsetGradAt,
+        scratchAt,
+        inputGradAt,
+        input.length,
+        fused.filterGradAt,
+      );
+      const after = floats();
+      return {
+        input: after.slice(inputGradAt / 4, inputGradAt / 4 + input.length),
+        offset: after.slice(offsetGradAt / 4, offsetGradAt / 4 + samples * taps * 2),
+        filter: after.slice(
+          fused.filterGradAt / 4,
+          fused.filterGradAt / 4 + taps * channels * outChannels,
+        ),
+      };
     },
     gradients() {
       if (loaded !== 'backward') load(true);

@@ -79,14 +79,26 @@ describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
     },
   );
 
-  it.each([false, true])(
-    'host sampling gives the tensor path’s bits, output and every gradient (modulated: %s)',
-    (modulated) => {
-      const input = tf.randomNormal([2, 9, 7, 8], 0, 1, 'float32', 11) as tf.Tensor4D;
-      const offset = tf.randomNormal([2, 9, 7, 2 * 2 * 9], 0, 2, 'float32', 12) as tf.Tensor4D;
-      const filter = tf.randomNormal([3, 3, 8, 5], 0, 0.3, 'float32', 13) as tf.Tensor4D;
-      const mask = tf.randomUniform([2, 9, 7, 2 * 9], 0, 1, 'float32', 14) as tf.Tensor4D;
-      const upstream = tf.randomNormal([2, 9, 7, 5], 0, 1, 'float32', 15);
+  // [modulated, C, O, deform groups]: the unmodulated host path on wasm is the fused kernel
+  // (O = 5: vector + scalar output lanes; O = 36: blocks of 16, a vector, none left).
+  it.each([
+    [false, 8, 5, 2],
+    [true, 8, 5, 2],
+    [false, 32, 36, 4],
+  ] as const)(
+    'host sampling gives the tensor path’s bits, output and every gradient (modulated: %s, C %i, O %i, groups %i)',
+    (modulated, channels, outChannels, groups) => {
+      const input = tf.randomNormal([2, 9, 7, channels], 0, 1, 'float32', 11) as tf.Tensor4D;
+      const offset = tf.randomNormal([2, 9, 7, 2 * groups * 9], 0, 2, 'float32', 12) as tf.Tensor4D;
+      const filter = tf.randomNormal(
+        [3, 3, channels, outChannels],
+        0,
+        0.3,
+        'float32',
+        13,
+      ) as tf.Tensor4D;
+      const mask = tf.randomUniform([2, 9, 7, groups * 9], 0, 1, 'float32', 14) as tf.Tensor4D;
+      const upstream = tf.randomNormal([2, 9, 7, outChannels], 0, 1, 'float32', 15);
       const before = tf.memory().numTensors;
       const run = (sampling: 'host' | 'tensor') =>
         tf.grads((x, o, w, m) =>
@@ -94,7 +106,7 @@ describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
             tf.mul(
               deformConv2d(x as tf.Tensor4D, o as tf.Tensor4D, w as tf.Tensor4D, {
                 pad: 1,
-                deformGroups: 2,
+                deformGroups: groups,
                 sampling,
                 ...(m ? { mask: m as tf.Tensor4D } : {}),
               }),
@@ -105,7 +117,7 @@ describe('deformConv2d equals torchvision.ops.deform_conv2d', () => {
       const forward = (sampling: 'host' | 'tensor') =>
         deformConv2d(input, offset, filter, {
           pad: 1,
-          deformGroups: 2,
+          deformGroups: groups,
           sampling,
           ...(modulated ? { mask } : {}),
         });

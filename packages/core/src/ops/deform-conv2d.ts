@@ -445,7 +445,29 @@ export function deformConv2d(
     const offsetValues = o.dataSync() as Float32Array;
     const maskValues = modulated ? (m.dataSync() as Float32Array) : undefined;
     const sampler = deformTapSampler(hostGeometry, inputValues, offsetValues, maskValues);
-    const copiesOnWrite = tf.getBackend() === 'wasm';
+    const onWasm = tf.getBackend() === 'wasm';
+    if (sampler.convolve && sampler.convolveBackward && onWasm) {
+      // The whole conv in the sampling kernels' module: its products are the wasm backend's
+      // matMul bits (tested), so this path and the per-tap one below agree exactly.
+      const filterValues = w.dataSync() as Float32Array;
+      const out = sampler.convolve(filterValues, outChannels);
+      save([x, o, w, m]);
+      const convolveBackward = sampler.convolveBackward.bind(sampler);
+      return {
+        value: tf.tensor4d(out, [batch, outHeight, outWidth, outChannels]),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, os, ws, ms] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+          const grads = convolveBackward(dy.dataSync() as Float32Array, filterValues, outChannels);
+          return [
+            tf.tensor(grads.input, xs.shape),
+            tf.tensor(grads.offset, os.shape),
+            tf.tensor(grads.filter, ws.shape),
+            tf.zerosLike(ms),
+          ];
+        },
+      };
+    }
+    const copiesOnWrite = onWasm;
     const columns: tf.Tensor2D[] = [];
     // Each tap's [C, O] filter in one op (exact copies of tapFilter's slices).
     const tapFilters = tf.unstack(tf.reshape(w, [taps, channels, outChannels])) as tf.Tensor2D[];
