@@ -5,7 +5,9 @@
 // Models: reference (packages/core/bench/reference-net.mjs, SGD), tiny-retinanet,
 // tiny-ga-retinanet, tiny-meta-guided, r50-retinanet (presets, their own train settings).
 // A step is `Trainer.stepAsync` (two-phase where the backend cannot read back synchronously),
-// timed to its awaited result; median of --steps after one warm-up step.
+// timed to its awaited result; median of --steps after one warm-up step, wall and CPU time (all
+// threads of the process). --profile N first prints a `tf.profile` of one more step: the kernels
+// by time, then the N largest (kernel, input shapes) groups (only kernel K with --kernel K).
 import { parseArgs } from 'node:util';
 import { initBackend } from '@det/core';
 import { trainerFor } from '@det/train';
@@ -19,6 +21,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '2' },
     size: { type: 'string', default: '320' },
     steps: { type: 'string', default: '5' },
+    profile: { type: 'string' },
+    kernel: { type: 'string' },
   },
 });
 const batch = Number(values.batch);
@@ -89,12 +93,17 @@ const { step, optimizer } =
   values.model === 'reference' ? referenceStep() : detectorStep(configs[values.model]());
 await step(); // warm-up: kernels compiled, buffers sized, prior caches filled
 const times = [];
+const cpu = [];
 for (let i = 0; i < steps; i++) {
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   await step();
   times.push((performance.now() - start) / 1000);
+  const used = process.cpuUsage(cpuStart);
+  cpu.push((used.user + used.system) / 1e6);
 }
-times.sort((a, b) => a - b);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+if (values.profile !== undefined) await printProfile(Number(values.profile));
 console.log(
   JSON.stringify({
     model: values.model,
@@ -104,6 +113,34 @@ console.log(
     batch,
     size,
     optimizer,
-    step: times[Math.floor(times.length / 2)],
+    step: median(times),
+    cpu: median(cpu),
   }),
 );
+
+async function printProfile(groups) {
+  const profile = await tf.profile(step);
+  const sum = (map, key, ms) => {
+    const entry = map.get(key) ?? { ms: 0, calls: 0 };
+    entry.ms += ms;
+    entry.calls += 1;
+    map.set(key, entry);
+  };
+  const byName = new Map();
+  const byShape = new Map();
+  for (const kernel of profile.kernels) {
+    const ms = Number(kernel.kernelTimeMs) || 0;
+    sum(byName, kernel.name, ms);
+    sum(byShape, `${kernel.name} ${JSON.stringify(kernel.inputShapes)}`, ms);
+  }
+  const rows = (map) => [...map].sort((a, b) => b[1].ms - a[1].ms);
+  const line = (key, { ms, calls }) =>
+    `  ${ms.toFixed(1).padStart(8)} ms ${String(calls).padStart(5)}  ${key}`;
+  console.log(`profile of one step: ${profile.kernels.length} launches`);
+  for (const [key, entry] of rows(byName).slice(0, 20)) console.log(line(key, entry));
+  const shapes = rows(byShape).filter(
+    ([key]) => !values.kernel || key.startsWith(`${values.kernel} `),
+  );
+  if (groups > 0) console.log('by input shapes:');
+  for (const [key, entry] of shapes.slice(0, groups)) console.log(line(key, entry));
+}

@@ -2,22 +2,22 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * JavaScript kernels that replace tfjs-backend-wasm 4.22's own where those are slow (measured
- * in the tiny RetinaNet training step, packages/detectors/bench/profile-step.mjs). Each is a
- * pure data movement or an exact max/scatter, so it returns bit-identical values; the tests
- * compare each with the kernel it replaces (and MaxPoolGrad with the cpu backend's).
+ * in the tiny RetinaNet training step, `packages/detectors/bench/step-time.mjs --profile`).
+ * Each moves data or takes an exact max, so it returns what the kernel it replaces returns
+ * (MaxPoolGrad: what the cpu backend's returns, which wasm's own gets wrong); the tests compare
+ * each with that kernel. 1 thread, CPU time:
  *
  * - `Slice`, `SplitV`, `Unpack`: wasm's Slice copies the WHOLE input out of the heap
- *   (`readSync`) on every call and then copies one `subarray` per innermost row, so a column
- *   of a [N, 4] box tensor costs N tiny copies (`tf.split(boxes, 4, 1)` on 19,206 anchors:
- *   ~5 ms at 1 thread, 12 ms at 2). Here the input is read in place and short rows are
- *   copied element by element.
- * - `MaxPoolGrad`: wasm's kernel recomputes every window's max for every input position
- *   (23 ms CPU at 1 thread for the ResNet stem's 3×3/2 pool on 2×160×160×16; here 9 ms) and starts each
- *   max at 0, so windows of only negative values pass no gradient. Here each window's first
- *   maximum (as the cpu backend picks it) receives dy once.
- * - `Transpose`: wasm's kernel is slow whenever the innermost axis moves (3.6 ms for
- *   [2,82,82,16] → [16,82,82,2], 20 ms for the rank-6 filter shuffle of the stride-2 input
- *   gradient, 1 thread); a strided JavaScript loop over merged axes is 3–80× faster.
+ *   (`readSync`) on every call, then one `subarray` per innermost row, so a column of a
+ *   [N, 4] box tensor costs N tiny copies (`tf.split(boxes, 4, 1)` on 19,206 anchors: 4.5 ms,
+ *   here 1.1). Here the input is read in place and short rows are copied element by element.
+ * - `MaxPoolGrad`: wasm's kernel rescans windows per input position (23 ms for the ResNet
+ *   stem's 3×3/2 pool on 2×160×160×16, here 9) and starts each max at 0, so windows of only
+ *   negative values pass no gradient. Here each window's first maximum (as the cpu backend
+ *   picks it) receives dy once, summed in double precision as on cpu.
+ * - `Transpose`: wasm's generic path above rank 4 is slow (8.6 ms for the rank-6 filter
+ *   shuffle of the stride-2 input gradient, here 1.2) and it never merges adjacent axes
+ *   (NHWC → CHWN is a rank-3 move: 0.86 → 0.59 ms through wasm's kernel on the merged shape).
  * - `Identity` and a `Cast` to the tensor's own dtype: wasm copies the data; the engine
  *   clones every tensor a gradient saves (727 clones in a tiny RetinaNet step) and tfjs'
  *   Multiply gradient casts float32 to float32. Here, as on the cpu backend, the output
