@@ -2,22 +2,33 @@
 // GA-RetinaNet at εL ∈ {0, 0.01, 0.05, 0.1} on the embedded synthetic validation split.
 //
 // Train the models first (not overfit; the kept fraction of an overfit model is not
-// representative), e.g. from the repository root:
-//   nice -n 10 pnpm det train --preset tinyGaRpn --name bench-tinyGaRpn --set train.maxIters=300
-//   nice -n 10 pnpm det train --preset tinyGaRetinaNet --name bench-tinyGaRetinaNet --set train.maxIters=300
+// representative), e.g. from the repository root (GA-RPN with AdamW: the tinyGaRpn preset's
+// SGD at lr 0.02 can leave its RPN tower dead, every location at the same p; see the
+// anchors-guided README):
+//   nice -n 10 node apps/trainer/dist/cli.js train --preset tinyGaRpn --name sparse-ga-rpn-adam \
+//     --set train.optimizer=adam --set train.baseLr=0.002 --set train.maxIters=1200 --set 'train.steps=[960]'
+//   nice -n 10 node apps/trainer/dist/cli.js train --preset tinyGaRetinaNet --name sparse-ga-retinanet
 // then (after `pnpm turbo run build --filter=@det/detectors...`):
-//   node packages/detectors/bench/sparse-inference.mjs --runs runs/bench-tinyGaRpn,runs/bench-tinyGaRetinaNet
+//   node packages/detectors/bench/sparse-inference.mjs --runs runs/sparse-ga-rpn-adam,runs/sparse-ga-retinanet
 //
-// Per model and εL: kept locations per image (and their share of all locations), the head's
-// time after the towers (location branch → candidates: what the sparse path changes) and with
-// the towers, whole-model `predict` time (backbone + head + NMS), sparse vs dense, and COCO
+// Per model: how well the location branch separates the objects' centre regions from the rest
+// (mean p, share at p ≥ εL). Per model and εL: kept locations per image (and their share of all
+// locations), the positions the feature adaption runs at (kept locations and, for a 3×3 final
+// layer, their neighbours), the head's time after the towers (location branch → candidates →
+// NMS: what the sparse path changes) split into the adaption and the post-processing, the head
+// with the towers, whole-model `predict` time (backbone + head + NMS), sparse vs dense, and COCO
 // AR / AP of the sparse path (the dense path's detections are checked to be the same on the
 // timed batches). Times are the process's CPU time (wasm, 1 thread; the machine may be shared):
 // variants alternate batch by batch (A B B A ...), medians over the timed batches.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FeatureAdaption } from '@det/anchors-guided';
+import {
+  FeatureAdaption,
+  LOCATION_IGNORE,
+  LOCATION_POSITIVE,
+  locationTargets,
+} from '@det/anchors-guided';
 import { initBackend } from '@det/core';
 import { DetectionDataLoader, ensureDefaultDataset, loadCocoDataset, normalize } from '@det/data';
 import { checkpointFiles, loadParameters, readCheckpoint } from '@det/train';
@@ -187,12 +198,67 @@ const sameDetections = (a, b) =>
     return true;
   });
 
+/**
+ * How well the location branch separates the centre regions (CR, positive) from the rest (OR,
+ * negative) on the first `batches` validation batches: mean p and the share at p ≥ εL of each,
+ * and of all locations. What decides the kept fraction at a given εL.
+ */
+async function locationSeparation(saved, batches) {
+  const detector = variant(saved, { sparseInference: 'never' });
+  const scheme = saved.config.head.anchorScheme;
+  const strides = detector.head.anchorFunction.strides;
+  const groups = { positive: [], negative: [], all: [] };
+  const loader = new DetectionDataLoader({
+    records,
+    batchSize,
+    transforms: [normalize()],
+    shuffle: false,
+  });
+  let index = 0;
+  for await (const batch of loader.batches()) {
+    if (index++ < batches) {
+      tf.tidy(() => {
+        const outputs = detector.head.forward(
+          detector.backbone.apply(batch.images, { training: false }),
+        );
+        const sizes = outputs.map((o) => o.extras.locLogits.shape.slice(1, 3));
+        const labels = locationTargets(batch.gtBoxes, sizes, {
+          strides,
+          octaveBaseScale: scheme.octaveBaseScale,
+          centerRatio: scheme.centerRatio,
+          ignoreRatio: scheme.ignoreRatio,
+          centerOffset: scheme.centerOffset,
+        });
+        outputs.forEach((o, level) => {
+          const p = tf.sigmoid(o.extras.locLogits).dataSync();
+          const label = labels[level].dataSync();
+          for (let i = 0; i < p.length; i++) {
+            groups.all.push(p[i]);
+            if (label[i] === LOCATION_POSITIVE) groups.positive.push(p[i]);
+            else if (label[i] !== LOCATION_IGNORE) groups.negative.push(p[i]);
+          }
+        });
+      });
+    }
+    tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
+  }
+  detector.dispose();
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const share = (xs, t) => `${((100 * xs.filter((p) => p >= t).length) / xs.length).toFixed(1)} %`;
+  for (const [name, xs] of Object.entries(groups)) {
+    console.log(
+      `  location p, ${name} (${xs.length}): mean ${mean(xs).toFixed(4)}; ≥ ${thresholds.map((t) => `${t}: ${share(xs, t)}`).join(', ')}`,
+    );
+  }
+}
+
 const table = [];
 for (const run of values.runs.split(',')) {
   const saved = await loadRun(run);
   const proposals = saved.config.kind === 'single-stage' && saved.config.head.type === 'rpn';
   const name = proposals ? 'GA-RPN' : 'GA-RetinaNet';
   console.log(`${name}: ${saved.file} (iteration ${saved.iteration})`);
+  await locationSeparation(saved, timedBatches);
   for (const threshold of thresholds) {
     const sparse = variant(saved, { sparseInference: 'always', locationThreshold: threshold });
     const dense = variant(saved, { sparseInference: 'never', locationThreshold: threshold });
