@@ -2,21 +2,33 @@
 // GA-RetinaNet at εL ∈ {0, 0.01, 0.05, 0.1} on the embedded synthetic validation split.
 //
 // Train the models first (not overfit; the kept fraction of an overfit model is not
-// representative), e.g. from the repository root:
-//   nice -n 10 pnpm det train --preset tinyGaRpn --name bench-tinyGaRpn --set train.maxIters=300
-//   nice -n 10 pnpm det train --preset tinyGaRetinaNet --name bench-tinyGaRetinaNet --set train.maxIters=300
+// representative), e.g. from the repository root (GA-RPN with AdamW: the tinyGaRpn preset's
+// SGD at lr 0.02 can leave its RPN tower dead, every location at the same p; see the
+// anchors-guided README):
+//   nice -n 10 node apps/trainer/dist/cli.js train --preset tinyGaRpn --name sparse-ga-rpn-adam \
+//     --set train.optimizer=adam --set train.baseLr=0.002 --set train.maxIters=1200 --set 'train.steps=[960]'
+//   nice -n 10 node apps/trainer/dist/cli.js train --preset tinyGaRetinaNet --name sparse-ga-retinanet
 // then (after `pnpm turbo run build --filter=@det/detectors...`):
-//   node packages/detectors/bench/sparse-inference.mjs --runs runs/bench-tinyGaRpn,runs/bench-tinyGaRetinaNet
+//   node packages/detectors/bench/sparse-inference.mjs --runs runs/sparse-ga-rpn-adam,runs/sparse-ga-retinanet
 //
-// Per model and εL: kept locations per image (and their share of all locations), the head's
-// time after the towers (location branch → candidates: what the sparse path changes) and with
-// the towers, whole-model `predict` time (backbone + head + NMS), sparse vs dense, and COCO
+// Per model: how well the location branch separates the objects' centre regions from the rest
+// (mean p, share at p ≥ εL). Per model and εL: kept locations per image (and their share of all
+// locations), the positions the feature adaption runs at (kept locations and, for a 3×3 final
+// layer, their neighbours), the head's time after the towers (location branch → candidates →
+// NMS: what the sparse path changes) split into the adaption and the post-processing, the head
+// with the towers, whole-model `predict` time (backbone + head + NMS), sparse vs dense, and COCO
 // AR / AP of the sparse path (the dense path's detections are checked to be the same on the
 // timed batches). Times are the process's CPU time (wasm, 1 thread; the machine may be shared):
 // variants alternate batch by batch (A B B A ...), medians over the timed batches.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  FeatureAdaption,
+  LOCATION_IGNORE,
+  LOCATION_POSITIVE,
+  locationTargets,
+} from '@det/anchors-guided';
 import { initBackend } from '@det/core';
 import { DetectionDataLoader, ensureDefaultDataset, loadCocoDataset, normalize } from '@det/data';
 import { checkpointFiles, loadParameters, readCheckpoint } from '@det/train';
@@ -63,6 +75,22 @@ const cpuMs = (run) => {
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// The feature adaption's share of the head (both paths), and where the sparse path runs it:
+// the kept locations and, for a k×k final layer, their k×k neighbours (the support).
+const adaption = { ms: 0, positions: 0 };
+for (const [method, count] of [
+  ['apply', (feature) => feature.shape[0] * feature.shape[1] * feature.shape[2]],
+  ['applyAt', (_feature, _rows, positions) => positions.length],
+]) {
+  const original = FeatureAdaption.prototype[method];
+  FeatureAdaption.prototype[method] = function (...args) {
+    const { ms, result } = cpuMs(() => original.apply(this, args));
+    adaption.ms += ms;
+    adaption.positions += count(...args);
+    return result;
+  };
+}
+
 async function loadRun(run) {
   const base = join(run, 'checkpoints');
   const file = ['last', 'best']
@@ -88,7 +116,10 @@ function variant(saved, fields) {
   return detector;
 }
 
-/** Head time: towers alone, and towers + anchor function + post-processing. */
+/**
+ * Head time: towers alone; the anchor function (after the towers) with its feature adaption;
+ * post-processing (candidates, top-k, NMS).
+ */
 function headTimes(detector, features, imageShapes, proposals) {
   const head = detector.head;
   const towers = cpuMs(() => {
@@ -100,42 +131,126 @@ function headTimes(detector, features, imageShapes, proposals) {
     });
     tf.dispose(outs.flat());
   }).ms;
-  const total = cpuMs(() => {
-    const outputs = tf.tidy(() => head.infer(features));
-    const result = proposals
+  adaption.ms = 0;
+  adaption.positions = 0;
+  const infer = cpuMs(() => tf.tidy(() => head.infer(features)));
+  const outputs = infer.result;
+  const adaptionMs = adaption.ms;
+  const adaptionPositions = adaption.positions;
+  const post = cpuMs(() =>
+    proposals
       ? head.proposals(outputs, imageShapes, detector.output.test)
-      : head.predict(outputs, imageShapes, detector.output.test);
-    const kept = outputs.map((o) =>
-      'rowsPerImage' in o ? o.rowsPerImage.reduce((a, b) => a + b, 0) : null,
-    );
-    const cells = outputs.map((o) =>
-      'rowsPerImage' in o ? null : o.evaluated.shape[1] * o.evaluated.shape[0],
-    );
-    for (const o of outputs) {
-      tf.dispose([
-        o.clsScores,
-        o.boxDeltas,
-        o.priors,
-        ...(o.evaluated ? [o.evaluated] : []),
-        ...Object.values(o.extras ?? {}),
-      ]);
-    }
-    return { result, kept, cells };
-  });
-  return { towers, total: total.ms, after: total.ms - towers, ...total.result };
+      : head.predict(outputs, imageShapes, detector.output.test),
+  );
+  const kept = outputs.map((o) =>
+    'rowsPerImage' in o ? o.rowsPerImage.reduce((a, b) => a + b, 0) : null,
+  );
+  const cells = outputs.map((o) =>
+    'rowsPerImage' in o ? null : o.evaluated.shape[1] * o.evaluated.shape[0],
+  );
+  for (const o of outputs) {
+    tf.dispose([
+      o.clsScores,
+      o.boxDeltas,
+      o.priors,
+      ...(o.evaluated ? [o.evaluated] : []),
+      ...Object.values(o.extras ?? {}),
+    ]);
+  }
+  const total = infer.ms + post.ms;
+  return {
+    towers,
+    total,
+    after: total - towers,
+    adaption: adaptionMs,
+    adaptionPositions,
+    post: post.ms,
+    result: post.result,
+    kept,
+    cells,
+  };
 }
 
+/**
+ * Detections of the two paths are the same up to ties: every detection of one has one of the
+ * other with the same score (1e-4) and box (0.01 px). Scores agree to ~1e-7, so detections with
+ * equal scores may come in another order (or, for overlapping ties, NMS keep the other one:
+ * counted as a difference).
+ */
 const sameDetections = (a, b) =>
   a.length === b.length &&
   a.every((d, i) => {
     const e = b[i];
     if (d.scores.length !== e.scores.length) return false;
-    for (let j = 0; j < d.scores.length; j++)
-      if (Math.abs(d.scores[j] - e.scores[j]) > 1e-4) return false;
-    for (let j = 0; j < d.boxes.length; j++)
-      if (Math.abs(d.boxes[j] - e.boxes[j]) > 1e-2) return false;
+    const used = new Uint8Array(e.scores.length);
+    for (let j = 0; j < d.scores.length; j++) {
+      let match = -1;
+      for (let k = Math.max(0, j - 50); k < Math.min(e.scores.length, j + 51) && match < 0; k++) {
+        if (used[k] || Math.abs(d.scores[j] - e.scores[k]) > 1e-4) continue;
+        let close = true;
+        for (let c = 0; c < 4; c++)
+          close = close && Math.abs(d.boxes[4 * j + c] - e.boxes[4 * k + c]) <= 1e-2;
+        if (close) match = k;
+      }
+      if (match < 0) return false;
+      used[match] = 1;
+    }
     return true;
   });
+
+/**
+ * How well the location branch separates the centre regions (CR, positive) from the rest (OR,
+ * negative) on the first `batches` validation batches: mean p and the share at p ≥ εL of each,
+ * and of all locations. What decides the kept fraction at a given εL.
+ */
+async function locationSeparation(saved, batches) {
+  const detector = variant(saved, { sparseInference: 'never' });
+  const scheme = saved.config.head.anchorScheme;
+  const strides = detector.head.anchorFunction.strides;
+  const groups = { positive: [], negative: [], all: [] };
+  const loader = new DetectionDataLoader({
+    records,
+    batchSize,
+    transforms: [normalize()],
+    shuffle: false,
+  });
+  let index = 0;
+  for await (const batch of loader.batches()) {
+    if (index++ < batches) {
+      tf.tidy(() => {
+        const outputs = detector.head.forward(
+          detector.backbone.apply(batch.images, { training: false }),
+        );
+        const sizes = outputs.map((o) => o.extras.locLogits.shape.slice(1, 3));
+        const labels = locationTargets(batch.gtBoxes, sizes, {
+          strides,
+          octaveBaseScale: scheme.octaveBaseScale,
+          centerRatio: scheme.centerRatio,
+          ignoreRatio: scheme.ignoreRatio,
+          centerOffset: scheme.centerOffset,
+        });
+        outputs.forEach((o, level) => {
+          const p = tf.sigmoid(o.extras.locLogits).dataSync();
+          const label = labels[level].dataSync();
+          for (let i = 0; i < p.length; i++) {
+            groups.all.push(p[i]);
+            if (label[i] === LOCATION_POSITIVE) groups.positive.push(p[i]);
+            else if (label[i] !== LOCATION_IGNORE) groups.negative.push(p[i]);
+          }
+        });
+      });
+    }
+    tf.dispose([batch.images, ...batch.gtBoxes, ...batch.gtLabels, ...batch.gtIgnoreBoxes]);
+  }
+  detector.dispose();
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const share = (xs, t) => `${((100 * xs.filter((p) => p >= t).length) / xs.length).toFixed(1)} %`;
+  for (const [name, xs] of Object.entries(groups)) {
+    console.log(
+      `  location p, ${name} (${xs.length}): mean ${mean(xs).toFixed(4)}; ≥ ${thresholds.map((t) => `${t}: ${share(xs, t)}`).join(', ')}`,
+    );
+  }
+}
 
 const table = [];
 for (const run of values.runs.split(',')) {
@@ -143,14 +258,16 @@ for (const run of values.runs.split(',')) {
   const proposals = saved.config.kind === 'single-stage' && saved.config.head.type === 'rpn';
   const name = proposals ? 'GA-RPN' : 'GA-RetinaNet';
   console.log(`${name}: ${saved.file} (iteration ${saved.iteration})`);
+  await locationSeparation(saved, timedBatches);
   for (const threshold of thresholds) {
     const sparse = variant(saved, { sparseInference: 'always', locationThreshold: threshold });
     const dense = variant(saved, { sparseInference: 'never', locationThreshold: threshold });
     const times = {
-      sparse: { head: [], after: [], whole: [] },
-      dense: { head: [], after: [], whole: [] },
+      sparse: { head: [], after: [], whole: [], adaption: [], post: [] },
+      dense: { head: [], after: [], whole: [], adaption: [], post: [] },
     };
     let keptTotal = 0;
+    let supportTotal = 0;
     let cellsTotal = 0;
     let imagesTimed = 0;
     let allSame = true;
@@ -175,8 +292,12 @@ for (const run of values.runs.split(',')) {
         const h = headTimes(detector, features, imageShapes, proposals);
         times[key].head.push(h.total);
         times[key].after.push(h.after);
+        times[key].adaption.push(h.adaption);
+        times[key].post.push(h.post);
         if (key === 'sparse') {
           keptTotal += h.kept.reduce((a, b) => a + b, 0);
+          // Positions the adaption ran at, per adaption (GA-RetinaNet has two: cls and reg).
+          supportTotal += h.adaptionPositions / (detector.head.regTower ? 2 : 1);
         } else {
           cellsTotal += h.cells.reduce((a, b) => a + b, 0);
         }
@@ -205,6 +326,11 @@ for (const run of values.runs.split(',')) {
       threshold,
       keptPerImage: keptTotal / imagesTimed,
       keptFraction: keptTotal / cellsTotal,
+      supportFraction: supportTotal / cellsTotal,
+      adaptionDense: median(times.dense.adaption),
+      adaptionSparse: median(times.sparse.adaption),
+      postDense: median(times.dense.post),
+      postSparse: median(times.sparse.post),
       headDense: median(times.dense.head),
       headSparse: median(times.sparse.head),
       afterDense: median(times.dense.after),
@@ -223,8 +349,9 @@ for (const run of values.runs.split(',')) {
 }
 
 const f = (x, d = 1) => x.toFixed(d);
+const ratio = (a, b) => (b > 0 ? `${f(a / b, 2)}×` : '—');
 console.log(
-  '\n| model | εL | kept locations / image (share) | head after towers: dense → sparse ms (×) | head incl. towers ms (×) | whole model ms (×) | AR / AP | same detections |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+  '\n| model | εL | kept locations / image (share) | adaption support (share) | head after towers: dense → sparse ms (×) | of which adaption ms | of which post-processing ms | head incl. towers ms (×) | whole model ms (×) | AR / AP | same detections |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
 );
 for (const r of table) {
   const metric =
@@ -232,6 +359,6 @@ for (const r of table) {
       ? `AR@100 ${f(r.metrics[0], 3)}, AR@1000 ${f(r.metrics[2], 3)}`
       : `AP ${f(r.metrics[0], 3)}, AP50 ${f(r.metrics[1], 3)}, AR@100 ${f(r.metrics[2], 3)}`;
   console.log(
-    `| ${r.model} | ${r.threshold} | ${f(r.keptPerImage, 0)} (${f(100 * r.keptFraction)} %) | ${f(r.afterDense, 0)} → ${f(r.afterSparse, 0)} (${f(r.afterDense / r.afterSparse, 2)}×) | ${f(r.headDense, 0)} → ${f(r.headSparse, 0)} (${f(r.headDense / r.headSparse, 2)}×) | ${f(r.wholeDense, 0)} → ${f(r.wholeSparse, 0)} (${f(r.wholeDense / r.wholeSparse, 2)}×) | ${metric} | ${r.sameDetections ? 'yes' : 'NO'} |`,
+    `| ${r.model} | ${r.threshold} | ${f(r.keptPerImage, 0)} (${f(100 * r.keptFraction)} %) | ${f(100 * r.supportFraction)} % | ${f(r.afterDense, 0)} → ${f(r.afterSparse, 0)} (${ratio(r.afterDense, r.afterSparse)}) | ${f(r.adaptionDense, 0)} → ${f(r.adaptionSparse, 0)} | ${f(r.postDense, 0)} → ${f(r.postSparse, 0)} | ${f(r.headDense, 0)} → ${f(r.headSparse, 0)} (${ratio(r.headDense, r.headSparse)}) | ${f(r.wholeDense, 0)} → ${f(r.wholeSparse, 0)} (${ratio(r.wholeDense, r.wholeSparse)}) | ${metric} | ${r.sameDetections ? 'yes' : 'NO'} |`,
   );
 }

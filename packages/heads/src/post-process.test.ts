@@ -175,4 +175,51 @@ describe('post-processing with an `evaluated` mask (batch > 1)', () => {
     disposeLevelOutputs([compact, empty, output]);
     expect(() => denseDetections([empty], coder, [[64, 64]])).toThrow();
   });
+
+  it('decodes all levels of an image at once: per-level NMS ids, shared priors left intact', () => {
+    // Two levels with shared [N, 4] priors (a plain dense head), no mask, fewer rows than nmsPre.
+    const level = (priors: number[][], logits: number[]): AnchorLevelOutput => ({
+      clsScores: tf.tensor3d([logits.map((l) => [l]), logits.map((l) => [l - 1])]),
+      boxDeltas: tf.zeros([2, priors.length, 4]) as tf.Tensor3D,
+      priors: tf.tensor2d(priors),
+    });
+    const outputs = [
+      level(
+        [
+          [0, 0, 10, 10],
+          [0, 0, 10, 10],
+          [40, 40, 80, 80],
+        ],
+        [3, 2, 1],
+      ),
+      level([[0, 0, 10, 10]], [0]),
+    ];
+    const shapes = [
+      [64, 64],
+      [64, 48],
+    ] as const;
+    const before = tf.memory().numTensors;
+    const proposals = denseProposals(outputs, coder, shapes);
+    const detections = denseDetections(outputs, coder, shapes, { scoreThreshold: 0 });
+    expect(tf.memory().numTensors).toBe(before);
+    const sigmoid = (x: number) => Math.fround(1 / (1 + Math.exp(-x)));
+    // NMS within a level: level 0's duplicate goes, level 1's equal box stays; the last box of
+    // level 0 is clipped to each image.
+    expect(Array.from(proposals[0]!.boxes)).toEqual([0, 0, 10, 10, 40, 40, 64, 64, 0, 0, 10, 10]);
+    expect(Array.from(proposals[0]!.scores)).toEqual([sigmoid(3), sigmoid(1), sigmoid(0)]);
+    expect(Array.from(proposals[1]!.boxes)).toEqual([0, 0, 10, 10, 40, 40, 48, 64, 0, 0, 10, 10]);
+    expect(Array.from(proposals[1]!.scores)).toEqual([sigmoid(2), sigmoid(0), sigmoid(-1)]);
+    // nmsPre 1: the best row of each level.
+    const top = denseProposals(outputs, coder, shapes, { nmsPre: 1 });
+    expect(top.map((p) => Array.from(p.scores))).toEqual([
+      [sigmoid(3), sigmoid(0)],
+      [sigmoid(2), sigmoid(-1)],
+    ]);
+    // Detections: one class-wise NMS over both levels (IoU 0.5 removes every copy of the box).
+    expect(Array.from(detections[0]!.boxes)).toEqual([0, 0, 10, 10, 40, 40, 64, 64]);
+    // The levels' shared priors are still there for the next call.
+    expect(outputs.every((o) => !o.priors.isDisposed)).toBe(true);
+    expect(denseProposals(outputs, coder, shapes)).toEqual(proposals);
+    disposeLevelOutputs(outputs);
+  });
 });

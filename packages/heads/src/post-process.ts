@@ -97,76 +97,102 @@ function compactRows(output: CompactLevelOutput, image: number) {
   };
 }
 
+/** One level's candidates of one image before decoding: the `nmsPre` best rows. */
+type LevelTop = { probabilities: tf.Tensor2D; deltas: tf.Tensor; priors: tf.Tensor };
+
 /**
- * The per-level candidates of one image: the `nmsPre` anchors with the best (sigmoid) class
- * score, decoded and clipped to the image, read back to the host. With an `evaluated` mask only
- * the evaluated rows are candidates (mmdetection's `GARPNHead` / `GuidedAnchorHead` index the
- * anchors and scores with the mask before `nms_pre`); a compact output holds only those rows.
+ * The `nmsPre` best rows (by sigmoid class score) of one level of one image, not yet decoded.
+ * With an `evaluated` mask only the evaluated rows are candidates (mmdetection's `GARPNHead` /
+ * `GuidedAnchorHead` index the anchors and scores with the mask before `nms_pre`); a compact
+ * output holds only those rows. Null when the level has no row for the image.
  */
-function* levelCandidates(
+function* levelTop(
   output: InferenceLevelOutput,
+  image: number,
+  nmsPre: number,
+): Reads<LevelTop | null> {
+  const compact = isCompactLevelOutput(output) ? output : null;
+  // Nothing evaluated on this level of this image: no candidate, no device work.
+  if (compact && compact.rowsPerImage[image] === 0) return null;
+  const dense = compact ? null : (output as AnchorLevelOutput);
+  const kept = dense?.evaluated ? yield* evaluatedRows(dense.evaluated, image) : null;
+  try {
+    if (kept?.size === 0) return null;
+    return tf.tidy(() => {
+      if (!dense) return topRows(compactRows(compact!, image), nmsPre);
+      let probabilities = tf.sigmoid(imageRows(dense.clsScores, image)) as tf.Tensor2D;
+      let deltas = imageRows(dense.boxDeltas, image) as tf.Tensor2D;
+      let priors = imageRows(dense.priors, image) as tf.Tensor2D;
+      if (kept) {
+        probabilities = tf.gather(probabilities, kept);
+        deltas = tf.gather(deltas, kept);
+        priors = tf.gather(priors, kept);
+      }
+      const top = topRows({ probabilities, deltas, priors }, nmsPre);
+      // Shared [N, 4] priors come back as the level's own tensor: the caller frees its copy.
+      return top.priors === dense.priors ? { ...top, priors: tf.clone(top.priors) } : top;
+    });
+  } finally {
+    kept?.dispose();
+  }
+}
+
+/**
+ * The candidates of one image over all levels: each level's `nmsPre` best rows, decoded and
+ * clipped to the image in one pass (decoding is row-wise: the same boxes as level by level,
+ * with one set of decode kernels and two readbacks per image instead of per level), with the
+ * number of rows each level contributed.
+ */
+function* imageCandidates(
+  outputs: readonly InferenceLevelOutput[],
   image: number,
   coder: BoxCoder,
   imageShape: ImageShape,
   nmsPre: number,
-): Reads<{ boxes: Float32Array; scores: Float32Array; count: number; classes: number }> {
-  const compact = isCompactLevelOutput(output) ? output : null;
-  if (compact && compact.rowsPerImage[image] === 0) {
-    // Nothing evaluated on this level of this image: no candidate, no device work.
-    const classes = compact.clsScores.shape[1];
-    return { boxes: new Float32Array(0), scores: new Float32Array(0), count: 0, classes };
-  }
-  const dense = compact ? null : (output as AnchorLevelOutput);
-  const kept = dense?.evaluated ? yield* evaluatedRows(dense.evaluated, image) : null;
-  const [boxes, scores] = tf.tidy(() => {
-    if (!dense) return topCandidates(compactRows(compact!, image), coder, imageShape, nmsPre);
-    let probabilities = tf.sigmoid(imageRows(dense.clsScores, image)) as tf.Tensor2D;
-    let deltas = imageRows(dense.boxDeltas, image) as tf.Tensor2D;
-    let priors = imageRows(dense.priors, image) as tf.Tensor2D;
-    if (kept) {
-      probabilities = tf.gather(probabilities, kept);
-      deltas = tf.gather(deltas, kept);
-      priors = tf.gather(priors, kept);
-    }
-    return topCandidates({ probabilities, deltas, priors }, coder, imageShape, nmsPre);
-  });
-  kept?.dispose();
+): Reads<{ boxes: Float32Array; scores: Float32Array; counts: number[]; classes: number }> {
+  const tops: (LevelTop | null)[] = [];
   try {
-    const boxData = yield boxes;
-    const scoreData = yield scores;
-    return {
-      boxes: boxData as Float32Array,
-      scores: scoreData as Float32Array,
-      count: scores.shape[0] as number,
-      classes: scores.shape[1] as number,
-    };
+    for (const output of outputs) tops.push(yield* levelTop(output, image, nmsPre));
+    const scoreShape = outputs[0]?.clsScores.shape ?? [0];
+    const classes = scoreShape[scoreShape.length - 1]!;
+    const counts = tops.map((top) => top?.probabilities.shape[0] ?? 0);
+    const present = tops.filter((top): top is LevelTop => top !== null);
+    if (present.length === 0) {
+      return { boxes: new Float32Array(0), scores: new Float32Array(0), counts, classes };
+    }
+    const [boxes, scores] = tf.tidy(() => {
+      const all = (pick: (top: LevelTop) => tf.Tensor) =>
+        present.length === 1 ? pick(present[0]!) : tf.concat(present.map(pick));
+      return [
+        coder.decode(
+          all((top) => top.priors),
+          all((top) => top.deltas),
+          { maxShape: imageShape },
+        ),
+        all((top) => top.probabilities),
+      ];
+    });
+    try {
+      const boxData = (yield boxes) as Float32Array;
+      const scoreData = (yield scores) as Float32Array;
+      return { boxes: boxData, scores: scoreData, counts, classes };
+    } finally {
+      tf.dispose([boxes, scores]);
+    }
   } finally {
-    tf.dispose([boxes, scores]);
+    for (const top of tops) if (top) tf.dispose([top.probabilities, top.deltas, top.priors]);
   }
 }
 
-/** The `nmsPre` rows with the best class probability, decoded and clipped: [boxes, probabilities]. */
-function topCandidates(
-  {
-    probabilities,
-    deltas,
-    priors,
-  }: { probabilities: tf.Tensor2D; deltas: tf.Tensor; priors: tf.Tensor },
-  coder: BoxCoder,
-  imageShape: ImageShape,
-  nmsPre: number,
-): [tf.Tensor, tf.Tensor] {
-  const rows = probabilities.shape[0];
-  if (rows > nmsPre) {
-    const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
-    return [
-      coder.decode(tf.gather(priors, indices), tf.gather(deltas, indices), {
-        maxShape: imageShape,
-      }),
-      tf.gather(probabilities, indices),
-    ];
-  }
-  return [coder.decode(priors, deltas, { maxShape: imageShape }), probabilities];
+/** The `nmsPre` rows with the best class probability (all rows when there are fewer). */
+function topRows({ probabilities, deltas, priors }: LevelTop, nmsPre: number): LevelTop {
+  if (probabilities.shape[0] <= nmsPre) return { probabilities, deltas, priors };
+  const { indices } = tf.topk(tf.max(probabilities, 1), nmsPre);
+  return {
+    probabilities: tf.gather(probabilities, indices),
+    deltas: tf.gather(deltas, indices),
+    priors: tf.gather(priors, indices),
+  };
 }
 
 /**
@@ -243,22 +269,13 @@ function* denseDetectionSteps(
   const options = { ...detectionTestDefaults, ...config };
   const results: Detections[] = [];
   for (let image = 0; image < imageShapes.length; image++) {
-    const levels = [];
-    for (const output of outputs) {
-      levels.push(
-        yield* levelCandidates(output, image, coder, imageShapes[image]!, options.nmsPre),
-      );
-    }
-    const classes = levels[0]?.classes ?? 0;
-    const total = levels.reduce((sum, level) => sum + level.count, 0);
-    const boxes = new Float32Array(total * 4);
-    const scores = new Float32Array(total * classes);
-    let row = 0;
-    for (const level of levels) {
-      boxes.set(level.boxes, row * 4);
-      scores.set(level.scores, row * classes);
-      row += level.count;
-    }
+    const { boxes, scores, classes } = yield* imageCandidates(
+      outputs,
+      image,
+      coder,
+      imageShapes[image]!,
+      options.nmsPre,
+    );
     results.push(multiclassNms(boxes, scores, classes, options));
   }
   return results;
@@ -301,18 +318,19 @@ function* denseProposalSteps(
     const boxes: number[] = [];
     const scores: number[] = [];
     const levelIds: number[] = [];
-    for (let level = 0; level < outputs.length; level++) {
-      const candidates = yield* levelCandidates(
-        outputs[level]!,
-        image,
-        coder,
-        imageShapes[image]!,
-        options.nmsPre,
-      );
-      if (candidates.classes !== 1) {
-        throw new Error(`denseProposals: RPN outputs must have 1 class, got ${candidates.classes}`);
-      }
-      for (let row = 0; row < candidates.count; row++) {
+    const candidates = yield* imageCandidates(
+      outputs,
+      image,
+      coder,
+      imageShapes[image]!,
+      options.nmsPre,
+    );
+    if (candidates.classes !== 1) {
+      throw new Error(`denseProposals: RPN outputs must have 1 class, got ${candidates.classes}`);
+    }
+    let row = 0;
+    candidates.counts.forEach((count, level) => {
+      for (const end = row + count; row < end; row++) {
         const [x1, y1, x2, y2] = candidates.boxes.subarray(
           row * 4,
           row * 4 + 4,
@@ -322,7 +340,7 @@ function* denseProposalSteps(
         scores.push(candidates.scores[row]!);
         levelIds.push(level);
       }
-    }
+    });
     const keep = batchedNms(boxes, scores, levelIds, {
       iouThreshold: options.iouThreshold,
       maxOutputSize: options.maxPerImage,
