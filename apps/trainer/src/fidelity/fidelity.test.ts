@@ -274,8 +274,17 @@ describe('det fidelity runner', () => {
       'b-s1:new',
     ]);
     expect(() => selectPairs(fixture, { only: 'nope' })).toThrow(
-      /--only nope: no such table \(tables: t\)/,
+      /--only nope: no such table, cell or run \(tables: t; cells: a, b;/,
     );
+    // Runs and cells, in the order listed, each pair once.
+    const listed = selectPairs(fixture, { only: 'b-s1, a ,b-s1,t' });
+    expect(listed.map((pair) => `${pair.cell.id}-s${pair.seed}`)).toEqual([
+      'b-s1',
+      'a-s0',
+      'a-s1',
+      'b-s0',
+    ]);
+    expect(() => selectPairs(fixture, { only: 'a-s7' })).toThrow(/--only a-s7: no such/);
   });
 
   it('processIo.exec appends the command, its output and exit code to the log file', async () => {

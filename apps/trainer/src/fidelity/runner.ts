@@ -87,30 +87,44 @@ export async function lockHolder(lock: string): Promise<number | undefined> {
 
 const evalFile = (runDir: string, id: string) => join(runDir, 'fidelity', `${id}.json`);
 
-/** The (cell, seed) pairs of the matrix (all, `--quick`, or one table's cells). */
+/**
+ * The (cell, seed) pairs of the matrix (all, or `--quick`'s), narrowed by `--only`: a
+ * comma-separated list of table ids (their cells), cell ids (their seeds) and run names
+ * (`<cell>-s<seed>`), run in the order listed.
+ */
 export function selectPairs(
   matrix: Matrix,
   options: { quick?: boolean; only?: string },
 ): { cell: CellSpec; seed: number }[] {
   const byId = new Map(matrix.cells.map((cell) => [cell.id, cell]));
-  let pairs = options.quick
+  const pairs = options.quick
     ? matrix.quick.map(({ cell, seed }) => {
         const spec = byId.get(cell);
         if (!spec) throw new Error(`matrix.quick: unknown cell '${cell}'`);
         return { cell: spec, seed };
       })
     : matrix.cells.flatMap((cell) => cell.seeds.map((seed) => ({ cell, seed })));
-  if (options.only) {
-    const table = matrix.tables.find((t) => t.id === options.only);
-    if (!table) {
+  if (options.only === undefined) return pairs;
+  const selected: { cell: CellSpec; seed: number }[] = [];
+  const add = (keep: (pair: { cell: CellSpec; seed: number }) => boolean) => {
+    for (const pair of pairs) if (keep(pair) && !selected.includes(pair)) selected.push(pair);
+  };
+  for (const item of options.only.split(',').map((part) => part.trim())) {
+    const table = matrix.tables.find((t) => t.id === item);
+    if (table) {
+      const cells = new Set(table.rows.flatMap((row) => (row.cell ? [row.cell] : [])));
+      add((pair) => cells.has(pair.cell.id));
+    } else if (byId.has(item)) {
+      add((pair) => pair.cell.id === item);
+    } else if (pairs.some((pair) => runName(pair.cell.id, pair.seed) === item)) {
+      add((pair) => runName(pair.cell.id, pair.seed) === item);
+    } else {
       throw new Error(
-        `--only ${options.only}: no such table (tables: ${matrix.tables.map((t) => t.id).join(', ')})`,
+        `--only ${item}: no such table, cell or run (tables: ${matrix.tables.map((t) => t.id).join(', ')}; cells: ${[...byId.keys()].join(', ')}; runs: <cell>-s<seed>)`,
       );
     }
-    const cells = new Set(table.rows.flatMap((row) => (row.cell ? [row.cell] : [])));
-    pairs = pairs.filter((pair) => cells.has(pair.cell.id));
   }
-  return pairs;
+  return selected;
 }
 
 /** What each run needs: `done` runs (a result with the cell's fingerprint) are skipped. */
