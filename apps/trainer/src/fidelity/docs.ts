@@ -2,6 +2,8 @@ import { estimateBudget, hours } from './budget';
 import type { Claim, Matrix, MetricSpec, TableRow, TableSpec } from './matrix';
 import { type FidelityResult, fingerprintOf, runName } from './results';
 
+const minutes = (seconds: number): string => `${Math.round(seconds / 60)} min`;
+
 /** Mean and sample standard deviation (0 for one value). */
 export function meanSd(values: readonly number[]): { mean: number; sd: number; n: number } {
   const n = values.length;
@@ -202,14 +204,14 @@ export function renderFidelityDocs(
     '## Status and budget',
     '',
     `- Runs finished: **${current.length} of ${runs}** (${matrix.cells.length} cells).`,
-    `- Time taken by the finished runs: **${hours(budget.spent)}** of training and evaluation wall clock on a 2-core machine shared with other jobs at \`nice -n 15\` (each result's \`host\` records the load average when it finished; under sharing a step takes several times its idle-machine time, so measured families read pessimistic beside the assumed figures, which are idle-machine estimates).`,
+    `- Time taken by the finished runs: **${hours(budget.spent)}** of training and evaluation wall clock on a 2-core machine shared with other jobs, at a raised nice level (each result's \`host\` records the load average when it finished; under sharing a step takes several times its idle-machine time, so measured families read pessimistic beside the assumed figures, which are idle-machine estimates).`,
     `- Estimated time of the whole matrix: **${hours(budget.total)}** (${hours(budget.remaining)} left; the \`--quick\` subset ${hours(budget.quick)}), from the measured seconds per step of each model family where a run of it finished, else an assumption (marked below).`,
     '',
-    '| cell | runs done | s/step | estimate |',
-    '| --- | ---: | ---: | ---: |',
+    '| cell | runs done | taken (finished runs) | s/step | estimate (all seeds) |',
+    '| --- | ---: | ---: | ---: | ---: |',
     ...budget.cells.map(
       (cell) =>
-        `| ${cell.cell} | ${cell.done}/${cell.runs} | ${cell.secondsPerStep.toFixed(2)}${cell.measured ? '' : ' (assumed)'} | ${hours(cell.seconds)} |`,
+        `| ${cell.cell} | ${cell.done}/${cell.runs} | ${cell.done > 0 ? minutes(cell.taken) : '—'} | ${cell.secondsPerStep.toFixed(2)}${cell.measured ? '' : ' (assumed)'} | ${hours(cell.seconds)} |`,
     ),
     '',
     '## Data',
