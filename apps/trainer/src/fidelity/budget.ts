@@ -48,7 +48,9 @@ export function estimateBudget(
     const secondsPerStep = measuredSteps
       ? mean(measuredSteps)
       : (matrix.assumedStepSeconds[cell.family] ?? 1);
-    const perRun = cell.steps * secondsPerStep + cell.evals.length * evalSeconds;
+    // A fine-tune cell also writes proposals of two splits: about one evaluation's time each.
+    const passes = cell.evals.length + (cell.finetune ? 2 : 0);
+    const perRun = cell.steps * secondsPerStep + passes * evalSeconds;
     const finished = cell.seeds.flatMap((seed) => results.get(runName(cell.id, seed)) ?? []);
     const done = finished.length;
     return {

@@ -369,7 +369,7 @@ export const matrix: Matrix = {
           [2375, 59.0, 64.7, 67.2],
         ][index]!,
       })),
-      note: 'The masked-vs-dense head time is measured by packages/detectors/bench (another issue); this table is anchors per image and recall.',
+      note: 'The masked-vs-dense head time is measured by packages/detectors/bench (another issue); this table is anchors per image and recall. 8525 is every location of a 320² image (P2–P6). In `ga-rpn-s0` the location map is still flat after 400 steps: p lies in [0.05, 0.1) at every location of every val image, so εL ≤ 0.05 keeps all 8525 and 0.1 keeps none — the sparsity the paper reports needs a trained location branch.',
     },
     {
       id: 'ga-table-2',
