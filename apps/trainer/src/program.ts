@@ -195,7 +195,10 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
       "the papers' tables in miniature: trains and evaluates the fidelity matrix (resumable), writes docs/fidelity.md",
     )
     .option('--quick', 'only the quick subset (≤ 45 min on 2 cores)')
-    .option('--only <table>', 'only the cells of one table (e.g. ga-table-1-4)')
+    .option(
+      '--only <list>',
+      'only these tables, cells or runs, in this order (comma-separated, e.g. ga-table-1-4 or ga-rpn-s0,rpn)',
+    )
     .option('--budget', 'print the estimated time of the whole matrix and exit')
     .option('--docs', 'only regenerate the page from the committed results')
     .option('--dry-run', 'print what each run needs and exit')

@@ -6,6 +6,26 @@ import { bestMetricOf, parseSetting, resolveRunConfig } from './run-config';
 
 const fiveClasses = async () => 5;
 
+describe('--set on optional detector fields', () => {
+  it("shows a bad value's own error, and 'no such field' only for a field that does not exist", async () => {
+    const settings = (...list: string[]) =>
+      resolveRunConfig({ preset: 'tinyGaRpn', settings: list }, fiveClasses);
+    const ablation = await settings(
+      'head.anchorScheme.components.shape=false',
+      'head.anchorScheme.components.featureAdaption=false',
+    );
+    expect(ablation.detector).toMatchObject({
+      head: { anchorScheme: { components: { shape: false, featureAdaption: false } } },
+    });
+    await expect(settings('head.anchorScheme.components.shape=false')).rejects.toThrow(
+      /head\.anchorScheme\.components\.featureAdaption: feature adaption needs the shape branch/,
+    );
+    await expect(settings('head.anchorScheme.componentz.shape=false')).rejects.toThrow(
+      /--set detector\.head\.anchorScheme\.componentz\.shape: no such field \(detector\.head\.anchorScheme has: type, squareScale,/,
+    );
+  });
+});
+
 describe('parseSetting', () => {
   it('reads JSON values and falls back to strings; bare paths address the detector', () => {
     expect(parseSetting('train.maxIters=200')).toEqual({

@@ -249,8 +249,17 @@ export async function resolveRunConfig(
     } catch {
       throw error;
     }
+    // An optional field absent from the base (e.g. a guided scheme's `components`) is a real
+    // field when the parse error names it: that error (a bad value) is the one to show.
+    const message = (error as Error).message;
     for (const { path } of overrides) {
-      if (path[0] === 'detector' && !hasPath(base, path.slice(1))) unknownSetting(base, path);
+      if (
+        path[0] === 'detector' &&
+        !hasPath(base, path.slice(1)) &&
+        !message.includes(`${path.slice(1, -1).join('.')}.`)
+      ) {
+        unknownSetting(base, path);
+      }
     }
     throw error;
   }
@@ -310,9 +319,14 @@ export function bestMetricOf(config: RunConfig): string {
 }
 
 function unknownSetting(config: DetectorConfig, path: readonly string[]): never {
-  const parent = path.slice(1, -1);
+  // The deepest object of the path that exists, and what it has.
+  const parent: string[] = [];
   let node: unknown = config;
-  for (const key of parent) node = isRecord(node) ? node[key] : undefined;
+  for (const key of path.slice(1, -1)) {
+    if (!isRecord(node) || !isRecord(node[key])) break;
+    node = node[key];
+    parent.push(key);
+  }
   const fields = isRecord(node) ? Object.keys(node).join(', ') : '(none)';
   throw new Error(
     `--set ${path.join('.')}: no such field (${['detector', ...parent].join('.')} has: ${fields})`,

@@ -30,14 +30,14 @@ function anchorFunction(
     },
     { squareScale: 4, sparseInference },
   );
-  fn.location.conv.weight.assign(tf.zeros(fn.location.conv.weight.shape));
-  fn.location.conv.bias?.assign(tf.tensor1d([0]));
+  fn.location!.conv.weight.assign(tf.zeros(fn.location!.conv.weight.shape));
+  fn.location!.conv.bias?.assign(tf.tensor1d([0]));
   // Logit = x[..., 0] - t keeps about `keptFraction` of N(0, 1) positions (p ≥ 0.01 ⇔ logit ≥ −4.6).
   const threshold = { 0.05: 1.645, 0.2: 0.842, 1: -10 }[keptFraction as 0.05 | 0.2 | 1];
-  const weight = tf.buffer(fn.location.conv.weight.shape);
+  const weight = tf.buffer(fn.location!.conv.weight.shape);
   weight.set(1, 0, 0, 0, 0);
-  fn.location.conv.weight.assign(weight.toTensor());
-  fn.location.conv.bias?.assign(tf.tensor1d([-4.6 - threshold]));
+  fn.location!.conv.weight.assign(weight.toTensor());
+  fn.location!.conv.bias?.assign(tf.tensor1d([-4.6 - threshold]));
   return fn;
 }
 const feature = tf.randomNormal([2, 64, 64, channels], 0, 1, 'float32', 1) as tf.Tensor4D;

@@ -93,7 +93,7 @@ describe('GuidedAnchorFunction', () => {
       (batch) => {
         const { store, fn } = build({ sparseInference: 'always' }, { kernelSize, sharedTower });
         // Put roughly half of the locations above εL.
-        fn.location.conv.bias?.assign(tf.tensor1d([Math.log(0.01 / 0.99)]));
+        fn.location!.conv.bias?.assign(tf.tensor1d([Math.log(0.01 / 0.99)]));
         for (const [level, stride] of strides.entries()) {
           const size = 64 / stride;
           const feature = tf.randomNormal(
@@ -135,7 +135,7 @@ describe('GuidedAnchorFunction', () => {
 
   it('computes nothing on a level where nothing passes εL, and keeps everything at εL = 0', () => {
     const none = build({ sparseInference: 'always' });
-    none.fn.location.conv.bias?.assign(tf.tensor1d([-50]));
+    none.fn.location!.conv.bias?.assign(tf.tensor1d([-50]));
     const all = build({ sparseInference: 'always', locationThreshold: 0 });
     const feature = tf.randomNormal([2, 4, 4, channels], 0, 1, 'float32', 9) as tf.Tensor4D;
     const input = {
@@ -184,7 +184,7 @@ describe('GuidedAnchorFunction', () => {
     const half = Math.log(0.01 / 0.99);
     const fraction = (() => {
       const { store, fn } = build();
-      fn.location.conv.bias?.assign(tf.tensor1d([half]));
+      fn.location!.conv.bias?.assign(tf.tensor1d([half]));
       const out = fn.apply(input);
       const kept = Array.from(out.evaluated!.dataSync());
       const value = kept.reduce((n, v) => n + Number(v), 0) / kept.length;
@@ -202,7 +202,7 @@ describe('GuidedAnchorFunction', () => {
     ] as const;
     for (const [options, training, sparse] of cases) {
       const { store, fn } = build(options);
-      fn.location.conv.bias?.assign(tf.tensor1d([half]));
+      fn.location!.conv.bias?.assign(tf.tensor1d([half]));
       const out = fn.applyCompact({ ...input, training });
       expect(out !== null, JSON.stringify({ options, training })).toBe(sparse);
       if (out) disposeLevelOutputs([out]);
@@ -292,7 +292,7 @@ describe('GuidedAnchorFunction.setLocationThreshold', () => {
       training: false,
       plan: undefined,
     };
-    const probabilities = tf.tidy(() => tf.sigmoid(fn.location.apply(feature)).dataSync());
+    const probabilities = tf.tidy(() => tf.sigmoid(fn.location!.apply(feature)).dataSync());
     const sorted = Array.from(probabilities).sort((a, b) => a - b);
     const counts: number[] = [];
     const between = (i: number) => (sorted[i - 1]! + sorted[i]!) / 2;

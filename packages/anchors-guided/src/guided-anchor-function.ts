@@ -40,7 +40,28 @@ import {
   type ShapeTargets,
 } from './shape-targets';
 
+/**
+ * Which of Guided Anchoring's modules run (GA §4.3, Table 4's L. / S. / F.A. ablation). All
+ * true is GA; the others are the paper's ablation rows:
+ * - `location: false`: no location branch (`conv_loc`), no `loss_loc`; every location is
+ *   evaluated (no εL mask, no sparse inference);
+ * - `shape: false`: no shape branch (`conv_shape`), no `loss_shape`; every anchor has the fixed
+ *   base shape (dw, dh) = 0, the σ·s square (GA-RPN 8·s, GA-RetinaNet 4·s);
+ * - `featureAdaption: false`: no deformable conv; the final cls / reg layers read the feature
+ *   as it is. Feature adaption needs the shape branch (its offsets come from the predicted shape).
+ */
+export interface GuidedAnchorComponents {
+  /** Default true. */
+  location?: boolean;
+  /** Default true. */
+  shape?: boolean;
+  /** Default true; true needs `shape`. */
+  featureAdaption?: boolean;
+}
+
 export interface GuidedAnchorFunctionOptions {
+  /** GA's modules on / off (Table 4's ablation); default all on. */
+  components?: GuidedAnchorComponents;
   /** σ of `w = σ·s·e^dw` (GA-RPN 8, GA-RetinaNet 4). Default 8. */
   squareScale?: number;
   /** Std multiplying (dw, dh) (mmdetection `anchor_coder`: GA-RPN 0.14, GA-RetinaNet 1). Default 1. */
@@ -126,12 +147,45 @@ export function sparseMaxKeptFor(backend: string = tf.getBackend()): number {
   return sparseMaxKeptByBackend[backend] ?? (sparseMaxKeptByBackend.default as number);
 }
 
-/** GA's tensors for its own losses: per level `[B, H, W, 1]` location logits and `[B, H, W, 2]` (dw, dh). */
-export type GuidedExtras = { locLogits: tf.Tensor4D; shapePred: tf.Tensor4D };
+/**
+ * GA's tensors for its own losses: per level `[B, H, W, 1]` location logits and `[B, H, W, 2]`
+ * (dw, dh); each absent when its branch is off (`components`).
+ */
+export type GuidedExtras = { locLogits?: tf.Tensor4D; shapePred?: tf.Tensor4D };
 
 interface Adapted {
-  adaption: FeatureAdaption;
+  /** Null without feature adaption (`components.featureAdaption: false`). */
+  adaption: FeatureAdaption | null;
   layer: AnchorConditionedLayer;
+}
+
+/** `components` with its defaults, checked: feature adaption needs the shape branch. */
+export function resolveComponents(
+  components: GuidedAnchorComponents = {},
+): Required<GuidedAnchorComponents> {
+  const resolved = {
+    location: components.location ?? true,
+    shape: components.shape ?? true,
+    featureAdaption: components.featureAdaption ?? true,
+  };
+  for (const [key, value] of Object.entries(components)) {
+    if (!(key in resolved)) {
+      throw new Error(
+        `GuidedAnchorFunction: components.${key} is not a module (location, shape, featureAdaption)`,
+      );
+    }
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new Error(
+        `GuidedAnchorFunction: components.${key} must be a boolean, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  if (resolved.featureAdaption && !resolved.shape) {
+    throw new Error(
+      'GuidedAnchorFunction: components.featureAdaption needs components.shape (the adaption offsets come from the predicted shape); set featureAdaption: false too',
+    );
+  }
+  return resolved;
 }
 
 /** GA's own final conv: θ at every location, or at the im2col rows of the kept ones. */
@@ -182,8 +236,12 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
    * getter: checkpoints name the shape sampler's random state by its property path through it.
    */
   options: GuidedAnchorFunctionOptions;
-  readonly location: LocationBranch;
-  readonly shape: ShapeBranch;
+  /** The modules that run (`options.components` with defaults). */
+  readonly components: Readonly<Required<GuidedAnchorComponents>>;
+  /** Null with `components.location: false`. */
+  readonly location: LocationBranch | null;
+  /** Null with `components.shape: false`. */
+  readonly shape: ShapeBranch | null;
   private readonly cls: Adapted;
   private readonly reg: Adapted;
   private readonly sharedAdaption: boolean;
@@ -211,15 +269,22 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     this.options = options;
     this.sharedAdaption = context.sharedTower;
     this.kernelSize = context.kernelSize;
-    this.location = new LocationBranch(store.scope('conv_loc'), { inChannels });
-    this.shape = new ShapeBranch(store.scope('conv_shape'), { inChannels });
+    this.components = resolveComponents(options.components);
+    this.location = this.components.location
+      ? new LocationBranch(store.scope('conv_loc'), { inChannels })
+      : null;
+    this.shape = this.components.shape
+      ? new ShapeBranch(store.scope('conv_shape'), { inChannels })
+      : null;
     const makeAdaption = (scope: ParameterStore) =>
-      new FeatureAdaption(scope, {
-        inChannels,
-        outChannels: inChannels,
-        deformGroups: options.deformGroups ?? 4,
-        weightStd: options.adaptionWeightStd ?? 0.01,
-      });
+      this.components.featureAdaption
+        ? new FeatureAdaption(scope, {
+            inChannels,
+            outChannels: inChannels,
+            deformGroups: options.deformGroups ?? 4,
+            weightStd: options.adaptionWeightStd ?? 0.01,
+          })
+        : null;
     const clsAdaption = makeAdaption(
       store.scope(this.sharedAdaption ? 'feature_adaption' : 'feature_adaption_cls'),
     );
@@ -297,16 +362,19 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     const { level, clsFeature, regFeature, training } = input;
     const stride = this.strideOf(level, 'apply');
     const [batch, height, width] = clsFeature.shape;
-    const locLogits = this.location.apply(clsFeature);
-    const shapePred = this.shape.apply(regFeature);
+    const locLogits = this.location?.apply(clsFeature);
+    // Without the shape branch every anchor has the base shape: (dw, dh) = 0.
+    const shapePred = this.shape
+      ? this.shape.apply(regFeature)
+      : (tf.zeros([batch, height, width, 2]) as tf.Tensor4D);
     const priors = guidedAnchors(shapePred, stride, this.decodeOptions);
     const { clsScores, boxDeltas } = tf.tidy(() => {
       const numLocations = height * width;
-      const clsAdapted = this.cls.adaption.apply(clsFeature, shapePred);
+      const clsAdapted = this.cls.adaption?.apply(clsFeature, shapePred) ?? clsFeature;
       const regAdapted =
         this.sharedAdaption && clsFeature === regFeature
           ? clsAdapted
-          : this.reg.adaption.apply(regFeature, shapePred);
+          : (this.reg.adaption?.apply(regFeature, shapePred) ?? regFeature);
       const sizes = lazyTensor(() => this.anchorLogSizes(shapePred, stride));
       try {
         const input = (feature: tf.Tensor4D) => ({
@@ -326,13 +394,13 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
         sizes.dispose();
       }
     });
-    const output: AnchorLevelOutput<GuidedExtras> = {
-      clsScores,
-      boxDeltas,
-      priors,
-      extras: { locLogits, shapePred },
-    };
-    if (!training) {
+    const extras: GuidedExtras = {};
+    if (locLogits) extras.locLogits = locLogits;
+    if (this.shape) extras.shapePred = shapePred;
+    else shapePred.dispose();
+    const output: AnchorLevelOutput<GuidedExtras> = { clsScores, boxDeltas, priors, extras };
+    // Without the location branch every location is evaluated (no mask).
+    if (!training && locLogits) {
       output.evaluated = tf.tidy(
         () =>
           tf.reshape(locationMask(locLogits, this.options.locationThreshold ?? 0.01), [
@@ -361,12 +429,15 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     // a synchronous predict: every location is evaluated instead (`apply` marks the kept ones).
     if (input.training || mode === 'never' || !hasSyncReadback(tf.getBackend())) return null;
     if (!this.cls.layer.applyRows || !this.reg.layer.applyRows) return null;
+    // Without the location branch every location is kept: the dense path is the same work.
+    if (!this.location) return null;
     const { level, clsFeature, regFeature } = input;
     const stride = this.strideOf(level, 'applyCompact');
     const [batch, height, width, channels] = clsFeature.shape;
     const grid = height * width;
+    const location = this.location;
     const flags = tf.tidy(() =>
-      locationMask(this.location.apply(clsFeature), this.options.locationThreshold ?? 0.01),
+      locationMask(location.apply(clsFeature), this.options.locationThreshold ?? 0.01),
     );
     const values = flags.dataSync();
     flags.dispose();
@@ -392,22 +463,28 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
           tf.reshape(feature, [batch * grid, channels]),
           tf.tensor2d(support, [support.length, 1], 'int32'),
         ) as tf.Tensor2D;
-      const shapeWeight = this.shape.conv.weight;
-      const shapeSupport = tf.add(
-        tf.matMul(rowsAt(regFeature), tf.reshape(shapeWeight, [channels, 2]) as tf.Tensor2D),
-        this.shape.conv.bias!,
-      ) as tf.Tensor2D;
+      const shapeSupport = this.shape
+        ? (tf.add(
+            tf.matMul(
+              rowsAt(regFeature),
+              tf.reshape(this.shape.conv.weight, [channels, 2]) as tf.Tensor2D,
+            ),
+            this.shape.conv.bias!,
+          ) as tf.Tensor2D)
+        : (tf.zeros([support.length, 2]) as tf.Tensor2D);
       const shapeKept = keptInSupport
         ? (tf.gatherND(
             shapeSupport,
             tf.tensor2d(keptInSupport, [count, 1], 'int32'),
           ) as tf.Tensor2D)
         : shapeSupport;
-      const clsAdapted = this.cls.adaption.applyAt(clsFeature, shapeSupport, support);
+      const adaptedAt = (adaption: FeatureAdaption | null, feature: tf.Tensor4D) =>
+        adaption ? adaption.applyAt(feature, shapeSupport, support) : rowsAt(feature);
+      const clsAdapted = adaptedAt(this.cls.adaption, clsFeature);
       const regAdapted =
         this.sharedAdaption && clsFeature === regFeature
           ? clsAdapted
-          : this.reg.adaption.applyAt(regFeature, shapeSupport, support);
+          : adaptedAt(this.reg.adaption, regFeature);
       const columnsOf = (rows: tf.Tensor2D): tf.Tensor2D => {
         if (!columnIndices) return rows;
         const padded = tf.concat([rows, tf.zeros([1, rows.shape[1]])]);
@@ -445,29 +522,39 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     });
   }
 
-  /** `loss_loc` (GA §3.1, focal) and `loss_shape` (GA eq. 6) over all levels. */
+  /**
+   * `loss_loc` (GA §3.1, focal) and `loss_shape` (GA eq. 6) over all levels; each only when
+   * its branch is on (`components`).
+   */
   auxiliaryLosses(
     outputs: readonly AnchorLevelOutput<GuidedExtras>[],
     context: AuxiliaryLossContext,
   ): LossRecord {
-    const extras = outputs.map((o, level) => {
-      if (!o.extras)
-        throw new Error(`GuidedAnchorFunction.auxiliaryLosses: outputs[${level}] has no extras`);
-      return o.extras;
-    });
-    const locLogits = extras.map((e) => e.locLogits);
-    const shapePreds = extras.map((e) => e.shapePred);
+    const extra = <K extends keyof GuidedExtras>(key: K) =>
+      outputs.map((o, level) => {
+        const tensor = o.extras?.[key];
+        if (!tensor) {
+          throw new Error(`GuidedAnchorFunction.auxiliaryLosses: outputs[${level}] has no ${key}`);
+        }
+        return tensor as tf.Tensor4D;
+      });
+    const losses: LossRecord = {};
+    if (!this.location && !this.shape) return losses;
     const prepared = context.prepared as GuidedTargets | undefined;
     const targets = prepared ?? this.targets(context, featmapSizesOf(outputs));
-    const lossLoc = locationLoss(locLogits, targets.labels, this.options.locationLoss);
-    const lossShape = shapeLoss(shapePreds, targets.shapeTargets, {
-      ...this.options.shapeLoss,
-      strides: this.strides,
-      squareScale: this.options.squareScale ?? 8,
-      deltaStd: this.options.deltaStd ?? 1,
-    });
+    if (targets.labels) {
+      losses.loss_loc = locationLoss(extra('locLogits'), targets.labels, this.options.locationLoss);
+    }
+    if (targets.shapeTargets) {
+      losses.loss_shape = shapeLoss(extra('shapePred'), targets.shapeTargets, {
+        ...this.options.shapeLoss,
+        strides: this.strides,
+        squareScale: this.options.squareScale ?? 8,
+        deltaStd: this.options.deltaStd ?? 1,
+      });
+    }
     if (!prepared) this.disposeAuxiliary(targets);
-    return { loss_loc: lossLoc, loss_shape: lossShape };
+    return losses;
   }
 
   /**
@@ -479,29 +566,31 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
     outputs: readonly AnchorLevelOutput<GuidedExtras>[],
     context: AuxiliaryLossContext,
   ): Promise<GuidedTargets> {
+    if (!this.location && !this.shape) return {};
     const { gtBoxes, gtIgnoreBoxes } = context.targets;
     await Promise.all(
       [...gtBoxes, ...(gtIgnoreBoxes ?? [])].flatMap((boxes) => (boxes ? [boxes.data()] : [])),
     );
     const featmapSizes = featmapSizesOf(outputs);
-    const labels = this.locationLabels(context, featmapSizes);
+    const labels = this.location ? this.locationLabels(context, featmapSizes) : undefined;
+    if (!this.shape) return labels ? { labels } : {};
     try {
       const shapeTargets = await this.shapeTargetBuilder.buildAsync(
         gtBoxes,
         featmapSizes,
         gtIgnoreBoxes,
       );
-      return { labels, shapeTargets };
+      return labels ? { labels, shapeTargets } : { shapeTargets };
     } catch (error) {
-      tf.dispose(labels);
+      if (labels) tf.dispose(labels);
       throw error;
     }
   }
 
   disposeAuxiliary(prepared: unknown): void {
     const targets = prepared as GuidedTargets;
-    tf.dispose(targets.labels);
-    disposeShapeTargets(targets.shapeTargets);
+    if (targets.labels) tf.dispose(targets.labels);
+    if (targets.shapeTargets) disposeShapeTargets(targets.shapeTargets);
   }
 
   /** Fills the square-centre cache of these sizes with awaited reads (see `prepareSquareCentres`). */
@@ -515,13 +604,16 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   }
 
   private targets(context: AuxiliaryLossContext, featmapSizes: Size2D[]): GuidedTargets {
-    const labels = this.locationLabels(context, featmapSizes);
-    const shapeTargets = this.shapeTargetBuilder.build(
-      context.targets.gtBoxes,
-      featmapSizes,
-      context.targets.gtIgnoreBoxes,
-    );
-    return { labels, shapeTargets };
+    const targets: GuidedTargets = {};
+    if (this.location) targets.labels = this.locationLabels(context, featmapSizes);
+    if (this.shape) {
+      targets.shapeTargets = this.shapeTargetBuilder.build(
+        context.targets.gtBoxes,
+        featmapSizes,
+        context.targets.gtIgnoreBoxes,
+      );
+    }
+    return targets;
   }
 
   /** GA §3.1 location labels per level; objects inside ignore boxes are ignored, not negative. */
@@ -565,17 +657,20 @@ export class GuidedAnchorFunction implements AnchorFunction<undefined, GuidedExt
   }
 }
 
-/** GA's targets of one batch: location labels per level and the shape branch's targets. */
+/**
+ * GA's targets of one batch: location labels per level and the shape branch's targets (each
+ * only when its branch is on).
+ */
 interface GuidedTargets {
-  labels: tf.Tensor3D[];
-  shapeTargets: ShapeTargets;
+  labels?: tf.Tensor3D[];
+  shapeTargets?: ShapeTargets;
 }
 
 function featmapSizesOf(outputs: readonly AnchorLevelOutput<GuidedExtras>[]): Size2D[] {
   return outputs.map((o, level) => {
-    const locLogits = o.extras?.locLogits;
-    if (!locLogits) throw new Error(`GuidedAnchorFunction: outputs[${level}] has no extras`);
-    return [locLogits.shape[1], locLogits.shape[2]] as Size2D;
+    const map = o.extras?.locLogits ?? o.extras?.shapePred;
+    if (!map) throw new Error(`GuidedAnchorFunction: outputs[${level}] has no extras`);
+    return [map.shape[1], map.shape[2]] as Size2D;
   });
 }
 

@@ -5,6 +5,7 @@ export { FeatureAdaption } from './feature-adaption';
 export type { LocationBranchOptions, ShapeBranchOptions } from './guided-anchor-branches';
 export { LocationBranch, ShapeBranch } from './guided-anchor-branches';
 export type {
+  GuidedAnchorComponents,
   GuidedAnchorFunctionOptions,
   GuidedExtras,
   SparseInferenceMode,
@@ -13,6 +14,7 @@ export {
   GuidedAnchorFunction,
   guidedAnchorFunction,
   plainConvLayer,
+  resolveComponents,
   sparseGeometry,
   sparseMaxKeptByBackend,
   sparseMaxKeptFor,

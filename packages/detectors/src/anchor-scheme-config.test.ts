@@ -125,6 +125,30 @@ describe('the anchor scheme of a dense head', () => {
     expect(bad({ type: 'sliding' })).toThrow(/head\.anchorScheme\.type/);
   });
 
+  it("GA Table 4's components: absent by default (all on), named errors for bad values", () => {
+    for (const preset of [presets.tinyGaRpn(), presets.gaRpnR50Fpn1x(), presets.tinyGaRetinaNet(3)])
+      expect(schemeOf(preset)).not.toHaveProperty('components');
+    expect(
+      schemeOf(retina({ type: 'guided', components: { shape: false, featureAdaption: false } })),
+    ).toMatchObject({ components: { shape: false, featureAdaption: false } });
+    const bad = (anchorScheme: unknown) => () => retina(anchorScheme);
+    expect(bad({ type: 'guided', components: { shape: false } })).toThrow(
+      /head\.anchorScheme\.components\.featureAdaption: feature adaption needs the shape branch/,
+    );
+    expect(
+      bad({ type: 'meta-guided', components: { shape: false, featureAdaption: true } }),
+    ).toThrow(/head\.anchorScheme\.components\.featureAdaption/);
+    expect(bad({ type: 'guided', components: { location: 'off' } })).toThrow(
+      /head\.anchorScheme\.components\.location/,
+    );
+    expect(bad({ type: 'guided', components: { adaption: false } })).toThrow(
+      /head\.anchorScheme\.components.*adaption/,
+    );
+    expect(bad({ type: 'meta', components: { shape: false } })).toThrow(
+      /head\.anchorScheme\.components/,
+    );
+  });
+
   it("sparse inference: 'auto' by default, sparseMaxKept only with 'auto'", () => {
     expect(schemeOf(retina({ type: 'guided' }))).toMatchObject({ sparseInference: 'auto' });
     expect(schemeOf(retina({ type: 'guided', sparseMaxKept: 0.3 }))).toMatchObject({

@@ -179,6 +179,17 @@ function guidedFields(defaults: GuidedDefaults) {
     locationLossNormalizer: locationNormalizerSchema.default(defaults.locationLossNormalizer),
     centerOffset: probability.default(defaults.centerOffset),
     locationIgnoreBoxes: z.boolean().default(defaults.locationIgnoreBoxes),
+    /**
+     * GA's modules on / off (GA Table 4's L. / S. / F.A. ablation; `@det/anchors-guided`'s
+     * `components`); absent: all on. `featureAdaption` needs `shape`.
+     */
+    components: z
+      .strictObject({
+        location: z.boolean().optional(),
+        shape: z.boolean().optional(),
+        featureAdaption: z.boolean().optional(),
+      })
+      .optional(),
   };
 }
 
@@ -194,6 +205,31 @@ function checkSparseBelow(
       message: `has no effect with sparseInference '${scheme.sparseInference}' (only 'auto' chooses by the kept fraction)`,
     });
   }
+}
+
+/** Feature adaption's offsets come from the predicted shape: it needs the shape branch. */
+function checkComponents(
+  scheme: { components?: { shape?: boolean | undefined; featureAdaption?: boolean | undefined } },
+  context: z.RefinementCtx,
+): void {
+  const components = scheme.components;
+  if (components?.shape === false && components.featureAdaption !== false) {
+    context.addIssue({
+      code: 'custom',
+      path: ['components', 'featureAdaption'],
+      message:
+        'feature adaption needs the shape branch (its offsets come from the predicted shape): with components.shape false set components.featureAdaption false too',
+    });
+  }
+}
+
+/** Both refinements of a guided scheme. */
+function checkGuided(
+  scheme: Parameters<typeof checkSparseBelow>[0] & Parameters<typeof checkComponents>[0],
+  context: z.RefinementCtx,
+): void {
+  checkSparseBelow(scheme, context);
+  checkComponents(scheme, context);
 }
 
 /** What a head style brings to its schemes' defaults. */
@@ -230,14 +266,14 @@ export function anchorSchemeSchema(defaults: SchemeDefaults) {
     }),
     z
       .strictObject({ type: z.literal('guided'), ...guidedFields(defaults.guided) })
-      .superRefine(checkSparseBelow),
+      .superRefine(checkGuided),
     z
       .strictObject({
         type: z.literal('meta-guided'),
         ...guidedFields(defaults.guided),
         ...generatorFields,
       })
-      .superRefine(checkSparseBelow),
+      .superRefine(checkGuided),
   ]);
 }
 

@@ -1,5 +1,6 @@
 import {
   ApproxMaxIoUAssigner,
+  type GuidedAnchorComponents,
   type GuidedAnchorFunctionOptions,
   guidedAnchorFunction,
 } from '@det/anchors-guided';
@@ -20,6 +21,13 @@ import {
 import type { AnchorSchemeConfig, GuidedSchemeConfig } from './anchor-scheme-config';
 import type { DenseHeadConfig, RoiHeadConfig } from './config';
 
+/** The set switches of a scheme's `components` (Table 4's ablation). */
+function componentsOf(components: NonNullable<GuidedSchemeConfig['components']>) {
+  return Object.fromEntries(
+    Object.entries(components).filter(([, on]) => on !== undefined),
+  ) as GuidedAnchorComponents;
+}
+
 /** `@det/anchors-guided`'s options for a `guided` / `meta-guided` scheme config. */
 export function guidedAnchorOptions(
   scheme: GuidedSchemeConfig,
@@ -39,6 +47,7 @@ export function guidedAnchorOptions(
     ignoreRatio: scheme.ignoreRatio,
     centerOffset: scheme.centerOffset,
     locationIgnoreBoxes: scheme.locationIgnoreBoxes,
+    ...(scheme.components === undefined ? {} : { components: componentsOf(scheme.components) }),
     locationLoss: {
       lossWeight: scheme.locationLossWeight,
       negativeWeight: scheme.locationNegativeWeight,

@@ -1,3 +1,4 @@
+import type { GuidedAnchorComponents } from '@det/anchors-guided';
 import { metaAnchorFunction } from '@det/anchors-meta';
 import { initBackend, ParameterStore } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -6,7 +7,7 @@ import { buildDenseHead } from './build-parts';
 import { createDetector } from './create-detector';
 import { resnetFpnPyramid } from './parts';
 import { presets } from './presets';
-import { metaAnchorFunctionOf } from './scheme-access';
+import { guidedAnchorFunctionOf, metaAnchorFunctionOf } from './scheme-access';
 import { SingleStageDetector } from './single-stage-detector';
 import { compositionBatch, disposeCompositionBatch } from './testing/composition-cases';
 import { TwoStageDetector } from './two-stage-detector';
@@ -45,6 +46,46 @@ describe('createDetector: configs and parts', () => {
     } finally {
       disposeCompositionBatch(batch);
       detector.dispose();
+    }
+  });
+
+  it("builds GA Table 4's ablations from config: only the modules that are on, their losses", () => {
+    const tiny = presets.tinyGaRpn();
+    if (tiny.kind !== 'single-stage' || tiny.head.anchorScheme.type !== 'guided') {
+      throw new Error('kind');
+    }
+    const cases = [
+      [
+        { location: false, featureAdaption: false },
+        ['loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape'],
+      ],
+      [{ shape: false, featureAdaption: false }, ['loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls']],
+      [{ featureAdaption: false }, ['loss_loc', 'loss_rpn_bbox', 'loss_rpn_cls', 'loss_shape']],
+    ] as [GuidedAnchorComponents, string[]][];
+    const batch = compositionBatch();
+    try {
+      for (const [components, losses] of cases) {
+        const detector = createDetector({
+          ...tiny,
+          head: { ...tiny.head, anchorScheme: { ...tiny.head.anchorScheme, components } },
+        });
+        try {
+          const fn = guidedAnchorFunctionOf(detector)!;
+          expect(fn.components).toEqual({ location: true, shape: true, ...components });
+          const names = detector.parameters.entries().map((e) => e.name);
+          const has = (part: string) => names.some((name) => name.includes(`.${part}.`));
+          expect(has('conv_loc')).toBe(components.location !== false);
+          expect(has('conv_shape')).toBe(components.shape !== false);
+          expect(has('feature_adaption')).toBe(false);
+          const values = detector.losses(batch);
+          expect(Object.keys(values).sort()).toEqual(losses);
+          tf.dispose(Object.values(values));
+        } finally {
+          detector.dispose();
+        }
+      }
+    } finally {
+      disposeCompositionBatch(batch);
     }
   });
 

@@ -179,6 +179,25 @@ describe('GA detectors: configs, empty images, batch-2 predict, diagnostics', ()
     const all = await writeGuidedAnchoringDiagnostics(everyLocation, batch, outDir);
     expect(all.anchorCount).toBe(locations);
     everyLocation.dispose();
+    // GA Table 4's S only: no location branch, no heat maps, every location's anchor counted.
+    const base = presets.tinyGaRetinaNet(5);
+    if (base.kind !== 'single-stage' || base.head.anchorScheme.type !== 'guided') {
+      throw new Error('kind');
+    }
+    const shapeOnly = createDetector({
+      ...base,
+      head: {
+        ...base.head,
+        anchorScheme: {
+          ...base.head.anchorScheme,
+          components: { location: false, featureAdaption: false },
+        },
+      },
+    });
+    const unmasked = await writeGuidedAnchoringDiagnostics(shapeOnly, batch, outDir);
+    expect(unmasked.heatmaps).toEqual([]);
+    expect(unmasked.anchorCount).toBe(locations);
+    shapeOnly.dispose();
     const rpn = createDetector(presets.tinyRpn());
     await expect(writeGuidedAnchoringDiagnostics(rpn, batch, outDir)).rejects.toThrow(
       /the single-stage detector has no Guided Anchoring head/,

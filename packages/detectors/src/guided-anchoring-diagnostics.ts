@@ -14,7 +14,10 @@ export interface GuidedAnchoringDiagnosticsOptions {
 }
 
 export interface GuidedAnchoringDiagnostics {
-  /** Per image, one `image<i>-location-p<level>.png` per level (GA Fig. 3). */
+  /**
+   * Per image, one `image<i>-location-p<level>.png` per level (GA Fig. 3); none without a
+   * location branch (`anchorScheme.components.location: false`).
+   */
   heatmaps: string[][];
   /** `shape-histograms.svg` / `.txt`: predicted anchors at evaluated locations vs GT (GA Fig. 4). */
   histograms: string[];
@@ -57,13 +60,15 @@ export async function writeGuidedAnchoringDiagnostics(
       ) as unknown as tf.TensorContainer,
   ) as unknown as ReturnType<typeof head.forward>;
   try {
+    const locationBranch = guidedAnchorFunctionOf(detector)!.location !== null;
     const locationMaps = outputs.map((output, level) => {
       const map = output.extras?.locLogits;
-      if (!map) throw new Error(`writeGuidedAnchoringDiagnostics: level ${level} has no locLogits`);
-      return map;
+      if (locationBranch && !map)
+        throw new Error(`writeGuidedAnchoringDiagnostics: level ${level} has no locLogits`);
+      return map!;
     });
     const heatmaps: string[][] = [];
-    for (let image = 0; image < batchSize; image++) {
+    for (let image = 0; image < batchSize && locationBranch; image++) {
       const source = options.images?.[image];
       heatmaps.push(
         await writeLocationHeatmaps({

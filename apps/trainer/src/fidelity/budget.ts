@@ -13,6 +13,8 @@ export interface CellEstimate {
   seconds: number;
   /** Estimated seconds of its runs without a result. */
   remaining: number;
+  /** Seconds its finished runs actually took (training + evaluations, wall clock). */
+  taken: number;
 }
 
 const mean = (values: readonly number[]) =>
@@ -46,8 +48,11 @@ export function estimateBudget(
     const secondsPerStep = measuredSteps
       ? mean(measuredSteps)
       : (matrix.assumedStepSeconds[cell.family] ?? 1);
-    const perRun = cell.steps * secondsPerStep + cell.evals.length * evalSeconds;
-    const done = cell.seeds.filter((seed) => results.has(runName(cell.id, seed))).length;
+    // A fine-tune cell also writes proposals of two splits: about one evaluation's time each.
+    const passes = cell.evals.length + (cell.finetune ? 2 : 0);
+    const perRun = cell.steps * secondsPerStep + passes * evalSeconds;
+    const finished = cell.seeds.flatMap((seed) => results.get(runName(cell.id, seed)) ?? []);
+    const done = finished.length;
     return {
       cell: cell.id,
       runs: cell.seeds.length,
@@ -56,6 +61,7 @@ export function estimateBudget(
       measured: measuredSteps !== undefined,
       seconds: perRun * cell.seeds.length,
       remaining: perRun * (cell.seeds.length - done),
+      taken: finished.reduce((sum, result) => sum + result.trainSeconds + result.evalSeconds, 0),
     };
   });
   const perRun = new Map(cells.map((c) => [c.cell, c.seconds / Math.max(1, c.runs)]));

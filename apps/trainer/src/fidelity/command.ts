@@ -163,6 +163,7 @@ export async function fidelityCommand(
         '/usr/bin/python3',
         join(repo, 'packages/detectors/bench/torch_tiny_retinanet_curve.py'),
       ],
+      finetune: [process.execPath, join(repo, 'apps/proposal-finetuner/dist/cli.js')],
       ...(options.nice !== undefined ? { nice: options.nice } : {}),
     },
     world.runner ?? processIo(io.log),

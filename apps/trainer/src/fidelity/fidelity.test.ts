@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { estimateBudget } from './budget';
 import { fidelityCommand, processIo } from './command';
@@ -100,22 +101,36 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** A fake `det`: train writes a checkpoint sidecar at `stopAt` (default maxIters) and the eval file. */
-function fakeWorld(options: { stopAt?: number } = {}) {
+/**
+ * A fake `det`: train writes a checkpoint sidecar at `stopAt` (default maxIters) and the eval
+ * file; a fake `det-finetune`: proposals writes the merged file, finetune trains `fineTuneIters`.
+ */
+function fakeWorld(options: { stopAt?: number; fineTuneIters?: number } = {}) {
   const calls: string[][] = [];
   const io: RunnerIo = {
     async exec(argv) {
       calls.push([...argv]);
       const value = (flag: string) => argv[argv.indexOf(flag) + 1]!;
-      if (argv.includes('train')) {
+      if (argv.includes('proposals')) {
+        await mkdir(value('--out'), { recursive: true });
+        await writeFile(
+          join(value('--out'), `${value('--split')}.top${value('--top')}.json`),
+          '[]',
+        );
+        return 0;
+      }
+      if (argv.includes('train') || argv.includes('finetune')) {
         const runDir = join(value('--runs-dir'), value('--name'));
-        const maxIters = Number(argv.find((a) => a.startsWith('train.maxIters='))!.split('=')[1]);
+        const maxIters = argv.includes('finetune')
+          ? (options.fineTuneIters ?? 12)
+          : Number(argv.find((a) => a.startsWith('train.maxIters='))!.split('=')[1]);
         const reached = options.stopAt ?? maxIters;
         await mkdir(join(runDir, 'checkpoints'), { recursive: true });
         await writeFile(
           join(runDir, 'checkpoints', 'last.json'),
           JSON.stringify({ state: { iteration: reached } }),
         );
+        await writeFile(join(runDir, 'checkpoints', 'last.safetensors'), '');
         await writeFile(
           join(runDir, 'log.jsonl'),
           `${JSON.stringify({ iteration: reached, seconds: reached * 0.25 })}\n`,
@@ -274,8 +289,17 @@ describe('det fidelity runner', () => {
       'b-s1:new',
     ]);
     expect(() => selectPairs(fixture, { only: 'nope' })).toThrow(
-      /--only nope: no such table \(tables: t\)/,
+      /--only nope: no such table, cell or run \(tables: t; cells: a, b;/,
     );
+    // Runs and cells, in the order listed, each pair once.
+    const listed = selectPairs(fixture, { only: 'b-s1, a ,b-s1,t' });
+    expect(listed.map((pair) => `${pair.cell.id}-s${pair.seed}`)).toEqual([
+      'b-s1',
+      'a-s0',
+      'a-s1',
+      'b-s0',
+    ]);
+    expect(() => selectPairs(fixture, { only: 'a-s7' })).toThrow(/--only a-s7: no such/);
   });
 
   it('processIo.exec appends the command, its output and exit code to the log file', async () => {
@@ -299,6 +323,102 @@ describe('det fidelity runner', () => {
   });
 });
 
+describe('det fidelity: GA Table 3 fine-tune cells', () => {
+  const detector = cell('det', { preset: 'tinyFasterRcnn', seeds: [0] });
+  const source = cell('prop', { preset: 'tinyGaRpn', seeds: [0] });
+  const fineTune: CellSpec = {
+    ...cell('ft', { seeds: [0], steps: 12 }),
+    runner: 'finetune',
+    preset: 'det',
+    set: ['--pos-iou', '0.6'],
+    family: 'finetune',
+    finetune: { proposals: 'prop', trainImages: 8, top: 300 },
+  };
+  const matrix: Matrix = {
+    ...fixture,
+    cells: [detector, source, fineTune],
+    tables: [
+      {
+        ...fixture.tables[0]!,
+        rows: [
+          { label: 'D', cell: 'det', paper: [null, null] },
+          { label: 'F', cell: 'ft', paper: [null, null] },
+        ],
+      },
+    ],
+    claims: [],
+    quick: [],
+  };
+
+  it('needs the detector and proposal runs first, then writes proposals once and fine-tunes', async () => {
+    const { io, calls } = fakeWorld();
+    const lines: string[] = [];
+    const logged = { log: (line: string) => lines.push(line), interactive: false };
+    expect(
+      await fidelityCommand({ ...commandOptions(), only: 'ft-s0' }, logged, { matrix, runner: io }),
+    ).toBe(1);
+    expect(lines.join('\n')).toMatch(
+      /ft-s0: failed: ft-s0 needs the finished run det-s0 .*det fidelity --only det-s0/,
+    );
+    expect(calls).toEqual([]);
+    expect(await fidelityCommand(commandOptions(), silent, { matrix, runner: io })).toBe(0);
+    const runs = join(root, 'runs');
+    const proposals = join(runs, 'prop-s0', 'proposals');
+    const finetuneCalls = calls
+      .filter((argv) => argv.includes('proposals') || argv.includes('finetune'))
+      .map((argv) => argv.slice(argv.indexOf('--runs-dir')));
+    expect(finetuneCalls).toEqual([
+      [
+        ...['--runs-dir', runs, 'proposals', '--run', 'prop-s0', '--split', 'train'],
+        ...['--limit', '8', '--top', '300', '--out', proposals],
+      ],
+      ['--runs-dir', runs, 'proposals', '--run', 'prop-s0', '--split', 'val'].concat([
+        '--top',
+        '300',
+        '--out',
+        proposals,
+      ]),
+      [
+        ...['--runs-dir', runs, 'finetune', '--run', 'det-s0'],
+        ...['--proposals', join(proposals, 'train.top300.json')],
+        ...['--val-proposals', join(proposals, 'val.top300.json')],
+        ...['--name', 'ft-s0', '--pos-iou', '0.6'],
+      ],
+    ]);
+    const saved = (await readResults(join(root, 'results'))).get('ft-s0')!;
+    expect(saved).toMatchObject({ runner: 'finetune', iterations: 12, trainSeconds: 3 });
+    expect(saved.evals.main!.metrics['AR@100']).toBe(0.3);
+    expect(saved.fingerprint).toContain('"finetune":{"proposals":"prop"');
+    // Finished: nothing runs again.
+    calls.length = 0;
+    await fidelityCommand(commandOptions(), silent, { matrix, runner: io });
+    expect(calls).toEqual([]);
+  });
+
+  it('a fine-tune that ends at another iteration count than the cell expects has no result', async () => {
+    const { io } = fakeWorld({ fineTuneIters: 9 });
+    const lines: string[] = [];
+    const logged = { log: (line: string) => lines.push(line), interactive: false };
+    expect(await fidelityCommand(commandOptions(), logged, { matrix, runner: io })).toBe(1);
+    expect(lines.join('\n')).toMatch(
+      /ft-s0: failed: .*stopped at 9 iterations, the cell expects 12/,
+    );
+    expect(existsSync(join(root, 'results', 'ft-s0.json'))).toBe(false);
+  });
+
+  it('the committed results still match their cells (no fingerprint went stale)', async () => {
+    const committed = await readResults(
+      fileURLToPath(new URL('../../../../docs/fidelity/results', import.meta.url)),
+    );
+    expect(committed.size).toBeGreaterThan(0);
+    for (const result of committed.values()) {
+      const spec = fullMatrix.cells.find((c) => c.id === result.cell);
+      expect(spec, result.run).toBeDefined();
+      expect(result.fingerprint, result.run).toBe(fingerprintOf(spec!, result.seed));
+    }
+  });
+});
+
 describe('docs/fidelity.md generator', () => {
   const [a, b] = fixture.cells as [CellSpec, CellSpec];
 
@@ -315,6 +435,8 @@ describe('docs/fidelity.md generator', () => {
     expect(page).toContain('| C ¹ | — | 1.0 | — | — | — |');
     expect(page).toContain('¹ C: no switch');
     expect(page).toContain('Runs finished: **4 of 4**');
+    // Per cell: the time its finished runs took (10 s training + 4 s evaluation each).
+    expect(page).toContain('| a | 2/2 | 0 min | 0.50 | 0.0 h |');
     expect(page).toContain('**Reproduced:** A beats B: 61.0 vs 42.0');
     expect(page).toContain('pnpm fidelity');
   });
@@ -350,6 +472,7 @@ describe('docs/fidelity.md generator', () => {
       ['a', true, 2 * (20 * 0.5 + 4)],
       ['b', false, 2 * 20 * 3],
     ]);
+    expect(budget.cells.map((c) => c.taken)).toEqual([14, 0]);
     expect(budget.remaining).toBe(14 + 120);
     expect(budget.spent).toBe(14);
     expect(budget.quick).toBe(14); // quick = [a, seed 0]

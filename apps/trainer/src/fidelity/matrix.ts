@@ -26,13 +26,25 @@ export interface EvalSpec {
 
 export interface CellSpec {
   id: string;
-  /** `det`: `det train` + `det eval`; `torch`: a torchvision script in bench/ (parity). */
-  runner: 'det' | 'torch';
-  /** det: the preset; torch: the architecture (`retinanet` | `faster`). */
+  /**
+   * `det`: `det train` + `det eval`; `torch`: a torchvision script in bench/ (parity);
+   * `finetune`: `det-finetune` (GA Table 3) on the runs of two other cells of the same seed.
+   */
+  runner: 'det' | 'torch' | 'finetune';
+  /**
+   * det: the preset; torch: the architecture (`retinanet` | `faster`); finetune: the cell of
+   * the trained detector that is fine-tuned.
+   */
   preset: string;
-  /** det: `det train --set` overrides (the recipe); torch: extra script arguments. */
+  /**
+   * det: `det train --set` overrides (the recipe); torch: extra script arguments; finetune:
+   * extra `det-finetune finetune` arguments (RoI assigner, samples).
+   */
   set: string[];
+  /** finetune: whose proposals (a cell of the same seed) and how many training images. */
+  finetune?: { proposals: string; trainImages: number; top: number };
   data: string;
+  /** Training steps (finetune: the fine-tune's iterations, 3 epochs of `trainImages` / 2). */
   steps: number;
   seeds: number[];
   /** Evaluations after training; `main` (no overrides) is always there. */
@@ -172,6 +184,33 @@ function det(
 
 const dropBand = '50:100:1';
 
+/** GA Table 4's ablation: `guided` scheme modules switched off. */
+const gaComponents = (components: Record<string, boolean>): string[] =>
+  Object.entries(components).map(([module, on]) => `head.anchorScheme.components.${module}=${on}`);
+const countAnchors: EvalSpec[] = [{ id: 'anchors', countAnchors: true }];
+
+/**
+ * GA Table 3: fine-tune the `faster` cell's detector (RPN dropped) for 3 epochs (lr 0.02, 0.002,
+ * 0.0002) on the top-300 proposals of `trainImages` training images, evaluate on the val
+ * images' proposals. 200 images × 3 epochs at batch 2 = 300 iterations, 30 % of the detector's
+ * own 1000 (the paper: 3 epochs after 12).
+ */
+const fineTuneImages = 200;
+function fineTune(id: string, proposals: string, set: string[]): CellSpec {
+  return {
+    id,
+    runner: 'finetune',
+    preset: 'faster',
+    set,
+    data: 'default',
+    steps: 3 * Math.ceil(fineTuneImages / 2),
+    seeds: seeds2,
+    evals: [],
+    family: 'finetune',
+    finetune: { proposals, trainImages: fineTuneImages, top: 300 },
+  };
+}
+
 export const matrix: Matrix = {
   data: [
     { id: 'default', description: 'the embedded default set: 1000 train / 200 val images at 320²' },
@@ -192,11 +231,38 @@ export const matrix: Matrix = {
       steps: proposalSteps,
       evals: [{ id: 'anchors', countAnchors: true }],
     }),
+    // GA Table 4's ablation: GA-RPN with modules off (same recipe and steps).
+    det('ga-rpn-l', 'tinyGaRpn', 'ga-rpn-ablation', {
+      steps: proposalSteps,
+      set: gaComponents({ shape: false, featureAdaption: false }),
+      evals: countAnchors,
+    }),
+    det('ga-rpn-s', 'tinyGaRpn', 'ga-rpn-ablation', {
+      steps: proposalSteps,
+      set: gaComponents({ location: false, featureAdaption: false }),
+      evals: countAnchors,
+    }),
+    det('ga-rpn-ls', 'tinyGaRpn', 'ga-rpn-ablation', {
+      steps: proposalSteps,
+      set: gaComponents({ featureAdaption: false }),
+      evals: countAnchors,
+    }),
     // Detection (GA Table 2).
     det('retinanet', 'tinyRetinaNet', 'retinanet', { set: adam(0.002) }),
     det('ga-retinanet', 'tinyGaRetinaNet', 'ga-retinanet', {}),
     det('faster', 'tinyFasterRcnn', 'faster', {}),
     det('ga-faster', 'tinyGaFasterRcnn', 'ga-faster', {}),
+    // GA Table 3: the `faster` detector fine-tuned on its own RPN's / GA-RPN's proposals. GA-RPN's
+    // with the paper's higher RoI IoU (0.6) and fewer RoIs (64 of the tiny preset's 128).
+    fineTune('ft-rpn', 'faster', []),
+    fineTune('ft-ga-rpn', 'ga-rpn', [
+      '--pos-iou',
+      '0.6',
+      '--neg-iou',
+      '0.6',
+      '--roi-samples',
+      '64',
+    ]),
     // MetaAnchor Tables 2–5 (AdamW 0.002, the tiny MetaAnchor recipe, for both columns); the
     // 3×3 baseline is the `retinanet` cell (tinyRetinaNet's anchors are Table 1's 3×3).
     det('meta-3x3', 'metaRetinanetTiny', 'meta-retinanet', { evals: metaEvals }),
@@ -263,21 +329,24 @@ export const matrix: Matrix = {
         },
         {
           label: 'L only',
+          cell: 'ga-rpn-l',
+          eval: 'anchors',
           paper: [48.0, 54.8, 59.5, 32.3, 55.6, 64.8, null],
-          note: 'pending: the `guided` scheme has no switch that turns the shape branch or the feature adaption off (it needs e.g. `anchorScheme.shapeBranch: false`, `featureAdaption: false`)',
         },
         {
           label: 'S only',
+          cell: 'ga-rpn-s',
+          eval: 'anchors',
           paper: [53.8, 59.9, 63.6, 36.4, 62.9, 71.7, null],
-          note: 'pending: as above (location branch off: every location kept, no loss_loc)',
         },
         {
           label: 'L + S (no F.A.)',
+          cell: 'ga-rpn-ls',
+          eval: 'anchors',
           paper: [54.0, 60.1, 63.8, 36.7, 63.1, 71.5, null],
-          note: 'pending: as above (feature adaption off)',
         },
       ],
-      note: `ResNet-18 × 0.25 + FPN 32 from scratch, ${proposalSteps} steps of batch 2 (SGD 0.02, the tiny presets' recipe) on 320² images, against ResNet-50-FPN on COCO at 1333×800 for 12 epochs in the paper. ARS/M/L are COCO's area-range recall at 1000 proposals (the paper's at 100). anchors/img counts the dense head's anchors (GA: locations with p ≥ εL = 0.01).`,
+      note: `ResNet-18 × 0.25 + FPN 32 from scratch, ${proposalSteps} steps of batch 2 (SGD 0.02, the tiny presets' recipe) on 320² images, against ResNet-50-FPN on COCO at 1333×800 for 12 epochs in the paper. ARS/M/L are COCO's area-range recall at 1000 proposals (the paper's at 100). anchors/img counts the dense head's anchors (GA: locations with p ≥ εL = 0.01). Table 4's rows are GA-RPN with \`anchorScheme.components\` off: L only = \`{ shape: false, featureAdaption: false }\` (every anchor the base 8·s square, no loss_shape), S only = \`{ location: false, featureAdaption: false }\` (every location kept, no loss_loc), L + S = \`{ featureAdaption: false }\` (no deformable conv).`,
     },
     {
       id: 'ga-table-5',
@@ -300,7 +369,7 @@ export const matrix: Matrix = {
           [2375, 59.0, 64.7, 67.2],
         ][index]!,
       })),
-      note: 'The masked-vs-dense head time is measured by packages/detectors/bench (another issue); this table is anchors per image and recall.',
+      note: 'The masked-vs-dense head time is measured by packages/detectors/bench (another issue); this table is anchors per image and recall. 8525 is every location of a 320² image (P2–P6). In `ga-rpn-s0` the location map is still flat after 400 steps: p lies in [0.05, 0.1) at every location of every val image, so εL ≤ 0.05 keeps all 8525 and 0.1 keeps none — the sparsity the paper reports needs a trained location branch.',
     },
     {
       id: 'ga-table-2',
@@ -331,13 +400,17 @@ export const matrix: Matrix = {
       rows: [
         {
           label: '— (no fine-tuning)',
+          cell: 'faster',
           paper: [37.4, 58.9, 40.3, 20.8, 41.1, 49.5],
-          note: 'pending',
         },
-        { label: 'RPN proposals', paper: [37.3, 58.6, 40.1, 20.4, 40.6, 49.8], note: 'pending' },
-        { label: 'GA-RPN proposals', paper: [39.6, 59.3, 43.0, 22.0, 42.8, 52.6], note: 'pending' },
+        { label: 'RPN proposals', cell: 'ft-rpn', paper: [37.3, 58.6, 40.1, 20.4, 40.6, 49.8] },
+        {
+          label: 'GA-RPN proposals',
+          cell: 'ft-ga-rpn',
+          paper: [39.6, 59.3, 43.0, 22.0, 42.8, 52.6],
+        },
       ],
-      note: "Pending: not yet a cell of this matrix. `det-finetune` (apps/proposal-finetuner) runs it: `det-finetune proposals --run ga-rpn-s0 --split train|val --out props/ga` on the `ga-rpn` cell's run, the same for the `faster` cell's own RPN, then `det-finetune finetune --run faster-s0 --proposals props/ga/train.top300.json …` and `det-finetune compare` (the Table 3 layout; see the app's README).",
+      note: `The \`faster\` cell's trained detector (seed s) with its RPN dropped, fine-tuned by \`det-finetune finetune\` (apps/proposal-finetuner) for 3 epochs (lr 0.02, 0.002, 0.0002) on the top-300 proposals of the first ${fineTuneImages} training images, evaluated on the 200 val images' top-300 proposals: of its own RPN (\`ft-rpn\`, RoI head settings unchanged) or of the \`ga-rpn\` cell's GA-RPN of the same seed (\`ft-ga-rpn\`, RoI IoU 0.6, 64 RoIs). The proposals are written by \`det-finetune proposals\` into the source run's \`proposals/\` folder. The first row is the \`faster\` cell itself (its own RPN, end to end). The GA-RPN trained ${proposalSteps} steps alone, the detector's RPN ${detectionSteps} steps jointly.`,
     },
     {
       id: 'ma-table-2',
@@ -487,6 +560,22 @@ export const matrix: Matrix = {
     },
     {
       paper: 'Guided Anchoring',
+      table: 'ga-table-1-4',
+      text: 'the shape branch helps more than the location branch (S only vs L only, AR100)',
+      metric: 'AR@100',
+      better: 'S only',
+      worse: 'L only',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-1-4',
+      text: 'feature adaption adds recall (L + S + F.A. vs L + S, AR100)',
+      metric: 'AR@100',
+      better: 'GA-RPN (L + S + F.A.)',
+      worse: 'L + S (no F.A.)',
+    },
+    {
+      paper: 'Guided Anchoring',
       table: 'ga-table-5',
       text: 'εL = 0.01 keeps recall of εL = 0 with far fewer anchors (AR100)',
       metric: 'AR@100',
@@ -509,6 +598,23 @@ export const matrix: Matrix = {
       metric: 'AP',
       better: 'GA-Faster R-CNN',
       worse: 'Faster R-CNN',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-3',
+      text: 'fine-tuning on GA-RPN proposals beats fine-tuning on RPN proposals (AP)',
+      metric: 'AP',
+      better: 'GA-RPN proposals',
+      worse: 'RPN proposals',
+    },
+    {
+      paper: 'Guided Anchoring',
+      table: 'ga-table-3',
+      text: 'fine-tuning on RPN proposals changes little (AP)',
+      metric: 'AP',
+      better: 'RPN proposals',
+      worse: '— (no fine-tuning)',
+      kind: 'similar',
     },
     {
       paper: 'MetaAnchor',
@@ -603,6 +709,8 @@ export const matrix: Matrix = {
     rpn: 0.45,
     'ga-rpn': 0.7,
     'meta-rpn': 0.6,
+    'ga-rpn-ablation': 0.6,
+    finetune: 0.8,
     retinanet: 0.55,
     'ga-retinanet': 0.8,
     'meta-retinanet': 0.8,

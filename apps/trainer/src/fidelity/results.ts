@@ -51,6 +51,8 @@ export function fingerprintOf(cell: CellSpec, seed: number): string {
     steps: cell.steps,
     seed,
     evals: cell.evals,
+    // Only where present: the fingerprints of cells without it stay what they were.
+    ...(cell.finetune ? { finetune: cell.finetune } : {}),
   });
 }
 

@@ -45,6 +45,8 @@ export interface RunnerOptions {
   det: readonly string[];
   /** How to call a torchvision script (e.g. `[/usr/bin/python3, bench/torch_….py]`). */
   torch: readonly string[];
+  /** How to call `det-finetune` (e.g. `[node, apps/proposal-finetuner/dist/cli.js]`). */
+  finetune: readonly string[];
   /** `nice -n N` in front of every training and evaluation. */
   nice?: number;
 }
@@ -87,30 +89,44 @@ export async function lockHolder(lock: string): Promise<number | undefined> {
 
 const evalFile = (runDir: string, id: string) => join(runDir, 'fidelity', `${id}.json`);
 
-/** The (cell, seed) pairs of the matrix (all, `--quick`, or one table's cells). */
+/**
+ * The (cell, seed) pairs of the matrix (all, or `--quick`'s), narrowed by `--only`: a
+ * comma-separated list of table ids (their cells), cell ids (their seeds) and run names
+ * (`<cell>-s<seed>`), run in the order listed.
+ */
 export function selectPairs(
   matrix: Matrix,
   options: { quick?: boolean; only?: string },
 ): { cell: CellSpec; seed: number }[] {
   const byId = new Map(matrix.cells.map((cell) => [cell.id, cell]));
-  let pairs = options.quick
+  const pairs = options.quick
     ? matrix.quick.map(({ cell, seed }) => {
         const spec = byId.get(cell);
         if (!spec) throw new Error(`matrix.quick: unknown cell '${cell}'`);
         return { cell: spec, seed };
       })
     : matrix.cells.flatMap((cell) => cell.seeds.map((seed) => ({ cell, seed })));
-  if (options.only) {
-    const table = matrix.tables.find((t) => t.id === options.only);
-    if (!table) {
+  if (options.only === undefined) return pairs;
+  const selected: { cell: CellSpec; seed: number }[] = [];
+  const add = (keep: (pair: { cell: CellSpec; seed: number }) => boolean) => {
+    for (const pair of pairs) if (keep(pair) && !selected.includes(pair)) selected.push(pair);
+  };
+  for (const item of options.only.split(',').map((part) => part.trim())) {
+    const table = matrix.tables.find((t) => t.id === item);
+    if (table) {
+      const cells = new Set(table.rows.flatMap((row) => (row.cell ? [row.cell] : [])));
+      add((pair) => cells.has(pair.cell.id));
+    } else if (byId.has(item)) {
+      add((pair) => pair.cell.id === item);
+    } else if (pairs.some((pair) => runName(pair.cell.id, pair.seed) === item)) {
+      add((pair) => runName(pair.cell.id, pair.seed) === item);
+    } else {
       throw new Error(
-        `--only ${options.only}: no such table (tables: ${matrix.tables.map((t) => t.id).join(', ')})`,
+        `--only ${item}: no such table, cell or run (tables: ${matrix.tables.map((t) => t.id).join(', ')}; cells: ${[...byId.keys()].join(', ')}; runs: <cell>-s<seed>)`,
       );
     }
-    const cells = new Set(table.rows.flatMap((row) => (row.cell ? [row.cell] : [])));
-    pairs = pairs.filter((pair) => cells.has(pair.cell.id));
   }
-  return pairs;
+  return selected;
 }
 
 /** What each run needs: `done` runs (a result with the cell's fingerprint) are skipped. */
@@ -241,6 +257,8 @@ export class FidelityRunner {
     let trainSeconds: number;
     if (cell.runner === 'det') {
       trainSeconds = await this.trainDet(cell, seed, runDir, data, logFile);
+    } else if (cell.runner === 'finetune') {
+      trainSeconds = await this.fineTune(cell, seed, runDir, logFile);
     } else {
       trainSeconds = await this.trainTorch(cell, seed, runDir, data, logFile);
     }
@@ -248,7 +266,7 @@ export class FidelityRunner {
     const evals: Record<string, EvalResult> = { main: await readJson(evalFile(runDir, 'main')) };
     for (const spec of cell.evals) evals[spec.id] = await this.evaluate(spec, runDir, logFile);
     const evalSeconds = (this.io.now() - evalStarted) / 1000;
-    const iterations = cell.runner === 'det' ? await lastCheckpointIteration(runDir) : cell.steps;
+    const iterations = cell.runner === 'torch' ? cell.steps : await lastCheckpointIteration(runDir);
     const result: FidelityResult = {
       format: 'det-fidelity-result',
       version: 1,
@@ -330,6 +348,102 @@ export class FidelityRunner {
       else await this.detEval(runDir, [], false, main, logFile);
     }
     return trainSecondsOf(runDir);
+  }
+
+  /**
+   * GA Table 3: `det-finetune proposals` of the source cell's run (train: the first
+   * `trainImages`, val: all) into its `proposals/` folder, then `det-finetune finetune` of the
+   * detector cell's run on them into this run; its end-of-training evaluation is `main`.
+   * Returns the fine-tune's training seconds plus the proposals' wall clock.
+   */
+  private async fineTune(
+    cell: CellSpec,
+    seed: number,
+    runDir: string,
+    logFile: string,
+  ): Promise<number> {
+    const spec = cell.finetune;
+    if (!spec) throw new Error(`cell ${cell.id}: runner 'finetune' needs \`finetune\``);
+    const detector = runName(cell.preset, seed);
+    const source = runName(spec.proposals, seed);
+    for (const needed of new Set([detector, source])) {
+      const checkpoint = join(this.options.runsDir, needed, 'checkpoints', 'last.safetensors');
+      if (
+        !(await readResult(join(this.options.resultsDir, `${needed}.json`))) ||
+        !existsSync(checkpoint)
+      ) {
+        throw new Error(
+          `${runName(cell.id, seed)} needs the finished run ${needed} (its result and ${checkpoint}): run it first (det fidelity --only ${needed})`,
+        );
+      }
+    }
+    const main = evalFile(runDir, 'main');
+    const timing = join(runDir, 'fidelity', 'proposal-seconds.json');
+    const finetune = [...this.options.finetune, '--runs-dir', this.options.runsDir];
+    const proposals = join(this.options.runsDir, source, 'proposals');
+    const file = (split: string) => join(proposals, `${split}.top${spec.top}.json`);
+    if (!existsSync(main)) {
+      const started = this.io.now();
+      for (const split of ['train', 'val']) {
+        if (existsSync(file(split))) continue;
+        await this.step(
+          [
+            ...finetune,
+            'proposals',
+            '--run',
+            source,
+            '--split',
+            split,
+            ...(split === 'train' ? ['--limit', String(spec.trainImages)] : []),
+            '--top',
+            String(spec.top),
+            '--out',
+            proposals,
+          ],
+          logFile,
+          `det-finetune proposals (${source}, ${split})`,
+        );
+      }
+      const previous = existsSync(timing)
+        ? (await readJson<{ seconds: number }>(timing)).seconds
+        : 0;
+      await writeFile(
+        timing,
+        JSON.stringify({ seconds: previous + (this.io.now() - started) / 1000 }),
+      );
+      if ((await lastCheckpointIteration(runDir)) < cell.steps) {
+        await this.step(
+          [
+            ...finetune,
+            'finetune',
+            '--run',
+            detector,
+            '--proposals',
+            file('train'),
+            '--val-proposals',
+            file('val'),
+            '--name',
+            runName(cell.id, seed),
+            ...cell.set,
+          ],
+          logFile,
+          `det-finetune finetune (${runName(cell.id, seed)})`,
+        );
+      }
+      const reached = await lastCheckpointIteration(runDir);
+      if (reached !== cell.steps) {
+        throw new Error(
+          `${runDir}: the fine-tune stopped at ${reached} iterations, the cell expects ${cell.steps}`,
+        );
+      }
+      const own = join(runDir, 'evals', `iteration-${String(reached).padStart(7, '0')}.json`);
+      if (!existsSync(own)) throw new Error(`${runDir}: no final evaluation (${own})`);
+      await copyFile(own, main);
+    }
+    const proposalSeconds = existsSync(timing)
+      ? (await readJson<{ seconds: number }>(timing)).seconds
+      : 0;
+    return (await trainSecondsOf(runDir)) + proposalSeconds;
   }
 
   private async trainTorch(
