@@ -31,12 +31,8 @@ describe('wasm kernel replacements', () => {
       'Unpack',
       'MaxPoolGrad',
       'Transpose',
-      'Identity',
-      'Cast',
     ]);
     expect([...stockWasmKernels.keys()].sort()).toEqual([
-      'Cast',
-      'Identity',
       'MaxPoolGrad',
       'Slice',
       'SplitV',
@@ -88,24 +84,6 @@ describe('wasm kernel replacements', () => {
       tf.dispose([x, got, expected!]);
     });
   }
-
-  it('Identity and a same-dtype Cast share memory that outlives the input', () => {
-    const x = tf.tensor2d([1.5, -2, 3, 4], [2, 2]);
-    const before = tf.memory();
-    const copy = tf.clone(x);
-    const same = tf.cast(x, 'float32');
-    const ints = tf.cast(x, 'int32');
-    // Two new tensors share x's memory; the int32 cast has its own.
-    expect(tf.memory().numTensors).toBe(before.numTensors + 3);
-    expect(tf.memory().numBytes).toBe(before.numBytes + 16 * 3);
-    x.dispose();
-    expect(Array.from(copy.dataSync())).toEqual([1.5, -2, 3, 4]);
-    copy.dispose();
-    expect(Array.from(same.dataSync())).toEqual([1.5, -2, 3, 4]);
-    expect(Array.from(ints.dataSync())).toEqual([1, -2, 3, 4]);
-    tf.dispose([same, ints]);
-    expect(tf.memory().numTensors).toBe(before.numTensors - 1);
-  });
 
   it('Slice keeps int32 and bool values', () => {
     const ints = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');

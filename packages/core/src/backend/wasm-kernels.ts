@@ -18,10 +18,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * - `Transpose`: wasm's generic path above rank 4 is slow (8.6 ms for the rank-6 filter
  *   shuffle of the stride-2 input gradient, here 1.2) and it never merges adjacent axes
  *   (NHWC → CHWN is a rank-3 move: 0.86 → 0.59 ms through wasm's kernel on the merged shape).
- * - `Identity` and a `Cast` to the tensor's own dtype: wasm copies the data; the engine
- *   clones every tensor a gradient saves (727 clones in a tiny RetinaNet step) and tfjs'
- *   Multiply gradient casts float32 to float32. Here, as on the cpu backend, the output
- *   shares the input's memory (reference-counted; tfjs tensors are immutable).
+ * - Not replaced: `Identity` / same-dtype `Cast` as zero-copy views (as the cpu backend's) cut
+ *   the tape's 727 clones per step, but together with this Transpose they made the tiny
+ *   Meta-RPN overfit test's weights NaN (2026-11-30, not root-caused), so wasm's copies stay.
  */
 
 interface WasmBackend extends tf.KernelBackend {
@@ -234,7 +233,7 @@ function transposeInto(
 }
 
 /**
- * Merged to rank ≤ 1 it is a reshape (shared memory); to rank 2–4, wasm's own kernel on the
+ * Merged to rank ≤ 1 or 2–4, wasm's own kernel on the
  * merged shape; above that (wasm's generic path: 12 ms for a 131k-element filter), a loop.
  */
 const transposeKernel: tf.KernelFunc = (args) => {
@@ -245,7 +244,6 @@ const transposeKernel: tf.KernelFunc = (args) => {
   if (x.dtype === 'string') return stockFor(tf.Transpose)(args);
   const wasm = backend as WasmBackend;
   const { dims, order } = mergeTranspose(x.shape, perm);
-  if (dims.length <= 1) return { ...share(wasm, x), shape: outShape };
   if (dims.length <= 4) {
     const merged = stockFor(tf.Transpose)({
       inputs: { x: { ...x, shape: dims } },
@@ -257,25 +255,6 @@ const transposeKernel: tf.KernelFunc = (args) => {
   const out = wasm.makeOutput(outShape, x.dtype);
   transposeInto(heapBits(wasm, x), dims, order, heapBits(wasm, out));
   return out;
-};
-
-/** A view of the same memory, as the cpu backend's Identity: tensors are immutable. */
-function share(backend: WasmBackend, x: tf.TensorInfo): tf.TensorInfo {
-  backend.incRef(x.dataId);
-  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-}
-
-const identityKernel: tf.KernelFunc = (args) => {
-  const x = (args.inputs as tf.NamedTensorInfoMap).x as tf.TensorInfo;
-  if (x.dtype === 'string') return stockFor(tf.Identity)(args);
-  return share(args.backend as WasmBackend, x);
-};
-
-const castKernel: tf.KernelFunc = (args) => {
-  const x = (args.inputs as tf.NamedTensorInfoMap).x as tf.TensorInfo;
-  const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
-  if (x.dtype !== dtype || dtype === 'string') return stockFor(tf.Cast)(args);
-  return share(args.backend as WasmBackend, x);
 };
 
 const maxPoolGradKernel: tf.KernelFunc = ({ inputs, attrs, backend }) => {
@@ -396,8 +375,6 @@ const replacements: Array<{ kernelName: string; kernelFunc: tf.KernelFunc }> = [
   { kernelName: tf.Unpack, kernelFunc: unpackKernel },
   { kernelName: tf.MaxPoolGrad, kernelFunc: maxPoolGradKernel },
   { kernelName: tf.Transpose, kernelFunc: transposeKernel },
-  { kernelName: tf.Identity, kernelFunc: identityKernel },
-  { kernelName: tf.Cast, kernelFunc: castKernel },
 ];
 
 /** The wasm kernels these replace, kept so tests can compare with them. */
