@@ -29,11 +29,12 @@ export interface FidelityOptions {
 }
 
 export const regenerateCommands = [
-  '# the whole matrix (resumable: finished runs are skipped, killed ones resume), ~8 h on 2 cores',
+  '# the whole matrix (resumable: finished runs are skipped, killed ones resume); its time: the estimate above',
   'pnpm fidelity',
-  '# a ≤ 45 min subset, one table, the time estimate, the page alone',
+  '# the quick subset, one table, some runs in this order, the time estimate, the page alone',
   'pnpm fidelity --quick',
   'pnpm fidelity --only ga-table-1-4',
+  'pnpm fidelity --only ga-rpn-l-s0,ga-rpn-s-s0,ga-rpn-ls-s0',
   'pnpm fidelity --budget',
   'pnpm fidelity --docs',
 ];
