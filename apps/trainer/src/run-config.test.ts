@@ -20,6 +20,10 @@ describe('--set on optional detector fields', () => {
     await expect(settings('head.anchorScheme.components.shape=false')).rejects.toThrow(
       /head\.anchorScheme\.components\.featureAdaption: feature adaption needs the shape branch/,
     );
+    // A misspelt key under an existing object is unknown too, not a validation error.
+    await expect(settings('train.maxIter=5')).rejects.toThrow(
+      /--set detector\.train\.maxIter: no such field \(detector\.train has: baseLr,/,
+    );
     await expect(settings('head.anchorScheme.componentz.shape=false')).rejects.toThrow(
       /--set detector\.head\.anchorScheme\.componentz\.shape: no such field \(detector\.head\.anchorScheme has: type, squareScale,/,
     );

@@ -256,7 +256,10 @@ export async function resolveRunConfig(
       if (
         path[0] === 'detector' &&
         !hasPath(base, path.slice(1)) &&
-        !message.includes(`${path.slice(1, -1).join('.')}.`)
+        !(
+          message.includes(`${path.slice(1, -1).join('.')}.`) &&
+          !message.includes(`Unrecognized key: "${path[path.length - 1]}"`)
+        )
       ) {
         unknownSetting(base, path);
       }
