@@ -391,7 +391,8 @@ export function setOutChannels(o: i32): void {
 
 /**
  * out[r, :] (+)= a[r, :] · b for `rows` rows: a [rows, K], b [K, N], each sum over k in order from
- * 0, then added to out (`accumulate`) or stored.
+ * 0, then added to out (`accumulate`) or stored. Four rows × eight columns per register tile
+ * (each loaded b vector serves four rows); every element still sums its k in order.
  */
 function matmulRows(
   a: usize,
@@ -402,38 +403,92 @@ function matmulRows(
   out: usize,
   accumulate: bool,
 ): void {
-  const blockN = N & ~15;
+  const blockN = N & ~7;
+  const blockRows = rows & ~3;
+  const rowBytes = (<usize>K) << 2;
+  const outRowBytes = (<usize>N) << 2;
+  for (let r = 0; r < blockRows; r += 4) {
+    const a0 = a + ((<usize>(r * K)) << 2);
+    const out0 = out + ((<usize>(r * N)) << 2);
+    for (let n0 = 0; n0 < blockN; n0 += 8) {
+      let acc00 = f32x4.splat(0);
+      let acc01 = f32x4.splat(0);
+      let acc10 = f32x4.splat(0);
+      let acc11 = f32x4.splat(0);
+      let acc20 = f32x4.splat(0);
+      let acc21 = f32x4.splat(0);
+      let acc30 = f32x4.splat(0);
+      let acc31 = f32x4.splat(0);
+      let bRow = b + ((<usize>n0) << 2);
+      for (let k = 0; k < K; k++) {
+        const at = (<usize>k) << 2;
+        const b0 = v128.load(bRow);
+        const b1 = v128.load(bRow + 16);
+        const s0 = f32x4.splat(load<f32>(a0 + at));
+        const s1 = f32x4.splat(load<f32>(a0 + rowBytes + at));
+        const s2 = f32x4.splat(load<f32>(a0 + 2 * rowBytes + at));
+        const s3 = f32x4.splat(load<f32>(a0 + 3 * rowBytes + at));
+        acc00 = f32x4.add(acc00, f32x4.mul(s0, b0));
+        acc01 = f32x4.add(acc01, f32x4.mul(s0, b1));
+        acc10 = f32x4.add(acc10, f32x4.mul(s1, b0));
+        acc11 = f32x4.add(acc11, f32x4.mul(s1, b1));
+        acc20 = f32x4.add(acc20, f32x4.mul(s2, b0));
+        acc21 = f32x4.add(acc21, f32x4.mul(s2, b1));
+        acc30 = f32x4.add(acc30, f32x4.mul(s3, b0));
+        acc31 = f32x4.add(acc31, f32x4.mul(s3, b1));
+        bRow += outRowBytes;
+      }
+      const at = out0 + ((<usize>n0) << 2);
+      storeTile(at, acc00, acc01, accumulate);
+      storeTile(at + outRowBytes, acc10, acc11, accumulate);
+      storeTile(at + 2 * outRowBytes, acc20, acc21, accumulate);
+      storeTile(at + 3 * outRowBytes, acc30, acc31, accumulate);
+    }
+    if (blockN < N) {
+      matmulRowsNarrow(a0, 4, K, b, N, blockN, out0, accumulate);
+    }
+  }
+  if (blockRows < rows) {
+    matmulRowsNarrow(
+      a + ((<usize>(blockRows * K)) << 2),
+      rows - blockRows,
+      K,
+      b,
+      N,
+      0,
+      out + ((<usize>(blockRows * N)) << 2),
+      accumulate,
+    );
+  }
+}
+
+@inline
+function storeTile(at: usize, low: v128, high: v128, accumulate: bool): void {
+  if (accumulate) {
+    v128.store(at, f32x4.add(v128.load(at), low));
+    v128.store(at + 16, f32x4.add(v128.load(at + 16), high));
+  } else {
+    v128.store(at, low);
+    v128.store(at + 16, high);
+  }
+}
+
+/** matmulRows one row at a time, for columns [firstN, N): the tiles' leftovers. */
+function matmulRowsNarrow(
+  a: usize,
+  rows: i32,
+  K: i32,
+  b: usize,
+  N: i32,
+  firstN: i32,
+  out: usize,
+  accumulate: bool,
+): void {
   const vectorN = N & ~3;
   for (let r = 0; r < rows; r++) {
     const aRow = a + ((<usize>(r * K)) << 2);
     const outRow = out + ((<usize>(r * N)) << 2);
-    let n0 = 0;
-    for (; n0 < blockN; n0 += 16) {
-      let acc0 = f32x4.splat(0);
-      let acc1 = f32x4.splat(0);
-      let acc2 = f32x4.splat(0);
-      let acc3 = f32x4.splat(0);
-      for (let k = 0; k < K; k++) {
-        const av = f32x4.splat(load<f32>(aRow + ((<usize>k) << 2)));
-        const bRow = b + ((<usize>(k * N + n0)) << 2);
-        acc0 = f32x4.add(acc0, f32x4.mul(av, v128.load(bRow)));
-        acc1 = f32x4.add(acc1, f32x4.mul(av, v128.load(bRow + 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(av, v128.load(bRow + 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(av, v128.load(bRow + 48)));
-      }
-      const at = outRow + ((<usize>n0) << 2);
-      if (accumulate) {
-        v128.store(at, f32x4.add(v128.load(at), acc0));
-        v128.store(at + 16, f32x4.add(v128.load(at + 16), acc1));
-        v128.store(at + 32, f32x4.add(v128.load(at + 32), acc2));
-        v128.store(at + 48, f32x4.add(v128.load(at + 48), acc3));
-      } else {
-        v128.store(at, acc0);
-        v128.store(at + 16, acc1);
-        v128.store(at + 32, acc2);
-        v128.store(at + 48, acc3);
-      }
-    }
+    let n0 = firstN;
     for (; n0 < vectorN; n0 += 4) {
       let acc = f32x4.splat(0);
       for (let k = 0; k < K; k++) {
@@ -455,7 +510,10 @@ function matmulRows(
   }
 }
 
-/** acc [K, N] += aᵀ · b over `rows` rows (a [rows, K], b [rows, N]), rows in order. */
+/**
+ * acc [K, N] += aᵀ · b over `rows` rows (a [rows, K], b [rows, N]), rows in order. Four k × eight
+ * columns per register tile (one load of a row's four k, two of b, per row).
+ */
 function accumulateTransposedProduct(
   a: usize,
   b: usize,
@@ -464,10 +522,73 @@ function accumulateTransposedProduct(
   N: i32,
   acc: usize,
 ): void {
+  const blockK = K & ~3;
+  const blockN = N & ~7;
+  const aRowBytes = (<usize>K) << 2;
+  const bRowBytes = (<usize>N) << 2;
+  for (let k = 0; k < blockK; k += 4) {
+    const acc0 = acc + ((<usize>(k * N)) << 2);
+    for (let n0 = 0; n0 < blockN; n0 += 8) {
+      const at = acc0 + ((<usize>n0) << 2);
+      let sum00 = v128.load(at);
+      let sum01 = v128.load(at + 16);
+      let sum10 = v128.load(at + bRowBytes);
+      let sum11 = v128.load(at + bRowBytes + 16);
+      let sum20 = v128.load(at + 2 * bRowBytes);
+      let sum21 = v128.load(at + 2 * bRowBytes + 16);
+      let sum30 = v128.load(at + 3 * bRowBytes);
+      let sum31 = v128.load(at + 3 * bRowBytes + 16);
+      let aAt = a + ((<usize>k) << 2);
+      let bAt = b + ((<usize>n0) << 2);
+      for (let r = 0; r < rows; r++) {
+        const av = v128.load(aAt);
+        const b0 = v128.load(bAt);
+        const b1 = v128.load(bAt + 16);
+        const s0 = f32x4.splat(f32x4.extract_lane(av, 0));
+        const s1 = f32x4.splat(f32x4.extract_lane(av, 1));
+        const s2 = f32x4.splat(f32x4.extract_lane(av, 2));
+        const s3 = f32x4.splat(f32x4.extract_lane(av, 3));
+        sum00 = f32x4.add(sum00, f32x4.mul(s0, b0));
+        sum01 = f32x4.add(sum01, f32x4.mul(s0, b1));
+        sum10 = f32x4.add(sum10, f32x4.mul(s1, b0));
+        sum11 = f32x4.add(sum11, f32x4.mul(s1, b1));
+        sum20 = f32x4.add(sum20, f32x4.mul(s2, b0));
+        sum21 = f32x4.add(sum21, f32x4.mul(s2, b1));
+        sum30 = f32x4.add(sum30, f32x4.mul(s3, b0));
+        sum31 = f32x4.add(sum31, f32x4.mul(s3, b1));
+        aAt += aRowBytes;
+        bAt += bRowBytes;
+      }
+      v128.store(at, sum00);
+      v128.store(at + 16, sum01);
+      v128.store(at + bRowBytes, sum10);
+      v128.store(at + bRowBytes + 16, sum11);
+      v128.store(at + 2 * bRowBytes, sum20);
+      v128.store(at + 2 * bRowBytes + 16, sum21);
+      v128.store(at + 3 * bRowBytes, sum30);
+      v128.store(at + 3 * bRowBytes + 16, sum31);
+    }
+    if (blockN < N) accumulateTransposedNarrow(a, b, rows, K, N, k, k + 4, blockN, acc);
+  }
+  if (blockK < K) accumulateTransposedNarrow(a, b, rows, K, N, blockK, K, 0, acc);
+}
+
+/** accumulateTransposedProduct for k in [firstK, endK), columns [firstN, N): the tiles' leftovers. */
+function accumulateTransposedNarrow(
+  a: usize,
+  b: usize,
+  rows: i32,
+  K: i32,
+  N: i32,
+  firstK: i32,
+  endK: i32,
+  firstN: i32,
+  acc: usize,
+): void {
   const vectorN = N & ~3;
-  for (let k = 0; k < K; k++) {
+  for (let k = firstK; k < endK; k++) {
     const accRow = acc + ((<usize>(k * N)) << 2);
-    let n0 = 0;
+    let n0 = firstN;
     for (; n0 < vectorN; n0 += 4) {
       let sum = v128.load(accRow + ((<usize>n0) << 2));
       for (let r = 0; r < rows; r++) {
