@@ -66,8 +66,9 @@ export function ensureMemory(bytes: i32): void {
 const chunkPoints = 64;
 
 /**
- * The corners of tap `tap` for output positions [firstPoint, firstPoint + points) and every
- * group, at sample index − firstPoint·G of the corner buffers: fillTapCorners of the JS loops.
+ * The corners of tap `tap` for output positions [firstPoint, firstPoint + points) and groups
+ * [firstGroup, endGroup), at sample index − firstPoint·G of the corner buffers: fillTapCorners of
+ * the JS loops.
  */
 function fillTapCorners(
   offsets: usize,
@@ -78,6 +79,8 @@ function fillTapCorners(
   weight: usize,
   dWeightDy: usize,
   dWeightDx: usize,
+  firstGroup: i32,
+  endGroup: i32,
 ): void {
   const i = tap / kernelWidth;
   const j = tap % kernelWidth;
@@ -90,7 +93,12 @@ function fillTapCorners(
   for (let point = firstPoint; point < firstPoint + points; point++) {
     const rowBase = <f32>(oy * strideHeight + i * dilationHeight - top);
     const colBase = <f32>(ox * strideWidth + j * dilationWidth - left);
-    for (let g = 0; g < groups; g++) {
+    let g = firstGroup;
+    // Four groups at a time in SIMD lanes (GA's feature adaption has exactly four).
+    for (; g + 4 <= endGroup; g += 4) {
+      fillCorners4(offsets, tap, point, g, rowBase, colBase, b, firstPoint, pixel, weight, dWeightDy, dWeightDx);
+    }
+    for (; g < endGroup; g++) {
       const o = (point * groups * taps + g * taps + tap) * 2;
       const y: f32 = rowBase + load<f32>(offsets + ((<usize>o) << 2));
       const x: f32 = colBase + load<f32>(offsets + ((<usize>(o + 1)) << 2));
@@ -152,6 +160,129 @@ function fillTapCorners(
   }
 }
 
+/** Row-major 4×4 transpose: lane l of rows c0…c3 becomes row l. */
+@inline
+function storeTransposed(at: usize, c0: v128, c1: v128, c2: v128, c3: v128): void {
+  const t0 = i32x4.shuffle(c0, c1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(c0, c1, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(c2, c3, 0, 4, 1, 5);
+  const t3 = i32x4.shuffle(c2, c3, 2, 6, 3, 7);
+  v128.store(at, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(at + 16, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(at + 32, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(at + 48, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+/**
+ * fillTapCorners' body for groups g … g + 3 of one output position, lanes = groups: the same
+ * float32 operations lane by lane (add, floor, subtract, multiply, negate are exact per lane),
+ * stored per sample (corners 00, 01, 10, 11) by a transpose. A lane whose floor is off the map
+ * stores pixel −1 at every corner; its weights are never read (as in the scalar body).
+ */
+@inline
+function fillCorners4(
+  offsets: usize,
+  tap: i32,
+  point: i32,
+  g: i32,
+  rowBase: f32,
+  colBase: f32,
+  b: i32,
+  firstPoint: i32,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+): void {
+  const groupStride = (<usize>(taps * 2)) << 2;
+  const at = offsets + ((<usize>((point * groups * taps + g * taps + tap) * 2)) << 2);
+  let offY = f32x4.splat(load<f32>(at));
+  let offX = f32x4.splat(load<f32>(at + 4));
+  offY = f32x4.replace_lane(offY, 1, load<f32>(at + groupStride));
+  offX = f32x4.replace_lane(offX, 1, load<f32>(at + groupStride + 4));
+  offY = f32x4.replace_lane(offY, 2, load<f32>(at + 2 * groupStride));
+  offX = f32x4.replace_lane(offX, 2, load<f32>(at + 2 * groupStride + 4));
+  offY = f32x4.replace_lane(offY, 3, load<f32>(at + 3 * groupStride));
+  offX = f32x4.replace_lane(offX, 3, load<f32>(at + 3 * groupStride + 4));
+  const y = f32x4.add(f32x4.splat(rowBase), offY);
+  const x = f32x4.add(f32x4.splat(colBase), offX);
+  const y0f = f32x4.floor(y);
+  const x0f = f32x4.floor(x);
+  const minusOne = f32x4.splat(-1);
+  const fHeight = f32x4.splat(<f32>height);
+  const fWidth = f32x4.splat(<f32>width);
+  // NaN fails these tests too: no corner on the map, as in the JS loops.
+  const valid = v128.and(
+    v128.and(f32x4.ge(y0f, minusOne), f32x4.lt(y0f, fHeight)),
+    v128.and(f32x4.ge(x0f, minusOne), f32x4.lt(x0f, fWidth)),
+  );
+  const y0 = i32x4.trunc_sat_f32x4_s(y0f);
+  const x0 = i32x4.trunc_sat_f32x4_s(x0f);
+  const ly = f32x4.sub(y, y0f);
+  const lx = f32x4.sub(x, x0f);
+  const one = f32x4.splat(1);
+  const hy = f32x4.sub(one, ly);
+  const hx = f32x4.sub(one, lx);
+  const inside = v128.and(
+    v128.and(f32x4.gt(y, minusOne), f32x4.lt(y, fHeight)),
+    v128.and(f32x4.gt(x, minusOne), f32x4.lt(x, fWidth)),
+  );
+  const zero = i32x4.splat(0);
+  const onY0 = i32x4.ge_s(y0, zero);
+  const onY1 = i32x4.lt_s(i32x4.add(y0, i32x4.splat(1)), i32x4.splat(height));
+  const onX0 = i32x4.ge_s(x0, zero);
+  const onX1 = i32x4.lt_s(i32x4.add(x0, i32x4.splat(1)), i32x4.splat(width));
+  let groupChannelOffsets = i32x4.splat(g * groupChannels);
+  groupChannelOffsets = i32x4.replace_lane(groupChannelOffsets, 1, (g + 1) * groupChannels);
+  groupChannelOffsets = i32x4.replace_lane(groupChannelOffsets, 2, (g + 2) * groupChannels);
+  groupChannelOffsets = i32x4.replace_lane(groupChannelOffsets, 3, (g + 3) * groupChannels);
+  const base = i32x4.add(
+    i32x4.mul(
+      i32x4.add(i32x4.mul(i32x4.add(i32x4.splat(b * height), y0), i32x4.splat(width)), x0),
+      i32x4.splat(channels),
+    ),
+    groupChannelOffsets,
+  );
+  const on00 = v128.and(onY0, onX0);
+  const on01 = v128.and(onY0, onX1);
+  const on10 = v128.and(onY1, onX0);
+  const on11 = v128.and(onY1, onX1);
+  const none = i32x4.splat(-1);
+  const s = (<usize>(((point - firstPoint) * groups + g) * 4)) << 2;
+  storeTransposed(
+    pixel + s,
+    v128.bitselect(base, none, v128.and(on00, valid)),
+    v128.bitselect(i32x4.add(base, i32x4.splat(channels)), none, v128.and(on01, valid)),
+    v128.bitselect(i32x4.add(base, i32x4.splat(width * channels)), none, v128.and(on10, valid)),
+    v128.bitselect(
+      i32x4.add(base, i32x4.splat((width + 1) * channels)),
+      none,
+      v128.and(on11, valid),
+    ),
+  );
+  storeTransposed(
+    weight + s,
+    v128.and(f32x4.mul(hy, hx), v128.and(on00, inside)),
+    v128.and(f32x4.mul(hy, lx), v128.and(on01, inside)),
+    v128.and(f32x4.mul(ly, hx), v128.and(on10, inside)),
+    v128.and(f32x4.mul(ly, lx), v128.and(on11, inside)),
+  );
+  storeTransposed(
+    dWeightDy + s,
+    v128.and(f32x4.neg(hx), on00),
+    v128.and(f32x4.neg(lx), on01),
+    v128.and(hx, on10),
+    v128.and(lx, on11),
+  );
+  storeTransposed(
+    dWeightDx + s,
+    v128.and(f32x4.neg(hy), on00),
+    v128.and(hy, on01),
+    v128.and(f32x4.neg(ly), on10),
+    v128.and(ly, on11),
+  );
+}
+
 /**
  * Tap `tap`'s column [B·Ho·Wo, C]: deformTapColumn without a mask. The corner buffers hold one
  * chunk (`chunkPoints` · G samples each).
@@ -170,24 +301,43 @@ export function tapColumn(
   memory.fill(column, 0, <usize>(points * groups) * <usize>groupChannels * 4);
   for (let first = 0; first < points; first += chunkPoints) {
     const count = min(chunkPoints, points - first);
-    fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+    fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx, 0, groups);
     const base = column + ((<usize>(first * channels)) << 2);
-    columnChunk(input, first * groups, count * groups, pixel, weight, base);
+    columnChunk(input, count, 0, groups, pixel, weight, base);
   }
 }
 
-/** Rows of samples [firstSample, firstSample + samples) at `column` (row n = sample − firstSample). */
+/**
+ * Rows of the samples of output positions [firstPoint, firstPoint + points), groups [firstGroup,
+ * endGroup), at `column` (row n = sample − firstPoint·G).
+ */
 function columnChunk(
   input: usize,
-  firstSample: i32,
-  samples: i32,
+  points: i32,
+  firstGroup: i32,
+  endGroup: i32,
   pixel: usize,
   weight: usize,
   column: usize,
 ): void {
   const vectorChannels = groupChannels & ~3;
-  for (let n = 0; n < samples; n++) {
-    const sample = firstSample + n;
+  for (let point = 0; point < points; point++) {
+    for (let g = firstGroup; g < endGroup; g++) {
+      columnSample(input, point * groups + g, pixel, weight, column, vectorChannels);
+    }
+  }
+}
+
+@inline
+function columnSample(
+  input: usize,
+  n: i32,
+  pixel: usize,
+  weight: usize,
+  column: usize,
+  vectorChannels: i32,
+): void {
+  {
     const s = (<usize>n) << 4;
     const q0 = load<i32>(pixel + s);
     const q1 = load<i32>(pixel + s + 4);
@@ -197,7 +347,7 @@ function columnChunk(
     const w1: f32 = q1 < 0 ? 0 : load<f32>(weight + s + 4);
     const w2: f32 = q2 < 0 ? 0 : load<f32>(weight + s + 8);
     const w3: f32 = q3 < 0 ? 0 : load<f32>(weight + s + 12);
-    if (w0 == 0 && w1 == 0 && w2 == 0 && w3 == 0) continue;
+    if (w0 == 0 && w1 == 0 && w2 == 0 && w3 == 0) return;
     const p0 = input + ((<usize>(q0 < 0 ? 0 : q0)) << 2);
     const p1 = input + ((<usize>(q1 < 0 ? 0 : q1)) << 2);
     const p2 = input + ((<usize>(q2 < 0 ? 0 : q2)) << 2);
@@ -245,12 +395,14 @@ export function tapGradients(
   const points = batch * outHeight * outWidth;
   for (let first = 0; first < points; first += chunkPoints) {
     const count = min(chunkPoints, points - first);
-    fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+    fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx, 0, groups);
     gradientsChunk(
       input,
       tap,
-      first * groups,
-      count * groups,
+      first,
+      count,
+      0,
+      groups,
       pixel,
       weight,
       dWeightDy,
@@ -263,12 +415,17 @@ export function tapGradients(
   addScratch(scratch, inputGrad, inputLength);
 }
 
-/** Gradients of samples [firstSample, firstSample + samples); `columnGrad` row n = sample − firstSample. */
+/**
+ * Gradients of the samples of output positions [firstPoint, firstPoint + points), groups
+ * [firstGroup, endGroup); `columnGrad` row n = sample − firstPoint·G.
+ */
 function gradientsChunk(
   input: usize,
   tap: i32,
-  firstSample: i32,
-  samples: i32,
+  firstPoint: i32,
+  points: i32,
+  firstGroup: i32,
+  endGroup: i32,
   pixel: usize,
   weight: usize,
   dWeightDy: usize,
@@ -278,14 +435,49 @@ function gradientsChunk(
   scratch: usize,
 ): void {
   const vectorChannels = groupChannels & ~3;
-  for (let n = 0; n < samples; n++) {
-    const sample = firstSample + n;
+  for (let point = 0; point < points; point++) {
+    for (let g = firstGroup; g < endGroup; g++) {
+      const n = point * groups + g;
+      gradientSample(
+        input,
+        tap,
+        firstPoint * groups + n,
+        n,
+        pixel,
+        weight,
+        dWeightDy,
+        dWeightDx,
+        columnGrad,
+        offsetGrad,
+        scratch,
+        vectorChannels,
+      );
+    }
+  }
+}
+
+@inline
+function gradientSample(
+  input: usize,
+  tap: i32,
+  sample: i32,
+  n: i32,
+  pixel: usize,
+  weight: usize,
+  dWeightDy: usize,
+  dWeightDx: usize,
+  columnGrad: usize,
+  offsetGrad: usize,
+  scratch: usize,
+  vectorChannels: i32,
+): void {
+  {
     const s = (<usize>n) << 4;
     const q0 = load<i32>(pixel + s);
     const q1 = load<i32>(pixel + s + 4);
     const q2 = load<i32>(pixel + s + 8);
     const q3 = load<i32>(pixel + s + 12);
-    if (q0 < 0 && q1 < 0 && q2 < 0 && q3 < 0) continue;
+    if (q0 < 0 && q1 < 0 && q2 < 0 && q3 < 0) return;
     const d = columnGrad + ((<usize>n * <usize>groupChannels) << 2);
     const maskIndex = (sample / groups) * groups * taps + (sample % groups) * taps + tap;
     let gradY: f32 = 0;
@@ -365,6 +557,32 @@ function addScratch(scratch: usize, inputGrad: usize, inputLength: i32): void {
   }
 }
 
+/** addScratch on channels [firstChannel, endChannel) of each of `pixels` pixels only. */
+function addScratchChannels(
+  scratch: usize,
+  inputGrad: usize,
+  pixels: i32,
+  firstChannel: i32,
+  endChannel: i32,
+): void {
+  const zero = f32x4.splat(0);
+  const vectorEnd = firstChannel + ((endChannel - firstChannel) & ~3);
+  for (let pixel = 0; pixel < pixels; pixel++) {
+    const row = pixel * channels;
+    let c = firstChannel;
+    for (; c < vectorEnd; c += 4) {
+      const at = (<usize>(row + c)) << 2;
+      v128.store(inputGrad + at, f32x4.add(v128.load(inputGrad + at), v128.load(scratch + at)));
+      v128.store(scratch + at, zero);
+    }
+    for (; c < endChannel; c++) {
+      const at = (<usize>(row + c)) << 2;
+      store<f32>(inputGrad + at, load<f32>(inputGrad + at) + load<f32>(scratch + at));
+      store<f32>(scratch + at, 0);
+    }
+  }
+}
+
 function scatterCorner(target: usize, w: f32, d: usize, vectorChannels: i32): void {
   const v = f32x4.splat(w);
   let c = 0;
@@ -390,9 +608,10 @@ export function setOutChannels(o: i32): void {
 }
 
 /**
- * out[r, :] (+)= a[r, :] · b for `rows` rows: a [rows, K], b [K, N], each sum over k in order from
- * 0, then added to out (`accumulate`) or stored. Four rows × eight columns per register tile
- * (each loaded b vector serves four rows); every element still sums its k in order.
+ * out[r, firstN:endN] (+)= a[r, :] · b[:, firstN:endN] for `rows` rows: a [rows, K], b [K, N],
+ * out [rows, N], each sum over k in order from 0, then added to out (`accumulate`) or stored.
+ * Four rows × eight columns per register tile (each loaded b vector serves four rows); every
+ * element still sums its k in order.
  */
 function matmulRows(
   a: usize,
@@ -400,17 +619,19 @@ function matmulRows(
   K: i32,
   b: usize,
   N: i32,
+  firstN: i32,
+  endN: i32,
   out: usize,
   accumulate: bool,
 ): void {
-  const blockN = N & ~7;
+  const blockEnd = firstN + ((endN - firstN) & ~7);
   const blockRows = rows & ~3;
   const rowBytes = (<usize>K) << 2;
   const outRowBytes = (<usize>N) << 2;
   for (let r = 0; r < blockRows; r += 4) {
     const a0 = a + ((<usize>(r * K)) << 2);
     const out0 = out + ((<usize>(r * N)) << 2);
-    for (let n0 = 0; n0 < blockN; n0 += 8) {
+    for (let n0 = firstN; n0 < blockEnd; n0 += 8) {
       let acc00 = f32x4.splat(0);
       let acc01 = f32x4.splat(0);
       let acc10 = f32x4.splat(0);
@@ -444,8 +665,8 @@ function matmulRows(
       storeTile(at + 2 * outRowBytes, acc20, acc21, accumulate);
       storeTile(at + 3 * outRowBytes, acc30, acc31, accumulate);
     }
-    if (blockN < N) {
-      matmulRowsNarrow(a0, 4, K, b, N, blockN, out0, accumulate);
+    if (blockEnd < endN) {
+      matmulRowsNarrow(a0, 4, K, b, N, blockEnd, endN, out0, accumulate);
     }
   }
   if (blockRows < rows) {
@@ -455,7 +676,8 @@ function matmulRows(
       K,
       b,
       N,
-      0,
+      firstN,
+      endN,
       out + ((<usize>(blockRows * N)) << 2),
       accumulate,
     );
@@ -473,7 +695,7 @@ function storeTile(at: usize, low: v128, high: v128, accumulate: bool): void {
   }
 }
 
-/** matmulRows one row at a time, for columns [firstN, N): the tiles' leftovers. */
+/** matmulRows one row at a time, for columns [firstN, endN): the tiles' leftovers. */
 function matmulRowsNarrow(
   a: usize,
   rows: i32,
@@ -481,10 +703,11 @@ function matmulRowsNarrow(
   b: usize,
   N: i32,
   firstN: i32,
+  endN: i32,
   out: usize,
   accumulate: bool,
 ): void {
-  const vectorN = N & ~3;
+  const vectorN = firstN + ((endN - firstN) & ~3);
   for (let r = 0; r < rows; r++) {
     const aRow = a + ((<usize>(r * K)) << 2);
     const outRow = out + ((<usize>(r * N)) << 2);
@@ -498,7 +721,7 @@ function matmulRowsNarrow(
       const at = outRow + ((<usize>n0) << 2);
       v128.store(at, accumulate ? f32x4.add(v128.load(at), acc) : acc);
     }
-    for (; n0 < N; n0++) {
+    for (; n0 < endN; n0++) {
       let acc: f32 = 0;
       for (let k = 0; k < K; k++) {
         acc =
@@ -511,22 +734,24 @@ function matmulRowsNarrow(
 }
 
 /**
- * acc [K, N] += aᵀ · b over `rows` rows (a [rows, K], b [rows, N]), rows in order. Four k × eight
- * columns per register tile (one load of a row's four k, two of b, per row).
+ * acc [firstK:endK, N] += aᵀ · b over `rows` rows (a [rows, K], b [rows, N], acc [K, N]), rows in
+ * order. Four k × eight columns per register tile (one load of a row's four k, two of b, per row).
  */
 function accumulateTransposedProduct(
   a: usize,
   b: usize,
   rows: i32,
   K: i32,
+  firstK: i32,
+  endK: i32,
   N: i32,
   acc: usize,
 ): void {
-  const blockK = K & ~3;
+  const blockK = firstK + ((endK - firstK) & ~3);
   const blockN = N & ~7;
   const aRowBytes = (<usize>K) << 2;
   const bRowBytes = (<usize>N) << 2;
-  for (let k = 0; k < blockK; k += 4) {
+  for (let k = firstK; k < blockK; k += 4) {
     const acc0 = acc + ((<usize>(k * N)) << 2);
     for (let n0 = 0; n0 < blockN; n0 += 8) {
       const at = acc0 + ((<usize>n0) << 2);
@@ -570,7 +795,7 @@ function accumulateTransposedProduct(
     }
     if (blockN < N) accumulateTransposedNarrow(a, b, rows, K, N, k, k + 4, blockN, acc);
   }
-  if (blockK < K) accumulateTransposedNarrow(a, b, rows, K, N, blockK, K, 0, acc);
+  if (blockK < endK) accumulateTransposedNarrow(a, b, rows, K, N, blockK, endK, 0, acc);
 }
 
 /** accumulateTransposedProduct for k in [firstK, endK), columns [firstN, N): the tiles' leftovers. */
@@ -610,9 +835,10 @@ function accumulateTransposedNarrow(
 }
 
 /**
- * The conv's output [P, O] = Σ_tap column_tap · filter[tap] (taps added in order to a zero
- * output, each product rounded first, as the wasm backend's add of matMuls), `filter`
- * [taps, C, O]; `column` holds one chunk.
+ * Output rows [firstPoint, endPoint) of the conv's output [P, O] = Σ_tap column_tap · filter[tap]
+ * (taps added in order to a zero output, each product rounded first, as the wasm backend's add of
+ * matMuls), `filter` [taps, C, O]; `column` holds one chunk. Rows are independent, so threads
+ * may each take a range (each with its own corner and column buffers).
  */
 export function convolve(
   input: usize,
@@ -624,27 +850,31 @@ export function convolve(
   dWeightDx: usize,
   column: usize,
   out: usize,
+  firstPoint: i32,
+  endPoint: i32,
 ): void {
-  const points = batch * outHeight * outWidth;
-  memory.fill(out, 0, (<usize>(points * outChannels)) << 2);
+  const outRowsAt = out + ((<usize>(firstPoint * outChannels)) << 2);
+  memory.fill(outRowsAt, 0, (<usize>((endPoint - firstPoint) * outChannels)) << 2);
   for (let tap = 0; tap < taps; tap++) {
     const tapFilter = filter + ((<usize>(tap * channels * outChannels)) << 2);
-    for (let first = 0; first < points; first += chunkPoints) {
-      const count = min(chunkPoints, points - first);
-      fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+    for (let first = firstPoint; first < endPoint; first += chunkPoints) {
+      const count = min(chunkPoints, endPoint - first);
+      fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx, 0, groups);
       memory.fill(column, 0, (<usize>(count * channels)) << 2);
-      columnChunk(input, first * groups, count * groups, pixel, weight, column);
+      columnChunk(input, count, 0, groups, pixel, weight, column);
       const outRows = out + ((<usize>(first * outChannels)) << 2);
-      matmulRows(column, count, channels, tapFilter, outChannels, outRows, true);
+      matmulRows(column, count, channels, tapFilter, outChannels, 0, outChannels, outRows, true);
     }
   }
 }
 
 /**
- * Every gradient of the conv from dL/d out `dy` [P, O]: input (`inputGrad`, taps' scatters
- * added in turn), offsets (`offsetGrad`), filter (`filterGrad` [taps, C, O], Σ over positions
- * in order). `filterT` is the filter as [taps, O, C]; `column` / `columnGrad` hold one chunk;
- * `scratch` is zero on entry and on return.
+ * The gradients of the conv from dL/d out `dy` [P, O] for the channels of offset groups
+ * [firstGroup, endGroup): input (`inputGrad`, taps' scatters added in turn), offsets
+ * (`offsetGrad`), filter (`filterGrad` [taps, C, O], Σ over positions in order). `filterT` is the
+ * filter as [taps, O, C]; `column` / `columnGrad` hold one chunk; `scratch` is zero on entry and
+ * on return. Every value a group range writes is its own (a group's samples read and scatter only
+ * its channels), so threads may each take a range, with their own corner and chunk buffers.
  */
 export function convolveBackward(
   input: usize,
@@ -662,24 +892,55 @@ export function convolveBackward(
   inputGrad: usize,
   inputLength: i32,
   filterGrad: usize,
+  firstGroup: i32,
+  endGroup: i32,
 ): void {
   const points = batch * outHeight * outWidth;
-  memory.fill(filterGrad, 0, (<usize>(taps * channels * outChannels)) << 2);
+  const firstChannel = firstGroup * groupChannels;
+  const endChannel = endGroup * groupChannels;
   for (let tap = 0; tap < taps; tap++) {
     const tapFilterT = filterT + ((<usize>(tap * outChannels * channels)) << 2);
     const tapFilterGrad = filterGrad + ((<usize>(tap * channels * outChannels)) << 2);
+    memory.fill(
+      tapFilterGrad + ((<usize>(firstChannel * outChannels)) << 2),
+      0,
+      (<usize>((endChannel - firstChannel) * outChannels)) << 2,
+    );
     for (let first = 0; first < points; first += chunkPoints) {
       const count = min(chunkPoints, points - first);
       const dyRows = dy + ((<usize>(first * outChannels)) << 2);
-      fillTapCorners(offsets, tap, first, count, pixel, weight, dWeightDy, dWeightDx);
+      fillTapCorners(
+        offsets,
+        tap,
+        first,
+        count,
+        pixel,
+        weight,
+        dWeightDy,
+        dWeightDx,
+        firstGroup,
+        endGroup,
+      );
       memory.fill(column, 0, (<usize>(count * channels)) << 2);
-      columnChunk(input, first * groups, count * groups, pixel, weight, column);
-      matmulRows(dyRows, count, outChannels, tapFilterT, channels, columnGrad, false);
+      columnChunk(input, count, firstGroup, endGroup, pixel, weight, column);
+      matmulRows(
+        dyRows,
+        count,
+        outChannels,
+        tapFilterT,
+        channels,
+        firstChannel,
+        endChannel,
+        columnGrad,
+        false,
+      );
       gradientsChunk(
         input,
         tap,
-        first * groups,
-        count * groups,
+        first,
+        count,
+        firstGroup,
+        endGroup,
         pixel,
         weight,
         dWeightDy,
@@ -688,8 +949,21 @@ export function convolveBackward(
         offsetGrad,
         scratch,
       );
-      accumulateTransposedProduct(column, dyRows, count, channels, outChannels, tapFilterGrad);
+      accumulateTransposedProduct(
+        column,
+        dyRows,
+        count,
+        channels,
+        firstChannel,
+        endChannel,
+        outChannels,
+        tapFilterGrad,
+      );
     }
-    addScratch(scratch, inputGrad, inputLength);
+    if (firstChannel === 0 && endChannel === channels) {
+      addScratch(scratch, inputGrad, inputLength);
+    } else {
+      addScratchChannels(scratch, inputGrad, inputLength / channels, firstChannel, endChannel);
+    }
   }
 }

@@ -49,6 +49,7 @@ export { ParameterStore } from './nn/parameter-store';
 export type { ConvPadding, SpatialPair } from './ops/conv-geometry';
 export type { DeformConv2dOptions } from './ops/deform-conv2d';
 export { deformConv2d } from './ops/deform-conv2d';
+export { deformConvThreads, setDeformConvThreads } from './ops/deform-conv2d-host';
 export type { MaskedConv2dOptions } from './ops/masked-conv2d';
 export { maskedConv2d, maskedConv2dDenseAbove } from './ops/masked-conv2d';
 export type { MaskedDeformConv2dOptions } from './ops/masked-deform-conv2d';

@@ -1,6 +1,7 @@
 import './register-stock-gradients';
 import type * as Fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { setDeformConvThreads } from '../ops/deform-conv2d-host';
 import { registerGradientOverrides } from './gradient-overrides';
 import { importNodeBuiltin } from './node-builtin';
 import { registerWasmKernels } from './wasm-kernels';
@@ -258,6 +259,8 @@ async function probeWasm(threads: number): Promise<Probe> {
       };
     }
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    // deformConv2d's own module runs between the backend's kernels: give it the same threads.
+    setDeformConvThreads(wasm.getThreadsCount());
     return {
       ok: true,
       info: {

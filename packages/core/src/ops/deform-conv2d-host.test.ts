@@ -1,7 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { deformTapSampler, type HostDeformGeometry } from './deform-conv2d-host';
+import {
+  deformConvThreads,
+  deformTapSampler,
+  type HostDeformGeometry,
+  setDeformConvThreads,
+} from './deform-conv2d-host';
 
 /** A seeded stream in [-0.5, 0.5). */
 function stream(seed: number) {
@@ -84,6 +89,24 @@ const cases: Case[] = [
     spread: 2,
     special: true,
   },
+  {
+    ...base,
+    name: 'NaN, ±Infinity, exact borders, four groups (SIMD corners)',
+    batch: 1,
+    size: [6, 7],
+    channels: 16,
+    groups: 4,
+    spread: 3,
+    special: true,
+  },
+  {
+    ...base,
+    name: 'six groups (four in SIMD lanes, two alone)',
+    size: [5, 6],
+    channels: 12,
+    groups: 6,
+    spread: 6,
+  },
 ];
 
 function geometryOf(c: Case): HostDeformGeometry {
@@ -153,6 +176,9 @@ describe('deformTapSampler: the WebAssembly SIMD kernels give the typed-array lo
         offsets[8] = Number.NEGATIVE_INFINITY;
         offsets[11] = -1 - 0.5;
         offsets[20] = 4.5;
+        offsets[40] = Number.NaN;
+        offsets[57] = 1e30;
+        offsets[63] = -1e30;
       }
       const columnGrads = Array.from({ length: taps }, () =>
         Float32Array.from({ length: points * c.channels }, random),
@@ -229,4 +255,86 @@ describe('deformTapSampler: the WebAssembly SIMD kernels give the typed-array lo
     const out = execFileSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
     expect(out).toMatch(/matches its source/);
   }, 60_000);
+});
+
+describe('deformTapSampler: the fused conv on helper threads', () => {
+  /** The fused forward and every gradient of one conv (fresh sampler), on the current threads. */
+  function fused(c: Case, outChannels: number, seed: number) {
+    const geometry = geometryOf(c);
+    const random = stream(seed);
+    const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+    const taps = geometry.kernelHeight * geometry.kernelWidth;
+    const input = Float32Array.from(
+      { length: c.batch * c.size[0] * c.size[1] * c.channels },
+      random,
+    );
+    const offsets = Float32Array.from(
+      { length: points * 2 * c.groups * taps },
+      () => random() * c.spread * 2,
+    );
+    const filter = Float32Array.from({ length: taps * c.channels * outChannels }, random);
+    const dy = Float32Array.from({ length: points * outChannels }, random);
+    const sampler = deformTapSampler(geometry, input, offsets, undefined, 'wasm');
+    const out = sampler.convolve?.(filter, outChannels) as Float32Array;
+    const grads = sampler.convolveBackward?.(dy, filter, outChannels);
+    return [out, grads?.input, grads?.offset, grads?.filter] as Float32Array[];
+  }
+
+  async function threadsReady(threads: number) {
+    setDeformConvThreads(threads);
+    const started = Date.now();
+    while (deformConvThreads() < threads && Date.now() - started < 20_000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return deformConvThreads();
+  }
+
+  // ≥ 3 · 256 output positions each, so every pass is split three ways (backward: by groups).
+  const threaded: Array<[Case, number]> = [
+    [{ ...base, name: 'GA-RPN-like P3', size: [20, 20], spread: 4 }, 32],
+    [{ ...base, name: '5 channels, one group', size: [23, 17], channels: 5, groups: 1 }, 7],
+    [{ ...base, name: '3 groups of 4, 13 outputs', size: [27, 19], channels: 12, groups: 3 }, 13],
+    [
+      {
+        ...base,
+        name: '2 groups, far offsets',
+        size: [16, 24],
+        channels: 8,
+        groups: 2,
+        spread: 20,
+      },
+      9,
+    ],
+  ];
+
+  it('gives the bits of one thread, with 2 and 3 threads, then again with 1', async () => {
+    try {
+      const alone = threaded.map(([c, o], k) => fused(c, o, 11 + k));
+      for (const threads of [2, 3]) {
+        expect(await threadsReady(threads)).toBe(threads);
+        threaded.forEach(([c, o], k) => {
+          const withThreads = fused(c, o, 11 + k);
+          withThreads.forEach((values, part) => {
+            expect(values.length, `${c.name} part ${part}`).toBe(alone[k]?.[part]?.length);
+            expect(
+              Buffer.from(values.buffer).equals(
+                Buffer.from((alone[k]?.[part] as Float32Array).buffer),
+              ),
+              `${c.name} part ${part} with ${threads} threads`,
+            ).toBe(true);
+          });
+        });
+      }
+    } finally {
+      setDeformConvThreads(1);
+    }
+    expect(deformConvThreads()).toBe(1);
+    const again = fused(threaded[0]?.[0] as Case, 32, 11);
+    expect(again[0]?.length).toBe(2 * 20 * 20 * 32);
+  }, 60_000);
+
+  it('rejects a thread count that is not a positive integer', () => {
+    expect(() => setDeformConvThreads(0)).toThrow(/integer ≥ 1, got 0/);
+    expect(() => setDeformConvThreads(1.5)).toThrow(/got 1.5/);
+  });
 });

@@ -14,7 +14,8 @@
  * added in turn): both paths give the same bits, so training does not depend on the backend.
  */
 
-import { deformSamplingWasmBase64 } from './deform-sampling-wasm';
+import { deformSamplingSharedWasmBase64, deformSamplingWasmBase64 } from './deform-sampling-wasm';
+import { type DeformThreadPool, startDeformThreadPool } from './deform-threads';
 
 const f32 = Math.fround;
 
@@ -479,16 +480,55 @@ interface DeformWasmExports {
   ): void;
 }
 
-let wasmKernels: DeformWasmExports | null | undefined;
+interface DeformWasmKernels {
+  exports: DeformWasmExports;
+  /** Helper threads on a shared memory (`setDeformConvThreads`), or null: this thread only. */
+  pool: DeformThreadPool | null;
+}
+
+let wasmKernels: DeformWasmKernels | null | undefined;
+let deformThreads = 1;
+
+const decodeBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/**
+ * Threads of the wasm deformable conv (this one included; default 1). `initBackend` sets it to
+ * the wasm backend's thread count: the conv runs in our own module, between the backend's
+ * kernels, so the backend's threads are idle meanwhile. More than 1 takes effect where Node
+ * worker threads and shared memory exist (elsewhere one thread, silently); the results have the
+ * same bits for every count.
+ */
+export function setDeformConvThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new Error(`setDeformConvThreads: threads must be an integer ≥ 1, got ${threads}`);
+  }
+  if (threads === deformThreads) return;
+  deformThreads = threads;
+  wasmKernels?.pool?.terminate();
+  wasmKernels = undefined;
+}
+
+/** Threads the wasm deformable conv can use now (1 until its workers have started). */
+export function deformConvThreads(): number {
+  return loadWasmKernels()?.pool?.parts() ?? 1;
+}
 
 /** The compiled kernels, or null where WebAssembly (with SIMD) is unavailable. */
-function loadWasmKernels(): DeformWasmExports | null {
+function loadWasmKernels(): DeformWasmKernels | null {
   if (wasmKernels !== undefined) return wasmKernels;
   try {
-    const bytes = Uint8Array.from(atob(deformSamplingWasmBase64), (c) => c.charCodeAt(0));
-    // 3 KB: small enough for a synchronous compile, also on a browser's main thread.
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    wasmKernels = instance.exports as unknown as DeformWasmExports;
+    const pool =
+      deformThreads > 1
+        ? startDeformThreadPool(decodeBase64(deformSamplingSharedWasmBase64), deformThreads)
+        : null;
+    if (pool) {
+      wasmKernels = { exports: pool.exports as unknown as DeformWasmExports, pool };
+    } else {
+      // 6 KB: small enough for a synchronous compile, also on a browser's main thread.
+      const module = new WebAssembly.Module(decodeBase64(deformSamplingWasmBase64));
+      const instance = new WebAssembly.Instance(module, {});
+      wasmKernels = { exports: instance.exports as unknown as DeformWasmExports, pool: null };
+    }
   } catch {
     wasmKernels = null;
   }
@@ -539,12 +579,16 @@ function jsTapSampler(
   };
 }
 
+/** Output positions below which a fused pass is not split between threads. */
+const minimumSharePoints = 256;
+
 function wasmTapSampler(
-  wasm: DeformWasmExports,
+  kernels: DeformWasmKernels,
   geometry: HostDeformGeometry,
   input: Float32Array,
   offsets: Float32Array,
 ): DeformTapSampler {
+  const wasm = kernels.exports;
   const taps = geometry.kernelHeight * geometry.kernelWidth;
   const samples = geometry.batch * geometry.outHeight * geometry.outWidth * geometry.groups;
   const columnLength = samples * (geometry.channels / geometry.groups);
@@ -572,8 +616,12 @@ function wasmTapSampler(
    * The module is shared by every conv (the forward passes of several levels run before their
    * backward passes), so each pass loads its geometry and data again.
    */
-  /** The fused conv's buffers after the sampler's own: filter, output / dy, chunks, filter grad. */
-  const fusedLayout = (outChannels: number) => {
+  const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+  /**
+   * The fused conv's buffers after the sampler's own: filter, output / dy, filter grad, then per
+   * thread its corner and chunk buffers (thread 0 uses the sampler's corners).
+   */
+  const fusedLayout = (outChannels: number, threads: number) => {
     const channels = geometry.channels;
     let fusedEnd = end;
     const takeFused = (count: number) => {
@@ -581,33 +629,48 @@ function wasmTapSampler(
       fusedEnd += Math.ceil((count * 4) / 16) * 16;
       return at;
     };
-    const points = geometry.batch * geometry.outHeight * geometry.outWidth;
     const filterAt = takeFused(taps * channels * outChannels);
     const outAt = takeFused(points * outChannels);
-    const columnChunkAt = takeFused(64 * channels);
-    const columnGradChunkAt = takeFused(64 * channels);
     const filterGradAt = takeFused(taps * channels * outChannels);
-    return { filterAt, outAt, columnChunkAt, columnGradChunkAt, filterGradAt, end: fusedEnd };
+    const buffers = Array.from({ length: threads }, (_, thread) => ({
+      pixel: thread === 0 ? pixelAt : takeFused(chunkSamples),
+      weight: thread === 0 ? weightAt : takeFused(chunkSamples),
+      dWeightDy: thread === 0 ? dWeightDyAt : takeFused(chunkSamples),
+      dWeightDx: thread === 0 ? dWeightDxAt : takeFused(chunkSamples),
+      column: takeFused(64 * channels),
+      columnGrad: takeFused(64 * channels),
+    }));
+    return { filterAt, outAt, filterGradAt, buffers, end: fusedEnd };
   };
+  const geometryWords = [
+    geometry.batch,
+    geometry.height,
+    geometry.width,
+    geometry.channels,
+    geometry.outHeight,
+    geometry.outWidth,
+    geometry.kernelHeight,
+    geometry.kernelWidth,
+    geometry.strideHeight,
+    geometry.strideWidth,
+    geometry.dilationHeight,
+    geometry.dilationWidth,
+    geometry.top,
+    geometry.left,
+    geometry.groups,
+  ];
+  /**
+   * Threads of a fused pass: at most `limit` (its units), and one per `minimumSharePoints` output
+   * positions (waking a worker costs tens of microseconds; a 5×5 level is not worth it).
+   */
+  const threadsOf = (limit: number) =>
+    Math.max(
+      1,
+      Math.min(kernels.pool?.parts() ?? 1, limit, Math.floor(points / minimumSharePoints)),
+    );
   const load = (backward: boolean, bytes = end) => {
     wasm.ensureMemory(bytes);
-    wasm.setGeometry(
-      geometry.batch,
-      geometry.height,
-      geometry.width,
-      geometry.channels,
-      geometry.outHeight,
-      geometry.outWidth,
-      geometry.kernelHeight,
-      geometry.kernelWidth,
-      geometry.strideHeight,
-      geometry.strideWidth,
-      geometry.dilationHeight,
-      geometry.dilationWidth,
-      geometry.top,
-      geometry.left,
-      geometry.groups,
-    );
+    wasm.setGeometry(...geometryWords);
     const heap = floats();
     heap.set(input, inputAt / 4);
     heap.set(offsets, offsetsAt / 4);
@@ -656,27 +719,43 @@ function wasmTapSampler(
       );
     },
     convolve(filter, outChannels) {
-      const points = geometry.batch * geometry.outHeight * geometry.outWidth;
-      const fused = fusedLayout(outChannels);
+      const threads = threadsOf(Number.POSITIVE_INFINITY);
+      const fused = fusedLayout(outChannels, threads);
       load(false, fused.end);
       loaded = undefined;
       wasm.setOutChannels(outChannels);
       floats().set(filter, fused.filterAt / 4);
-      wasm.convolve(
-        inputAt,
-        offsetsAt,
-        fused.filterAt,
-        pixelAt,
-        weightAt,
-        dWeightDyAt,
-        dWeightDxAt,
-        fused.columnChunkAt,
-        fused.outAt,
+      // Units of whole 64-position chunks (rows are independent), claimed by the threads.
+      const chunks = Math.ceil(points / 64);
+      const units = threads > 1 ? Math.min(chunks, 16) : 1;
+      const bounds = Array.from({ length: units + 1 }, (_, unit) =>
+        Math.min(points, Math.round((chunks * unit) / units) * 64),
       );
+      const threadArguments = (thread: number) => {
+        const buffers = fused.buffers[thread] as (typeof fused.buffers)[number];
+        return [
+          inputAt,
+          offsetsAt,
+          fused.filterAt,
+          buffers.pixel,
+          buffers.weight,
+          buffers.dWeightDy,
+          buffers.dWeightDx,
+          buffers.column,
+          fused.outAt,
+        ];
+      };
+      if (kernels.pool && threads > 1) {
+        kernels.pool.run('convolve', geometryWords, outChannels, threads, threadArguments, bounds);
+      } else {
+        wasm.convolve(...threadArguments(0), 0, points);
+      }
       return floats().slice(fused.outAt / 4, fused.outAt / 4 + points * outChannels);
     },
     convolveBackward(dy, filter, outChannels) {
-      const fused = fusedLayout(outChannels);
+      const groups = geometry.groups;
+      const threads = threadsOf(groups);
+      const fused = fusedLayout(outChannels, threads);
       load(true, fused.end);
       loaded = undefined;
       wasm.setOutChannels(outChannels);
@@ -694,23 +773,42 @@ function wasmTapSampler(
         }
       }
       heap.set(dy, fused.outAt / 4);
-      wasm.convolveBackward(
-        inputAt,
-        offsetsAt,
-        fused.filterAt,
-        fused.outAt,
-        pixelAt,
-        weightAt,
-        dWeightDyAt,
-        dWeightDxAt,
-        fused.columnChunkAt,
-        fused.columnGradChunkAt,
-        offsetGradAt,
-        scratchAt,
-        inputGradAt,
-        input.length,
-        fused.filterGradAt,
+      // One unit per offset group (a group's values are its own), claimed by the threads.
+      const bounds = Array.from({ length: (threads > 1 ? groups : 1) + 1 }, (_, unit) =>
+        threads > 1 ? unit : unit * groups,
       );
+      const threadArguments = (thread: number) => {
+        const buffers = fused.buffers[thread] as (typeof fused.buffers)[number];
+        return [
+          inputAt,
+          offsetsAt,
+          fused.filterAt,
+          fused.outAt,
+          buffers.pixel,
+          buffers.weight,
+          buffers.dWeightDy,
+          buffers.dWeightDx,
+          buffers.column,
+          buffers.columnGrad,
+          offsetGradAt,
+          scratchAt,
+          inputGradAt,
+          input.length,
+          fused.filterGradAt,
+        ];
+      };
+      if (kernels.pool && threads > 1) {
+        kernels.pool.run(
+          'convolveBackward',
+          geometryWords,
+          outChannels,
+          threads,
+          threadArguments,
+          bounds,
+        );
+      } else {
+        wasm.convolveBackward(...threadArguments(0), 0, groups);
+      }
       const after = floats();
       return {
         input: after.slice(inputGradAt / 4, inputGradAt / 4 + input.length),
