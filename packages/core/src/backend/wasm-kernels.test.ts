@@ -31,8 +31,10 @@ describe('wasm kernel replacements', () => {
       'Unpack',
       'MaxPoolGrad',
       'Transpose',
+      'BatchMatMul',
     ]);
     expect([...stockWasmKernels.keys()].sort()).toEqual([
+      'BatchMatMul',
       'MaxPoolGrad',
       'Slice',
       'SplitV',
@@ -82,6 +84,46 @@ describe('wasm kernel replacements', () => {
       expect(got.shape).toEqual(expected!.shape);
       expect(Array.from(got.dataSync())).toEqual(Array.from(expected!.dataSync()));
       tf.dispose([x, got, expected!]);
+    });
+  }
+
+  const matMulCases: Array<[string, number[], number[], boolean, boolean]> = [
+    ['a dense layer’s filter gradient (aᵀ · dy)', [64, 392], [64, 32], true, false],
+    ['a dense layer’s input gradient (dy · bᵀ)', [64, 32], [392, 32], false, true],
+    ['both transposed', [17, 5], [9, 17], true, true],
+    ['batched, b broadcast', [3, 7, 5], [1, 6, 5], false, true],
+    ['batched aᵀ', [2, 4, 6], [2, 4, 3], true, false],
+    ['plain (untouched)', [8, 4], [4, 5], false, false],
+  ];
+  for (const [label, aShape, bShape, transposeA, transposeB] of matMulCases) {
+    it(`BatchMatMul equals the cpu backend and the stock kernel to float32 rounding: ${label}`, async () => {
+      const a = tf.randomNormal(aShape, 0, 1, 'float32', 5);
+      const b = tf.randomNormal(bShape, 0, 1, 'float32', 6);
+      const before = tf.memory().numTensors;
+      const got = tf.matMul(a, b, transposeA, transposeB);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      const [expected] = stock('BatchMatMul', { a, b }, { transposeA, transposeB });
+      const values = Array.from(got.dataSync());
+      const stockValues = Array.from((expected as tf.Tensor).dataSync());
+      const aValues = a.arraySync();
+      const bValues = b.arraySync();
+      await tf.setBackend('cpu');
+      const onCpu = tf.matMul(tf.tensor(aValues), tf.tensor(bValues), transposeA, transposeB);
+      const cpuValues = Array.from(onCpu.dataSync());
+      onCpu.dispose();
+      await tf.setBackend('wasm');
+      expect(got.shape).toEqual((expected as tf.Tensor).shape);
+      // float32 sums of K products in another order: within K·2⁻²⁴ of the terms' magnitude.
+      const depth = transposeA
+        ? (aShape[aShape.length - 2] as number)
+        : (aShape[aShape.length - 1] as number);
+      const bound = depth * 2 ** -24 * 4;
+      values.forEach((value, i) => {
+        const scale = Math.max(1, Math.abs(cpuValues[i] as number));
+        expect(Math.abs(value - (cpuValues[i] as number)) / scale).toBeLessThan(bound);
+        expect(Math.abs(value - (stockValues[i] as number)) / scale).toBeLessThan(bound);
+      });
+      tf.dispose([a, b, got, expected as tf.Tensor]);
     });
   }
 

@@ -18,6 +18,12 @@ import * as tf from '@tensorflow/tfjs-core';
  * - `Transpose`: wasm's generic path above rank 4 is slow (8.6 ms for the rank-6 filter
  *   shuffle of the stride-2 input gradient, here 1.2) and it never merges adjacent axes
  *   (NHWC → CHWN is a rank-3 move: 0.86 → 0.59 ms through wasm's kernel on the merged shape).
+ * - `BatchMatMul` with `transposeA` / `transposeB`: wasm's kernel runs a transposed operand
+ *   ~15× slower than a plain product (the gradients of a [256, 1568] × [1568, 128] dense layer,
+ *   the Faster R-CNN box head's: 52 and 46 ms, here 3.1 and 4.8), so the operand is transposed
+ *   explicitly (the Transpose below) and the plain kernel runs. Untransposed products are
+ *   wasm's own, untouched. The sums then run in XNNPACK's order rather than the transposed
+ *   kernel's (same values to float32 rounding; tested against the cpu backend).
  * - Not replaced: `Identity` / same-dtype `Cast` as zero-copy views (as the cpu backend's) cut
  *   the tape's 727 clones per step, but together with this Transpose they made the tiny
  *   Meta-RPN overfit test's weights NaN (2026-11-30, not root-caused), so wasm's copies stay.
@@ -369,12 +375,50 @@ const maxPoolGradKernel: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   return out;
 };
 
+/** Swaps the last two axes of `x` through the Transpose replacement. */
+function transposeLastTwo(x: tf.TensorInfo, backend: tf.KernelBackend): tf.TensorInfo {
+  const rank = x.shape.length;
+  const perm = [...Array.from({ length: rank - 2 }, (_, axis) => axis), rank - 1, rank - 2];
+  return transposeKernel({
+    inputs: { x },
+    attrs: { perm } as unknown as tf.NamedAttrMap,
+    backend,
+  }) as tf.TensorInfo;
+}
+
+const batchMatMulKernel: tf.KernelFunc = (args) => {
+  const { inputs, attrs } = args;
+  const backend = args.backend as tf.KernelBackend;
+  const { a, b } = inputs as tf.NamedTensorInfoMap as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = attrs as unknown as {
+    transposeA: boolean;
+    transposeB: boolean;
+  };
+  const stock = stockFor(tf.BatchMatMul);
+  if ((!transposeA && !transposeB) || a.dtype !== 'float32' || b.dtype !== 'float32') {
+    return stock(args);
+  }
+  const plainA = transposeA ? transposeLastTwo(a, backend) : a;
+  const plainB = transposeB ? transposeLastTwo(b, backend) : b;
+  try {
+    return stock({
+      inputs: { a: plainA, b: plainB },
+      attrs: { ...attrs, transposeA: false, transposeB: false } as unknown as tf.NamedAttrMap,
+      backend,
+    });
+  } finally {
+    if (plainA !== a) backend.disposeData(plainA.dataId);
+    if (plainB !== b) backend.disposeData(plainB.dataId);
+  }
+};
+
 const replacements: Array<{ kernelName: string; kernelFunc: tf.KernelFunc }> = [
   { kernelName: tf.Slice, kernelFunc: sliceKernel },
   { kernelName: tf.SplitV, kernelFunc: splitVKernel },
   { kernelName: tf.Unpack, kernelFunc: unpackKernel },
   { kernelName: tf.MaxPoolGrad, kernelFunc: maxPoolGradKernel },
   { kernelName: tf.Transpose, kernelFunc: transposeKernel },
+  { kernelName: tf.BatchMatMul, kernelFunc: batchMatMulKernel },
 ];
 
 /** The wasm kernels these replace, kept so tests can compare with them. */

@@ -155,6 +155,7 @@ export function multiLevelRoiAlign(
           spatialScale: options.spatialScales[level] as number,
           samplingRatio: options.samplingRatio,
           aligned: options.aligned,
+          sampling: options.sampling,
         }),
       );
       order.push(...indices);

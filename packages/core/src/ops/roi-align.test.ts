@@ -209,3 +209,147 @@ describe('roiAlign with host rois', () => {
     features.dispose();
   });
 });
+
+describe('roiAlign: the host path gives the tensor path’s bits', () => {
+  /** Output and feature gradient through one sampling path. */
+  function run(
+    sampling: 'host' | 'tensor',
+    features: tf.Tensor4D,
+    rois: tf.Tensor2D,
+    batchIndices: number[],
+    upstream: tf.Tensor,
+    options: RoiAlignOptions,
+  ) {
+    const settings = { ...options, sampling };
+    const output = roiAlign(features, rois, batchIndices, settings);
+    const grad = tf.grad((x) =>
+      tf.sum(tf.mul(roiAlign(x as tf.Tensor4D, rois, batchIndices, settings), upstream)),
+    )(features);
+    const values = [
+      new Uint32Array(output.dataSync().buffer),
+      new Uint32Array(grad.dataSync().buffer),
+    ];
+    tf.dispose([output, grad]);
+    return values;
+  }
+
+  /** A seeded stream in [0, 1). */
+  function stream(seed: number) {
+    let state = seed;
+    return () => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state / 2147483648;
+    };
+  }
+
+  const generated = [
+    {
+      name: 'adaptive grids, 2 images',
+      batch: 2,
+      size: [20, 24],
+      channels: 5,
+      rois: 23,
+      aligned: false,
+      samplingRatio: -1,
+      scale: 0.25,
+      outputSize: [7, 7] as [number, number],
+    },
+    {
+      name: 'aligned, ratio 2, 3 images',
+      batch: 3,
+      size: [9, 13],
+      channels: 8,
+      rois: 17,
+      aligned: true,
+      samplingRatio: 2,
+      scale: 0.5,
+      outputSize: [3, 4] as [number, number],
+    },
+    {
+      name: 'RoIs past the map and tiny ones',
+      batch: 1,
+      size: [6, 5],
+      channels: 3,
+      rois: 11,
+      aligned: false,
+      samplingRatio: -1,
+      scale: 1,
+      outputSize: [2, 2] as [number, number],
+    },
+  ];
+  for (const c of generated) {
+    it(`${c.name}: output and feature gradient, bit for bit`, () => {
+      const before = tf.memory().numTensors;
+      const random = stream(c.rois * 7 + c.channels);
+      const [h, w] = c.size as [number, number];
+      const features = tf.tensor4d(
+        Float32Array.from({ length: c.batch * h * w * c.channels }, () => random() * 2 - 1),
+        [c.batch, h, w, c.channels],
+      );
+      const imageH = h / c.scale;
+      const imageW = w / c.scale;
+      const boxes: number[] = [];
+      for (let k = 0; k < c.rois; k++) {
+        // Some boxes start before the image or end past it; some are under a pixel.
+        const x1 = random() * imageW * 1.2 - imageW * 0.1;
+        const y1 = random() * imageH * 1.2 - imageH * 0.1;
+        const tiny = k % 5 === 4;
+        boxes.push(
+          x1,
+          y1,
+          x1 + (tiny ? random() : random() * imageW * 0.8),
+          y1 + (tiny ? random() : random() * imageH * 0.8),
+        );
+      }
+      const rois = tf.tensor2d(boxes, [c.rois, 4]);
+      const batchIndices = Array.from({ length: c.rois }, (_, k) => k % c.batch);
+      const [oh, ow] = c.outputSize;
+      const upstream = tf.tensor4d(
+        Float32Array.from({ length: c.rois * oh * ow * c.channels }, () => random() * 2 - 1),
+        [c.rois, oh, ow, c.channels],
+      );
+      const options: RoiAlignOptions = {
+        outputSize: c.outputSize,
+        spatialScale: c.scale,
+        samplingRatio: c.samplingRatio,
+        aligned: c.aligned,
+      };
+      const tensorPath = run('tensor', features, rois, batchIndices, upstream, options);
+      const hostPath = run('host', features, rois, batchIndices, upstream, options);
+      expect(hostPath[0]).toEqual(tensorPath[0]);
+      expect(hostPath[1]).toEqual(tensorPath[1]);
+      // Something was pooled and something flowed back.
+      expect(tensorPath[0]?.some((bits) => bits !== 0)).toBe(true);
+      expect(tensorPath[1]?.some((bits) => bits !== 0)).toBe(true);
+      tf.dispose([features, rois, upstream]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  for (const testCase of single.cases) {
+    it(`${testCase.name}: the torchvision case, bit for bit`, () => {
+      const features = tensorOf(testCase.features) as tf.Tensor4D;
+      const rois = tensorOf(testCase.rois) as tf.Tensor2D;
+      const upstream = tensorOf(testCase.upstream);
+      const tensorPath = run(
+        'tensor',
+        features,
+        rois,
+        testCase.batchIndices,
+        upstream,
+        testCase.options,
+      );
+      const hostPath = run(
+        'host',
+        features,
+        rois,
+        testCase.batchIndices,
+        upstream,
+        testCase.options,
+      );
+      expect(hostPath[0]).toEqual(tensorPath[0]);
+      expect(hostPath[1]).toEqual(tensorPath[1]);
+      tf.dispose([features, rois, upstream]);
+    });
+  }
+});

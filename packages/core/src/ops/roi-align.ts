@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { hasSyncReadback } from '../backend/readback';
 import { assertRank } from './conv-geometry';
+import { roiAlignHostBackward, roiAlignHostForward, roiSampleGrid } from './roi-align-host';
 
 export interface RoiAlignOptions {
   /** Output bins per RoI, `oh` or `[oh, ow]`. */
@@ -10,6 +12,13 @@ export interface RoiAlignOptions {
   samplingRatio?: number;
   /** Shift the RoI by -0.5 pixel (Detectron2's ROIAlignV2); torchvision's default false. */
   aligned?: boolean;
+  /**
+   * Where the bilinear sampling runs: `'host'` on typed arrays (one readback of the features,
+   * rois and batch indices; each RoI visits only its own sampling grid), `'tensor'` (gatherND /
+   * matMul / scatterND per sample of the largest grid; keeps data on a GPU), or `'auto'`
+   * (default: host where tensors live in host memory — wasm, cpu). Both give the same bits.
+   */
+  sampling?: 'auto' | 'host' | 'tensor';
 }
 
 const where = 'roiAlign';
@@ -166,6 +175,20 @@ function roiAlignOn(
     );
   }
 
+  const sampling = options.sampling ?? 'auto';
+  if (
+    count > 0 &&
+    (sampling === 'host' || (sampling === 'auto' && hasSyncReadback(tf.getBackend())))
+  ) {
+    return roiAlignOnHost(features, rois, hostRois, batchIndices, {
+      outHeight,
+      outWidth,
+      spatialScale,
+      samplingRatio,
+      aligned,
+    });
+  }
+
   return tf.tidy(() => {
     const flat = tf.reshape(features, [batch * height * width, channels]);
     if (count === 0) {
@@ -286,4 +309,55 @@ function roiAlignOn(
     });
     return tf.reshape(pool(flat), [count, outHeight, outWidth, channels]) as tf.Tensor4D;
   });
+}
+
+/**
+ * The host path: the same samples, weights and float32 sums as the tensor path (bit for bit,
+ * tested), but each RoI visits only its own grid instead of the largest one, with no per-sample
+ * kernels. The backward pass recomputes the grid from the rois (no feature values needed).
+ */
+function roiAlignOnHost(
+  features: tf.Tensor4D,
+  rois: tf.Tensor2D,
+  hostRois: Float32Array | undefined,
+  batchIndices: tf.Tensor1D | number[],
+  settings: {
+    outHeight: number;
+    outWidth: number;
+    spatialScale: number;
+    samplingRatio: number;
+    aligned: boolean;
+  },
+): tf.Tensor4D {
+  const [batch, height, width, channels] = features.shape;
+  const roiValues = hostRois ?? (rois.dataSync() as Float32Array);
+  const batchValues = Array.isArray(batchIndices)
+    ? Int32Array.from(batchIndices)
+    : Int32Array.from(batchIndices.dataSync());
+  const grid = roiSampleGrid({
+    rois: roiValues,
+    batchIndices: batchValues,
+    height,
+    width,
+    ...settings,
+  });
+  const count = batchValues.length;
+  const pool = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x] = args as [tf.Tensor4D];
+    const out = roiAlignHostForward(grid, x.dataSync() as Float32Array, channels);
+    return {
+      value: tf.tensor4d(out, [count, settings.outHeight, settings.outWidth, channels]),
+      gradFunc: (dy: tf.Tensor) =>
+        tf.tensor4d(
+          roiAlignHostBackward(
+            grid,
+            dy.dataSync() as Float32Array,
+            channels,
+            batch * height * width,
+          ),
+          [batch, height, width, channels],
+        ),
+    };
+  });
+  return pool(features) as tf.Tensor4D;
 }
