@@ -309,17 +309,16 @@ describe('deformTapSampler: the fused conv on helper threads', () => {
 
   it('gives the bits of one thread, with 2 and 3 threads, then again with 1', async () => {
     try {
-      const alone = threaded.map(([c, o], k) => fused(c, o, 11 + k));
+      const alone: Float32Array[][] = threaded.map(([c, o], k) => fused(c, o, 11 + k));
       for (const threads of [2, 3]) {
         expect(await threadsReady(threads)).toBe(threads);
         threaded.forEach(([c, o], k) => {
           const withThreads = fused(c, o, 11 + k);
           withThreads.forEach((values, part) => {
-            expect(values.length, `${c.name} part ${part}`).toBe(alone[k]?.[part]?.length);
+            const reference = (alone[k] as Float32Array[])[part] as Float32Array;
+            expect(values.length, `${c.name} part ${part}`).toBe(reference.length);
             expect(
-              Buffer.from(values.buffer).equals(
-                Buffer.from((alone[k]?.[part] as Float32Array).buffer),
-              ),
+              Buffer.from(values.buffer).equals(Buffer.from(reference.buffer)),
               `${c.name} part ${part} with ${threads} threads`,
             ).toBe(true);
           });
