@@ -32,9 +32,11 @@ describe('wasm kernel replacements', () => {
       'MaxPoolGrad',
       'Transpose',
       'BatchMatMul',
+      'Concat',
     ]);
     expect([...stockWasmKernels.keys()].sort()).toEqual([
       'BatchMatMul',
+      'Concat',
       'MaxPoolGrad',
       'Slice',
       'SplitV',
@@ -124,6 +126,81 @@ describe('wasm kernel replacements', () => {
         expect(Math.abs(value - (stockValues[i] as number)) / scale).toBeLessThan(bound);
       });
       tf.dispose([a, b, got, expected as tf.Tensor]);
+    });
+  }
+
+  const concatCases: Array<[string, number[][], number, 'float32' | 'int32' | 'bool']> = [
+    [
+      'a bias column and filters (MetaAnchor)',
+      [
+        [3200, 1],
+        [3200, 16],
+      ],
+      1,
+      'float32',
+    ],
+    [
+      'NHWC channels, long and short runs',
+      [
+        [2, 5, 5, 40],
+        [2, 5, 5, 3],
+        [2, 5, 5, 0],
+      ],
+      3,
+      'float32',
+    ],
+    [
+      'middle axis, int32',
+      [
+        [3, 2, 4],
+        [3, 5, 4],
+      ],
+      1,
+      'int32',
+    ],
+    [
+      'bool columns',
+      [
+        [6, 2],
+        [6, 1],
+      ],
+      1,
+      'bool',
+    ],
+    [
+      'axis 0 (the stock kernel)',
+      [
+        [2, 3],
+        [4, 3],
+      ],
+      0,
+      'float32',
+    ],
+    [
+      'one non-empty input',
+      [
+        [4, 0],
+        [4, 3],
+      ],
+      1,
+      'float32',
+    ],
+  ];
+  for (const [label, shapes, axis, dtype] of concatCases) {
+    it(`Concat equals the stock kernel: ${label}`, () => {
+      const parts = shapes.map((shape, i) =>
+        dtype === 'bool'
+          ? tf.greater(tf.randomNormal(shape, 0, 1, 'float32', 20 + i), 0)
+          : tf.cast(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 10 + i), 100), dtype),
+      );
+      const before = tf.memory().numTensors;
+      const got = tf.concat(parts, axis);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      const [expected] = stock('Concat', parts as unknown as tf.NamedTensorMap, { axis });
+      expect(got.shape).toEqual((expected as tf.Tensor).shape);
+      expect(got.dtype).toBe(dtype);
+      expect(Array.from(got.dataSync())).toEqual(Array.from((expected as tf.Tensor).dataSync()));
+      tf.dispose([...parts, got, expected as tf.Tensor]);
     });
   }
 

@@ -18,6 +18,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * - `Transpose`: wasm's generic path above rank 4 is slow (8.6 ms for the rank-6 filter
  *   shuffle of the stride-2 input gradient, here 1.2) and it never merges adjacent axes
  *   (NHWC → CHWN is a rank-3 move: 0.86 → 0.59 ms through wasm's kernel on the merged shape).
+ * - `Concat` off axis 0: wasm's kernel is JavaScript that takes a `subarray` per input per outer
+ *   row, so joining a [3200, 1] and a [3200, 16] (MetaAnchor's generated filters with their
+ *   bias column) costs 8 ms; here short rows are copied element by element (as `Slice`).
  * - `BatchMatMul` with `transposeA` / `transposeB`: wasm's kernel runs a transposed operand
  *   ~15× slower than a plain product (the gradients of a [256, 1568] × [1568, 128] dense layer,
  *   the Faster R-CNN box head's: 52 and 46 ms, here 3.1 and 4.8), so the operand is transposed
@@ -375,6 +378,47 @@ const maxPoolGradKernel: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   return out;
 };
 
+const concatKernel: tf.KernelFunc = (args) => {
+  const inputs = args.inputs as unknown as tf.TensorInfo[];
+  const wasm = args.backend as WasmBackend;
+  const first = inputs[0];
+  if (!first || first.dtype === 'string' || first.dtype === 'complex64') {
+    return stockFor(tf.Concat)(args);
+  }
+  const axis = tf.util.parseAxisParam(
+    (args.attrs as unknown as { axis: number }).axis,
+    first.shape,
+  )[0] as number;
+  const parts = inputs.filter((input) => tf.util.sizeFromShape(input.shape) > 0);
+  // One input, all empty or axis 0 (contiguous blocks): wasm's own is a copy per input.
+  if (parts.length <= 1 || axis === 0) return stockFor(tf.Concat)(args);
+  const outShape = tf.backend_util.computeOutShape(
+    inputs.map((input) => input.shape),
+    axis,
+  );
+  const out = wasm.makeOutput(outShape, first.dtype);
+  // Views after makeOutput: it may grow the heap, which detaches earlier views.
+  const target = heapBits(wasm, out);
+  const outer = tf.util.sizeFromShape(first.shape.slice(0, axis));
+  const rowLength = tf.util.sizeFromShape(outShape.slice(axis));
+  let column = 0;
+  for (const part of parts) {
+    const source = heapBits(wasm, part);
+    const run = tf.util.sizeFromShape(part.shape.slice(axis));
+    for (let row = 0; row < outer; row++) {
+      const from = row * run;
+      const to = row * rowLength + column;
+      if (run >= shortRun) {
+        target.set(source.subarray(from, from + run), to);
+      } else {
+        for (let i = 0; i < run; i++) target[to + i] = source[from + i] as number;
+      }
+    }
+    column += run;
+  }
+  return out;
+};
+
 /** Swaps the last two axes of `x` through the Transpose replacement. */
 function transposeLastTwo(x: tf.TensorInfo, backend: tf.KernelBackend): tf.TensorInfo {
   const rank = x.shape.length;
@@ -419,6 +463,7 @@ const replacements: Array<{ kernelName: string; kernelFunc: tf.KernelFunc }> = [
   { kernelName: tf.MaxPoolGrad, kernelFunc: maxPoolGradKernel },
   { kernelName: tf.Transpose, kernelFunc: transposeKernel },
   { kernelName: tf.BatchMatMul, kernelFunc: batchMatMulKernel },
+  { kernelName: tf.Concat, kernelFunc: concatKernel },
 ];
 
 /** The wasm kernels these replace, kept so tests can compare with them. */
