@@ -207,6 +207,11 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
       'run trainings under nice -n N',
       number('--nice', { integer: true, minimum: 0 }),
     )
+    .option(
+      '--jobs <n>',
+      'runs at once, each with DET_WASM_THREADS = cores ÷ n unless set (fine-tunes wait for their inputs)',
+      number('--jobs', { integer: true, minimum: 1 }),
+    )
     .option('--runs <dir>', 'run folders', 'runs/fidelity')
     .option('--results <dir>', 'committed result JSONs', 'docs/fidelity/results')
     .option('--out <file>', 'the generated page', 'docs/fidelity.md')

@@ -312,6 +312,10 @@ describe('det fidelity runner', () => {
     expect(text).toContain('out\nerr\nexit 3\n');
     expect(text.trimEnd().endsWith('exit 0')).toBe(true);
     await expect(io.exec([join(root, 'missing-binary')], log)).rejects.toThrow(/cannot start/);
+    // --jobs hands each child its share of wasm threads through the environment.
+    const shared = processIo(() => {}, { DET_WASM_THREADS: '1' });
+    const check = "process.exit(process.env.DET_WASM_THREADS === '1' ? 0 : 4)";
+    expect(await shared.exec([process.execPath, '-e', check], log)).toBe(0);
   });
 
   it('refuses a malformed result file, naming it', async () => {
@@ -393,6 +397,51 @@ describe('det fidelity: GA Table 3 fine-tune cells', () => {
     calls.length = 0;
     await fidelityCommand(commandOptions(), silent, { matrix, runner: io });
     expect(calls).toEqual([]);
+  });
+
+  it('--jobs 2 runs two at once and starts the fine-tune only after both runs it reads', async () => {
+    const { io } = fakeWorld();
+    const events: string[] = [];
+    let active = 0;
+    let mostActive = 0;
+    const slow: RunnerIo = {
+      ...io,
+      async exec(argv, logFile) {
+        const name = argv.includes('--name')
+          ? argv[argv.indexOf('--name') + 1]!
+          : `${argv.includes('proposals') ? 'proposals' : 'eval'}`;
+        active += 1;
+        mostActive = Math.max(mostActive, active);
+        events.push(`start ${name}`);
+        // Training takes a while; the other job runs meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, argv.includes('train') ? 30 : 1));
+        const code = await io.exec(argv, logFile);
+        events.push(`end ${name}`);
+        active -= 1;
+        return code;
+      },
+    };
+    // The fine-tune first in the order asked: it still waits for det-s0 and prop-s0.
+    expect(
+      await fidelityCommand(
+        { ...commandOptions(), only: 'ft-s0,det-s0,prop-s0', jobs: 2 },
+        silent,
+        {
+          matrix,
+          runner: slow,
+        },
+      ),
+    ).toBe(0);
+    expect(mostActive).toBe(2);
+    expect(events.slice(0, 2).sort()).toEqual(['start det-s0', 'start prop-s0']);
+    const fineTuneStart = events.indexOf('start ft-s0');
+    expect(fineTuneStart).toBeGreaterThan(events.indexOf('end det-s0'));
+    expect(fineTuneStart).toBeGreaterThan(events.indexOf('end prop-s0'));
+    expect([...(await readResults(join(root, 'results'))).keys()].sort()).toEqual([
+      'det-s0',
+      'ft-s0',
+      'prop-s0',
+    ]);
   });
 
   it('a fine-tune that ends at another iteration count than the cell expects has no result', async () => {

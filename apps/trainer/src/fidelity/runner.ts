@@ -62,6 +62,15 @@ export interface PlanEntry {
   todo: string[];
 }
 
+/** The runs a run reads (a fine-tune: its detector's and its proposal network's), besides data. */
+export function runDependencies(entry: PlanEntry): string[] {
+  const spec = entry.cell.finetune;
+  if (entry.cell.runner !== 'finetune' || !spec) return [];
+  return [
+    ...new Set([runName(entry.cell.preset, entry.seed), runName(spec.proposals, entry.seed)]),
+  ];
+}
+
 /** The iteration of a run's last checkpoint (0 without one). */
 export async function lastCheckpointIteration(runDir: string): Promise<number> {
   const sidecar = join(runDir, 'checkpoints', 'last.json');
@@ -192,8 +201,21 @@ export class FidelityRunner {
     if (code !== 0) throw new Error(`${what} exited with ${code} (see ${logFile})`);
   }
 
-  /** The files of a data variant, generated with `det synth` the first time. */
-  async dataPaths(variant: DataVariant): Promise<DataPaths | undefined> {
+  private readonly dataVariants = new Map<string, Promise<DataPaths | undefined>>();
+
+  /** The files of a data variant, generated with `det synth` the first time (once per variant). */
+  dataPaths(variant: DataVariant): Promise<DataPaths | undefined> {
+    let paths = this.dataVariants.get(variant.id);
+    if (!paths) {
+      paths = this.makeDataPaths(variant);
+      // A failed generation is retried by the next run that needs it.
+      paths.catch(() => this.dataVariants.delete(variant.id));
+      this.dataVariants.set(variant.id, paths);
+    }
+    return paths;
+  }
+
+  private async makeDataPaths(variant: DataVariant): Promise<DataPaths | undefined> {
     if (!variant.synth) return undefined;
     const root = join(this.options.dataDir, variant.id);
     const paths: DataPaths = {
