@@ -524,7 +524,8 @@ function loadWasmKernels(): DeformWasmKernels | null {
     if (pool) {
       wasmKernels = { exports: pool.exports as unknown as DeformWasmExports, pool };
     } else {
-      // 6 KB: small enough for a synchronous compile, also on a browser's main thread.
+      // 8 KB: synchronous compiles of this size work in Node and in workers; a browser's main
+      // thread may refuse them (Chrome: above 4 KB), and then the typed-array loops run.
       const module = new WebAssembly.Module(decodeBase64(deformSamplingWasmBase64));
       const instance = new WebAssembly.Instance(module, {});
       wasmKernels = { exports: instance.exports as unknown as DeformWasmExports, pool: null };
