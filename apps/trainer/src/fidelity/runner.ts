@@ -63,7 +63,7 @@ export interface PlanEntry {
 }
 
 /** The runs a run reads (a fine-tune: its detector's and its proposal network's), besides data. */
-export function runDependencies(entry: PlanEntry): string[] {
+export function runDependencies(entry: Pick<PlanEntry, 'cell' | 'seed'>): string[] {
   const spec = entry.cell.finetune;
   if (entry.cell.runner !== 'finetune' || !spec) return [];
   return [
@@ -388,7 +388,7 @@ export class FidelityRunner {
     if (!spec) throw new Error(`cell ${cell.id}: runner 'finetune' needs \`finetune\``);
     const detector = runName(cell.preset, seed);
     const source = runName(spec.proposals, seed);
-    for (const needed of new Set([detector, source])) {
+    for (const needed of runDependencies({ cell, seed })) {
       const checkpoint = join(this.options.runsDir, needed, 'checkpoints', 'last.safetensors');
       if (
         !(await readResult(join(this.options.resultsDir, `${needed}.json`))) ||
