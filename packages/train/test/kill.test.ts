@@ -10,7 +10,8 @@ import { disposeCheckpoint, readCheckpoint } from '../src/checkpoint';
 
 // The child runs the BUILT @det/train (the test task depends on the build).
 const childScript = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'train-child.mjs');
-const maxIters = 150;
+// Long enough (~3 ms a step) that the eight kills below cannot reach the end between them.
+const maxIters = 1000;
 
 /**
  * Runs the child to the end, or SIGKILLs it `killAfterMs` after it starts (`from: 'start'`,
@@ -83,7 +84,9 @@ describe('kill -9 during training', () => {
       if (lastStep >= 0) midTraining += 1;
       const base = join(interrupted, 'last');
       if (!existsSync(`${base}.safetensors`)) {
-        expect(lastStep, `kills ${kills}`).toBe(-1);
+        // Killed before the first checkpoint landed: at most that first interval (step 0,
+        // printed before its checkpoint is written) is lost.
+        expect(lastStep, `kills ${kills}`).toBeLessThanOrEqual(0);
         continue;
       }
       // Readable and verified (checksum) after every kill.
@@ -104,5 +107,5 @@ describe('kill -9 during training', () => {
     }
     // A finished run leaves no temporary files behind.
     expect((await readdir(interrupted)).sort()).toEqual(['last.json', 'last.safetensors']);
-  }, 60_000);
+  }, 120_000);
 });
