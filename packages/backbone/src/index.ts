@@ -1,3 +1,5 @@
+export type { BatchNorm2dOptions, NormMode } from './batch-norm';
+export { BatchNorm2d } from './batch-norm';
 export type { FeatureShape } from './feature-shape';
 export type {
   FpnInputs,
@@ -11,8 +13,10 @@ export { createFpn, Fpn } from './fpn';
 export type { GroupNorm2dOptions } from './group-norm';
 export { GroupNorm2d } from './group-norm';
 export type {
+  ResNetApplyOptions,
   ResNetDepth,
   ResNetFeatureName,
+  ResNetNorm,
   ResNetOptions,
   ResNetOutputs,
   ResNetShapeSpec,

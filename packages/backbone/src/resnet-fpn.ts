@@ -1,7 +1,7 @@
 import { ParameterStore } from '@det/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { Fpn, type FpnLevels, type FpnOptions, type FpnOutputs } from './fpn';
-import { ResNet, type ResNetOptions } from './resnet';
+import { ResNet, type ResNetApplyOptions, type ResNetOptions } from './resnet';
 
 export interface ResNetFpnOptions<L extends FpnLevels = 'p3-p7'> {
   resnet: Omit<ResNetOptions, 'store'>;
@@ -39,7 +39,7 @@ export class ResNetFpn<L extends FpnLevels = 'p3-p7'> {
     return this.fpn.outputShapes;
   }
 
-  apply(images: tf.Tensor4D, options: { training?: boolean } = {}): FpnOutputs<L> {
+  apply(images: tf.Tensor4D, options: ResNetApplyOptions = {}): FpnOutputs<L> {
     const features = this.body.apply(images, options);
     try {
       return this.fpn.apply(features);

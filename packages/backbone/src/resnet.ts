@@ -1,5 +1,6 @@
 import { Conv2d, FrozenBatchNorm2d, kaimingNormal, ParameterStore } from '@det/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { BatchNorm2d, type NormMode } from './batch-norm';
 import type { FeatureShape } from './feature-shape';
 import { GroupNorm2d } from './group-norm';
 
@@ -13,6 +14,13 @@ export type ResNetDepth = 18 | 34 | 50 | 101;
 export type ResNetStyle = 'pytorch' | 'caffe';
 
 export type ResNetFeatureName = 'c2' | 'c3' | 'c4' | 'c5';
+
+export interface ResNetApplyOptions {
+  /** Training mode (batch statistics for `norm: 'batch'`). Default false. */
+  training?: boolean;
+  /** `norm: 'batch'` in training: fold the batch into the running statistics. Default true. */
+  updateStatistics?: boolean;
+}
 export type ResNetOutputs = Record<ResNetFeatureName, tf.Tensor4D>;
 export type ResNetShapeSpec = Record<ResNetFeatureName, FeatureShape>;
 
@@ -35,11 +43,16 @@ export interface ResNetOptions {
   /** torchvision's `zero_init_residual`: γ = 0 in each block's last BN, so blocks start as identities. */
   zeroInitResidual?: boolean;
   /**
-   * 'frozen-bn' (default): torchvision's FrozenBatchNorm2d. 'group': GroupNorm
-   * (Wu & He 2018) with `normGroups` groups (capped at the channel count), for training
-   * from scratch; checkpoints then hold no `running_mean`/`running_var`.
+   * 'frozen-bn' (default): torchvision's FrozenBatchNorm2d. 'batch': BatchNorm with batch
+   * statistics while training and running ones (`running_mean`/`running_var`, momentum
+   * `normMomentum`) at test, for training from scratch; stages frozen by `frozenStages` run
+   * in eval mode, as mmdetection's `_freeze_stages`. 'group': GroupNorm (Wu & He 2018) with
+   * `normGroups` groups (capped at the channel count), also for training from scratch;
+   * checkpoints then hold no `running_mean`/`running_var`.
    */
-  norm?: 'frozen-bn' | 'group';
+  norm?: ResNetNorm;
+  /** `norm: 'batch'`'s momentum (torch's). Default 0.1. */
+  normMomentum?: number;
   /** Groups of `norm: 'group'`. Default 32 (Wu & He 2018). */
   normGroups?: number;
   /** Where the parameters live (e.g. `root.scope('backbone.body')`); a new store by default. */
@@ -61,16 +74,20 @@ const ARCHITECTURES: Record<ResNetDepth, Architecture> = {
 
 const FEATURE_NAMES: readonly ResNetFeatureName[] = ['c2', 'c3', 'c4', 'c5'];
 
+export type ResNetNorm = 'frozen-bn' | 'batch' | 'group';
+const NORMS: readonly ResNetNorm[] = ['frozen-bn', 'batch', 'group'];
+
 interface NormOptions {
   trainableAffine: boolean;
-  kind: 'frozen-bn' | 'group';
+  kind: ResNetNorm;
   groups: number;
+  momentum: number;
 }
 
 /** What a block needs of its norm layer (γ for `zeroInitResidual`). */
 interface NormLayer {
   readonly weight: tf.Variable;
-  apply(input: tf.Tensor4D): tf.Tensor4D;
+  apply(input: tf.Tensor4D, mode?: NormMode): tf.Tensor4D;
 }
 
 /** Conv without bias (BN follows), He-normal fan-out as torchvision initialises ResNet convs. */
@@ -99,6 +116,9 @@ function norm(
       groups: Math.min(options.groups, channels),
     });
   }
+  if (options.kind === 'batch') {
+    return new BatchNorm2d(store.scope(name), { channels, momentum: options.momentum });
+  }
   return new FrozenBatchNorm2d(store.scope(name), {
     channels,
     trainableAffine: options.trainableAffine,
@@ -124,8 +144,8 @@ class Downsample {
     this.bn = norm(scope, '1', options.outChannels, options.norm);
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
-    return this.bn.apply(this.conv.apply(x));
+  apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D {
+    return tf.tidy(() => this.bn.apply(this.conv.apply(x), mode));
   }
 }
 
@@ -139,7 +159,7 @@ interface BlockOptions {
 }
 
 interface Block {
-  apply(x: tf.Tensor4D): tf.Tensor4D;
+  apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D;
 }
 
 function projection(store: ParameterStore, options: BlockOptions, outChannels: number) {
@@ -182,10 +202,11 @@ class BasicBlock implements Block {
     this.downsample = projection(store, options, planes);
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
+  apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D {
     return tf.tidy(() => {
-      const branch = this.bn2.apply(this.conv2.apply(tf.relu(this.bn1.apply(this.conv1.apply(x)))));
-      const shortcut = this.downsample ? this.downsample.apply(x) : x;
+      const a = tf.relu(this.bn1.apply(this.conv1.apply(x), mode));
+      const branch = this.bn2.apply(this.conv2.apply(a), mode);
+      const shortcut = this.downsample ? this.downsample.apply(x, mode) : x;
       return tf.relu(tf.add(branch, shortcut) as tf.Tensor4D);
     });
   }
@@ -232,12 +253,12 @@ class Bottleneck implements Block {
     this.downsample = projection(store, options, outChannels);
   }
 
-  apply(x: tf.Tensor4D): tf.Tensor4D {
+  apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D {
     return tf.tidy(() => {
-      const a = tf.relu(this.bn1.apply(this.conv1.apply(x)));
-      const b = tf.relu(this.bn2.apply(this.conv2.apply(a)));
-      const branch = this.bn3.apply(this.conv3.apply(b));
-      const shortcut = this.downsample ? this.downsample.apply(x) : x;
+      const a = tf.relu(this.bn1.apply(this.conv1.apply(x), mode));
+      const b = tf.relu(this.bn2.apply(this.conv2.apply(a), mode));
+      const branch = this.bn3.apply(this.conv3.apply(b), mode);
+      const shortcut = this.downsample ? this.downsample.apply(x, mode) : x;
       return tf.relu(tf.add(branch, shortcut) as tf.Tensor4D);
     });
   }
@@ -287,16 +308,18 @@ export class ResNet {
       zeroInitResidual: options.zeroInitResidual ?? false,
       norm: options.norm ?? 'frozen-bn',
       normGroups: options.normGroups ?? 32,
+      normMomentum: options.normMomentum ?? 0.1,
     };
     this.parameters = options.store ?? new ParameterStore();
     const store = this.parameters;
-    if (this.options.norm !== 'frozen-bn' && this.options.norm !== 'group') {
-      throw new Error(`ResNet norm '${this.options.norm}' is not 'frozen-bn' or 'group'`);
+    if (!NORMS.includes(this.options.norm)) {
+      throw new Error(`ResNet norm '${this.options.norm}' is not one of ${NORMS.join(', ')}`);
     }
     const normOptions: NormOptions = {
       trainableAffine: this.options.trainableNormAffine,
       kind: this.options.norm,
       groups: this.options.normGroups,
+      momentum: this.options.normMomentum,
     };
 
     this.conv1 = new Conv2d(store.scope('conv1'), {
@@ -352,22 +375,30 @@ export class ResNet {
   }
 
   /**
-   * Runs the network on NHWC images. BN is frozen (running statistics), so `training`
-   * changes nothing here; it is accepted so every det model has the same signature.
+   * Runs the network on NHWC images. `training` matters only to `norm: 'batch'` (batch
+   * statistics in the stages `frozenStages` leaves unfrozen, running statistics elsewhere);
+   * `updateStatistics: false` keeps its running statistics where they are.
    */
-  apply(images: tf.Tensor4D, _options: { training?: boolean } = {}): ResNetOutputs {
+  apply(images: tf.Tensor4D, options: ResNetApplyOptions = {}): ResNetOutputs {
     if (images.rank !== 4 || images.shape[3] !== 3) {
       throw new Error(
         `ResNet expects NHWC images with 3 channels, got shape [${images.shape.join(', ')}]`,
       );
     }
+    const frozen = this.options.frozenStages;
+    const modeOf = (stage: number): NormMode => ({
+      training: (options.training ?? false) && stage > frozen,
+      ...(options.updateStatistics === undefined
+        ? {}
+        : { updateStatistics: options.updateStatistics }),
+    });
     return tf.tidy(() => {
-      const stem = tf.relu(this.bn1.apply(this.conv1.apply(images)));
+      const stem = tf.relu(this.bn1.apply(this.conv1.apply(images), modeOf(0)));
       // torchvision's MaxPool2d(3, stride 2, padding 1): padded cells never win the max.
       let x = tf.maxPool(stem, 3, 2, 1) as tf.Tensor4D;
       const outputs: Partial<ResNetOutputs> = {};
       this.stages.forEach((blocks, stage) => {
-        for (const block of blocks) x = block.apply(x);
+        for (const block of blocks) x = block.apply(x, modeOf(stage + 1));
         outputs[FEATURE_NAMES[stage] as ResNetFeatureName] = x;
       });
       return outputs as ResNetOutputs;

@@ -52,6 +52,10 @@ parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--out", default="/tmp/torch-tiny-retinanet")
 parser.add_argument("--arch", choices=["retinanet", "faster"], default="retinanet")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--norm", choices=["batch", "det"], default="batch",
+                    help="batch: trainable BatchNorm with batch statistics (torchvision's from-scratch "
+                         "default); det: det's tiny preset -- fixed identity statistics, trainable "
+                         "affine, zero-initialised last BN of each block")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
@@ -77,15 +81,30 @@ def load(split):
     return items
 
 
+class IdentityStatsNorm(nn.Module):
+    """det's FrozenBatchNorm2d in the tiny preset: running mean 0 / variance 1 that never
+    change, eps 1e-5, trainable weight and bias (mmdetection's norm_eval with requires_grad)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        scale = self.weight * (1.0 / (1.0 + 1e-5) ** 0.5)
+        return x * scale[None, :, None, None] + self.bias[None, :, None, None]
+
+
 class TinyResNet18(ResNet):
     """ResNet-18 at `width` stem channels (det's tiny preset: 16, i.e. x0.25)."""
 
-    def __init__(self, width):
+    def __init__(self, width, norm="batch"):
         nn.Module.__init__(self)
+        norm_layer = nn.BatchNorm2d if norm == "batch" else IdentityStatsNorm
         self._norm_layer, self.inplanes, self.dilation, self.groups, self.base_width = (
-            nn.BatchNorm2d, width, 1, 1, 64)
+            norm_layer, width, 1, 1, 64)
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-        self.bn1, self.relu, self.maxpool = nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        self.bn1, self.relu, self.maxpool = norm_layer(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         self.layer1 = self._make_layer(BasicBlock, width, 2)
         self.layer2 = self._make_layer(BasicBlock, width * 2, 2, stride=2)
         self.layer3 = self._make_layer(BasicBlock, width * 4, 2, stride=2)
@@ -93,12 +112,17 @@ class TinyResNet18(ResNet):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if norm == "det":
+            # det's tinyBackbone sets zeroInitResidual: each block starts as an identity.
+            for m in self.modules():
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
 
 train, val = load("train"), load("val")
 w = args.width
 if args.arch == "retinanet":
-    backbone = BackboneWithFPN(TinyResNet18(w), {"layer2": "0", "layer3": "1", "layer4": "2"},
+    backbone = BackboneWithFPN(TinyResNet18(w, args.norm), {"layer2": "0", "layer3": "1", "layer4": "2"},
                                [w * 2, w * 4, w * 8], args.fpn, extra_blocks=LastLevelP6P7(args.fpn, args.fpn))
     sizes = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in [32, 64, 128, 256, 512])
     model = RetinaNet(backbone, 6, min_size=args.size, max_size=args.size,
@@ -107,7 +131,7 @@ if args.arch == "retinanet":
 else:
     # det's tinyFasterRcnn: P2-P6 (maxpool P6), RPN scale 8 x stride, 300 proposals, RoIAlign
     # 7x7 on P2-P5, two 128-wide fc layers, 128 sampled RoIs.
-    backbone = BackboneWithFPN(TinyResNet18(w), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+    backbone = BackboneWithFPN(TinyResNet18(w, args.norm), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
                                [w, w * 2, w * 4, w * 8], args.fpn)
     sizes = tuple((8 * s,) for s in [4, 8, 16, 32, 64])
     model = FasterRCNN(backbone, None, min_size=args.size, max_size=args.size,

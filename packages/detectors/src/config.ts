@@ -18,9 +18,15 @@ export const backboneConfigSchema = z.strictObject({
   widthMultiplier: positive.default(1),
   trainableNormAffine: z.boolean().default(false),
   zeroInitResidual: z.boolean().default(false),
-  /** 'group': GroupNorm instead of frozen BN, for backbones trained from scratch. */
-  norm: z.enum(['frozen-bn', 'group']).default('frozen-bn'),
+  /**
+   * 'frozen-bn': fixed statistics (fine-tuning a pretrained backbone). For backbones trained
+   * from scratch: 'batch' (BatchNorm with batch statistics, torchvision's from-scratch
+   * default) or 'group' (GroupNorm).
+   */
+  norm: z.enum(['frozen-bn', 'batch', 'group']).default('frozen-bn'),
   normGroups: z.number().int().positive().default(32),
+  /** `norm: 'batch'`: weight of each batch in the running statistics (torch's momentum). */
+  normMomentum: z.number().min(0).max(1).default(0.1),
   /** Channels of every FPN level (the neck). */
   fpnChannels: z.number().int().positive().default(256),
 });

@@ -27,7 +27,14 @@ export interface FeaturePyramid {
   readonly strides: readonly number[];
   /** Channels of every level. */
   readonly channels: number;
-  apply(images: tf.Tensor4D, options: { training: boolean }): tf.Tensor4D[];
+  /**
+   * `updateStatistics: false`: a training-mode pass that leaves running normalisation
+   * statistics where they are (a second forward of the same batch in one step).
+   */
+  apply(
+    images: tf.Tensor4D,
+    options: { training: boolean; updateStatistics?: boolean },
+  ): tf.Tensor4D[];
 }
 
 const pyramidLevels = {

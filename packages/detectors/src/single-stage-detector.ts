@@ -6,7 +6,6 @@ import {
 } from '@det/core';
 import {
   type AnchorHead,
-  type AnchorLevelOutput,
   type Detections,
   type DetectionTestConfig,
   disposeLevelOutputs,
@@ -92,7 +91,10 @@ export class SingleStageDetector implements Detector {
   }
 
   async prepareLosses(batch: DetectorBatch): Promise<PreparedLosses> {
-    const features = tf.tidy(() => this.backbone.apply(batch.images, { training: true }));
+    // The losses pass runs the backbone again on this batch; the statistics move there only.
+    const features = tf.tidy(() =>
+      this.backbone.apply(batch.images, { training: true, updateStatistics: false }),
+    );
     try {
       return await prepareDenseLosses(this.head, features, batch);
     } finally {

@@ -52,6 +52,51 @@ describe('a prepared (two-phase) training step equals the one-pass step on wasm'
     120_000,
   );
 
+  it.each(['RetinaNet', 'Faster R-CNN'])(
+    "%s with norm: 'batch': the same step, and running statistics that move once per step",
+    async (name) => {
+      const config = () => {
+        const base = everyKind[name]!.config();
+        return { ...base, backbone: { ...base.backbone, norm: 'batch' as const } };
+      };
+      const batch = compositionBatch();
+      const onePass = createDetector(config());
+      const twoPhase = createDetector(config());
+      const statistics = (detector: typeof onePass) =>
+        detector.parameters
+          .entries()
+          .filter((entry) => /running_(mean|var)$/.test(entry.name))
+          .map((entry) => [entry.name, entry.variable.dataSync().slice()] as const);
+      try {
+        const initial = statistics(onePass);
+        expect(initial.length).toBeGreaterThan(0);
+        const expected = await stepValues(onePass, batch, 'one-pass');
+        const actual = await stepValues(twoPhase, batch, 'two-phase');
+        for (const [key, want] of Object.entries(expected.losses)) {
+          expect(actual.losses[key], key).toBeCloseTo(want, 6);
+        }
+        expect(worstGradientError(actual, expected).error).toBeLessThan(1e-6);
+        const after = new Map(statistics(twoPhase));
+        let moved = 0;
+        for (const [entryName, values] of statistics(onePass)) {
+          const other = after.get(entryName)!;
+          for (let i = 0; i < values.length; i++) {
+            expect(Math.abs(other[i]! - values[i]!), `${entryName}[${i}]`).toBeLessThan(1e-6);
+          }
+          const start = initial.find(([n]) => n === entryName)![1];
+          if (values.some((value, i) => value !== start[i])) moved += 1;
+        }
+        // Every layer's statistics moved (the training pass ran in training mode).
+        expect(moved).toBe(initial.length);
+      } finally {
+        disposeCompositionBatch(batch);
+        onePass.dispose();
+        twoPhase.dispose();
+      }
+    },
+    120_000,
+  );
+
   it('a prepared step of another detector is refused, naming it', async () => {
     const batch = compositionBatch();
     const single = createDetector(everyKind.RetinaNet!.config());

@@ -92,7 +92,10 @@ export class TwoStageDetector implements Detector {
         'TwoStageDetector.prepareLosses: the proposal source has no prepare(), which a backend without synchronous readback needs',
       );
     }
-    const features = tf.tidy(() => this.backbone.apply(batch.images, { training: true }));
+    // The losses pass runs the backbone again on this batch; the statistics move there only.
+    const features = tf.tidy(() =>
+      this.backbone.apply(batch.images, { training: true, updateStatistics: false }),
+    );
     let source: PreparedSource | undefined;
     try {
       source = await this.proposals.prepare(features, batch);
