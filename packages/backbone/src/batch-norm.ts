@@ -63,22 +63,29 @@ export class BatchNorm2d {
           `BatchNorm2d: training needs more than one value per channel, got input [${input.shape.join(', ')}]`,
         );
       }
-      const { mean, variance } = tf.moments(input, [0, 1, 2]);
+      // Per-channel sums as products with a row of ones: a reduction over the leading axes
+      // of NHWC would transpose first on wasm (2× slower, measured, same values); two passes
+      // (mean, then the centred squares) as torch's CPU kernel, not E[x²] − mean².
+      const flat = tf.reshape(input, [count, input.shape[3]]);
+      const ones = tf.ones([1, count]);
+      const mean = tf.div(tf.matMul(ones, flat), count);
+      const centred = tf.sub(flat, mean);
+      const variance = tf.div(tf.matMul(ones, tf.square(centred)), count);
       if (mode.updateStatistics ?? true) {
         // Assigned values are not on the loss's path, so no gradient flows through them.
         const keep = 1 - this.momentum;
         this.runningMean.assign(
-          tf.add(tf.mul(this.runningMean, keep), tf.mul(mean, this.momentum)),
+          tf.add(tf.mul(this.runningMean, keep), tf.mul(tf.reshape(mean, [-1]), this.momentum)),
         );
         this.runningVar.assign(
           tf.add(
             tf.mul(this.runningVar, keep),
-            tf.mul(variance, (this.momentum * count) / (count - 1)),
+            tf.mul(tf.reshape(variance, [-1]), (this.momentum * count) / (count - 1)),
           ),
         );
       }
       const scale = tf.mul(this.weight, tf.rsqrt(tf.add(variance, this.eps)));
-      return tf.add(tf.mul(tf.sub(input, mean), scale), this.bias);
+      return tf.reshape(tf.add(tf.mul(centred, scale), this.bias), input.shape);
     });
   }
 }
