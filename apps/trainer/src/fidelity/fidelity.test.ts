@@ -455,6 +455,41 @@ describe('det fidelity: GA Table 3 fine-tune cells', () => {
     expect(existsSync(join(root, 'results', 'ft-s0.json'))).toBe(false);
   });
 
+  it("a fine-tune's fingerprint carries its input cells' recipes", () => {
+    const cellOf = (id: string) => fullMatrix.cells.find((c) => c.id === id)!;
+    for (const id of ['ft-rpn', 'ft-ga-rpn']) {
+      const spec = cellOf(id);
+      const detectorCell = cellOf(spec.preset);
+      const proposalCell = cellOf(spec.finetune!.proposals);
+      expect(spec.finetune!.inputs).toEqual({
+        detector: {
+          preset: detectorCell.preset,
+          set: detectorCell.set,
+          data: 'default',
+          steps: 1000,
+        },
+        proposals: {
+          preset: proposalCell.preset,
+          set: proposalCell.set,
+          data: 'default',
+          steps: proposalCell.steps,
+        },
+      });
+      // Retraining the detector with another recipe changes the fine-tune's fingerprint.
+      const changed: CellSpec = {
+        ...spec,
+        finetune: {
+          ...spec.finetune!,
+          inputs: {
+            ...spec.finetune!.inputs!,
+            detector: { ...spec.finetune!.inputs!.detector, set: ['train.baseLr=0.01'] },
+          },
+        },
+      };
+      expect(fingerprintOf(changed, 0)).not.toBe(fingerprintOf(spec, 0));
+    }
+  });
+
   it('the committed results still match their cells (no fingerprint went stale)', async () => {
     const committed = await readResults(
       fileURLToPath(new URL('../../../../docs/fidelity/results', import.meta.url)),

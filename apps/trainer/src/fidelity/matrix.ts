@@ -41,8 +41,17 @@ export interface CellSpec {
    * extra `det-finetune finetune` arguments (RoI assigner, samples).
    */
   set: string[];
-  /** finetune: whose proposals (a cell of the same seed) and how many training images. */
-  finetune?: { proposals: string; trainImages: number; top: number };
+  /**
+   * finetune: whose proposals (a cell of the same seed) and how many training images;
+   * `inputs`, the recipes of the detector and proposal cells it starts from (filled in by the
+   * matrix), so retraining an input with another recipe makes the fine-tune's result stale.
+   */
+  finetune?: {
+    proposals: string;
+    trainImages: number;
+    top: number;
+    inputs?: Record<'detector' | 'proposals', Pick<CellSpec, 'preset' | 'set' | 'data' | 'steps'>>;
+  };
   data: string;
   /** Training steps (finetune: the fine-tune's iterations, 3 epochs of `trainImages` / 2). */
   steps: number;
@@ -233,6 +242,24 @@ function fineTune(id: string, proposals: string, set: string[]): CellSpec {
   };
 }
 
+/** Adds each fine-tune's input recipes to its spec (and so to its fingerprint). */
+function linkFineTunes(cells: CellSpec[]): CellSpec[] {
+  const byId = new Map(cells.map((cell) => [cell.id, cell]));
+  return cells.map((cell) => {
+    if (!cell.finetune) return cell;
+    const recipe = (id: string) => {
+      const input = byId.get(id);
+      if (!input)
+        throw new Error(
+          `fidelity matrix: fine-tune '${cell.id}' reads cell '${id}', which does not exist`,
+        );
+      return { preset: input.preset, set: input.set, data: input.data, steps: input.steps };
+    };
+    const inputs = { detector: recipe(cell.preset), proposals: recipe(cell.finetune.proposals) };
+    return { ...cell, finetune: { ...cell.finetune, inputs } };
+  });
+}
+
 export const matrix: Matrix = {
   data: [
     { id: 'default', description: 'the embedded default set: 1000 train / 200 val images at 320²' },
@@ -242,7 +269,7 @@ export const matrix: Matrix = {
       synth: ['--seed', '0', '--train', '1000', '--val', '200', '--drop-band', dropBand],
     },
   ],
-  cells: [
+  cells: linkFineTunes([
     // Proposals (GA Tables 1, 4, 5; ours: Meta-RPN).
     det('rpn', 'tinyRpn', 'rpn', {
       steps: proposalSteps,
@@ -278,8 +305,11 @@ export const matrix: Matrix = {
     // Detection (GA Table 2).
     det('retinanet', 'tinyRetinaNet', 'retinanet', { set: adam(0.002) }),
     det('ga-retinanet', 'tinyGaRetinaNet', 'ga-retinanet', {}),
-    det('faster', 'tinyFasterRcnn', 'faster', {}),
-    det('ga-faster', 'tinyGaFasterRcnn', 'ga-faster', {}),
+    // AdamW 0.002 for both, as the proposal networks: under the presets' SGD 0.02 at batch 2
+    // (8× the paper's lr per image) ga-faster-s0 diverged (gradient norm 110 at iteration 130,
+    // 680 at 180) and ended with AP 0.0, the same collapse GA-RPN's tower had.
+    det('faster', 'tinyFasterRcnn', 'faster', { set: adam(0.002) }),
+    det('ga-faster', 'tinyGaFasterRcnn', 'ga-faster', { set: adam(0.002) }),
     // GA Table 3: the `faster` detector fine-tuned on its own RPN's / GA-RPN's proposals. GA-RPN's
     // with the paper's higher RoI IoU (0.6) and fewer RoIs (64 of the tiny preset's 128).
     fineTune('ft-rpn', 'faster', []),
@@ -326,7 +356,7 @@ export const matrix: Matrix = {
     // --norm batch is the script's default (kept off so the finished runs' fingerprints hold).
     torch('parity-torch-retinanet', 'retinanet', []),
     torch('parity-torch-faster', 'faster', []),
-  ],
+  ]),
   tables: [
     {
       id: 'ga-table-1-4',
