@@ -57,10 +57,18 @@ describe('parseSetting', () => {
 });
 
 describe('resolveRunConfig', () => {
-  it('expands the demo preset into the tiny RetinaNet with AdamW 5e-4 and a 600 s session', async () => {
+  it('expands the demo preset into the tiny RetinaNet with BatchNorm, AdamW 5e-4 and a 600 s session', async () => {
     const config = await resolveRunConfig({ preset: 'demo' }, fiveClasses);
     expect(config.preset).toBe('tinyRetinaNet');
     expect(config.detector).toMatchObject({ kind: 'single-stage', head: { type: 'retina' } });
+    // The preset's backbone with only the normalisation changed.
+    expect(config.detector.backbone).toMatchObject({
+      depth: 18,
+      widthMultiplier: 0.25,
+      norm: 'batch',
+      normMomentum: 0.1,
+      fpnChannels: 32,
+    });
     expect(config.detector.train).toMatchObject({
       optimizer: 'adam',
       baseLr: 0.0005,
