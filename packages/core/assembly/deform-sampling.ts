@@ -20,6 +20,17 @@ let top: i32 = 0;
 let left: i32 = 0;
 let groups: i32 = 0;
 let groupChannels: i32 = 0;
+/**
+ * 0: output rows are the positions of the dense grid, in order. Else the byte offset of an i32
+ * list: row r is flat position positions[r] (B·Ho·Wo index) and its offsets are row r of a
+ * compact [rows, 2·G·taps] offset buffer (masked deformable conv: the kept positions only).
+ */
+let positions: usize = 0;
+
+/** Sets (or, with 0, clears) the position list of `convolve`'s rows; see `positions`. */
+export function setPositions(at: usize): void {
+  positions = at;
+}
 
 export function setGeometry(
   b: i32,
@@ -91,6 +102,12 @@ function fillTapCorners(
   let oy = (firstPoint - b * grid) / outWidth;
   let ox = firstPoint - b * grid - oy * outWidth;
   for (let point = firstPoint; point < firstPoint + points; point++) {
+    if (positions !== 0) {
+      const at = load<i32>(positions + ((<usize>point) << 2));
+      b = at / grid;
+      oy = (at - b * grid) / outWidth;
+      ox = at - b * grid - oy * outWidth;
+    }
     const rowBase = <f32>(oy * strideHeight + i * dilationHeight - top);
     const colBase = <f32>(ox * strideWidth + j * dilationWidth - left);
     let g = firstGroup;

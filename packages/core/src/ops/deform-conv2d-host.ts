@@ -439,6 +439,12 @@ export interface DeformTapSampler {
    * wasm backend's matMul bits): output [B·Ho·Wo, O] of `filter` [kh·kw, C, O].
    */
   convolve?(filter: Float32Array, outChannels: number): Float32Array;
+  /**
+   * The wasm kernels only, forward only: `convolve` at the flat positions `rows` (ascending
+   * B·Ho·Wo indices) of a sampler made with compact offsets ([rows, 2·G·kh·kw]); output
+   * [rows, O], each row the bits `convolve` gives at that position. One thread.
+   */
+  convolveAt?(filter: Float32Array, outChannels: number, rows: Int32Array): Float32Array;
   /** The wasm kernels only: input, offset and filter ([kh·kw, C, O]) gradients from dL/d out. */
   convolveBackward?(
     dy: Float32Array,
@@ -451,6 +457,7 @@ interface DeformWasmExports {
   memory: WebAssembly.Memory;
   setGeometry(...geometry: number[]): void;
   setOutChannels(outChannels: number): void;
+  setPositions(at: number): void;
   convolve(...pointers: number[]): void;
   convolveBackward(...pointersAndLength: number[]): void;
   ensureMemory(bytes: number): void;
@@ -752,6 +759,36 @@ function wasmTapSampler(
         wasm.convolve(...threadArguments(0), 0, points);
       }
       return floats().slice(fused.outAt / 4, fused.outAt / 4 + points * outChannels);
+    },
+    convolveAt(filter, outChannels, rows) {
+      const fused = fusedLayout(outChannels, 1);
+      const positionsAt = fused.end;
+      load(false, positionsAt + rows.length * 4);
+      loaded = undefined;
+      wasm.setOutChannels(outChannels);
+      floats().set(filter, fused.filterAt / 4);
+      new Int32Array(wasm.memory.buffer).set(rows, positionsAt / 4);
+      const buffers = fused.buffers[0] as (typeof fused.buffers)[number];
+      wasm.setPositions(positionsAt);
+      try {
+        wasm.convolve(
+          inputAt,
+          offsetsAt,
+          fused.filterAt,
+          buffers.pixel,
+          buffers.weight,
+          buffers.dWeightDy,
+          buffers.dWeightDx,
+          buffers.column,
+          fused.outAt,
+          0,
+          rows.length,
+        );
+      } finally {
+        // The module is shared with the dense convs, whose rows are the grid.
+        wasm.setPositions(0);
+      }
+      return floats().slice(fused.outAt / 4, fused.outAt / 4 + rows.length * outChannels);
     },
     convolveBackward(dy, filter, outChannels) {
       const groups = geometry.groups;

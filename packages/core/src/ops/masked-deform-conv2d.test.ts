@@ -99,6 +99,42 @@ describe('maskedDeformConv2d equals torchvision.ops.deform_conv2d at the kept po
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("on wasm, each kept row is the dense op's row bit for bit (the same module, at the kept positions only)", () => {
+    let checked = 0;
+    for (const testCase of fixture.cases) {
+      if (testCase.mask) continue; // DCNv2's modulation takes the host columns, not the module
+      const before = tf.memory().numTensors;
+      const input = tensorOf(testCase.input) as tf.Tensor4D;
+      const offset = tensorOf(testCase.offset) as tf.Tensor4D;
+      const filter = tensorOf(testCase.filter) as tf.Tensor4D;
+      const bias = testCase.bias ? (tensorOf(testCase.bias) as tf.Tensor1D) : undefined;
+      const options = { ...testCase.options, bias };
+      const dense = deformConv2d(input, offset, filter, options);
+      const [batch, outHeight, outWidth, outChannels] = dense.shape;
+      const positions = randomPositions(batch * outHeight * outWidth, 0.4, 13);
+      const rows = maskedDeformConv2d(input, offset, filter, positions, {
+        ...options,
+        sampling: 'host',
+      });
+      const denseValues = dense.dataSync();
+      const rowValues = rows.dataSync();
+      positions.forEach((p, n) => {
+        for (let o = 0; o < outChannels; o += 1) {
+          const want = denseValues[p * outChannels + o] as number;
+          const got = rowValues[n * outChannels + o] as number;
+          if (!Object.is(got, want))
+            throw new Error(
+              `${testCase.name}: row ${n} (position ${p}) channel ${o}: ${got} vs ${want}`,
+            );
+        }
+      });
+      checked += positions.length;
+      tf.dispose([input, offset, filter, dense, rows, bias].filter((t) => t !== undefined));
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
   it('keeps nothing: an empty [0, O] result and no leak', async () => {
     const before = tf.memory().numTensors;
     const input = tf.ones([2, 5, 5, 3]) as tf.Tensor4D;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { hasSyncReadback } from '../backend/readback';
 import { bilinearTaps, type DeformConv2dOptions, deformGeometry } from './deform-conv2d';
-import { deformColumnsAt } from './deform-conv2d-host';
+import { deformColumnsAt, deformTapSampler } from './deform-conv2d-host';
 
 export interface MaskedDeformConv2dOptions extends Omit<DeformConv2dOptions, 'mask'> {
   /** DCNv2 modulation of the kept positions, compact `[N, deformGroups·kh·kw]`. */
@@ -117,10 +117,24 @@ export function maskedDeformConv2d(
           ),
         )
       : offset;
+    const inputValues = input.dataSync() as Float32Array;
+    const offsetValues = compact.dataSync() as Float32Array;
+    if (tf.getBackend() === 'wasm' && modulation === undefined) {
+      // The dense conv's own wasm module at the kept positions: each row the dense op's bits.
+      const sampler = deformTapSampler(host, inputValues, offsetValues, undefined);
+      if (sampler.convolveAt) {
+        const rows = sampler.convolveAt(filter.dataSync() as Float32Array, outChannels, positions);
+        if (compact !== offset) compact.dispose();
+        return tf.tidy(() => {
+          const out = tf.tensor2d(rows, [count, outChannels]);
+          return (options.bias ? tf.add(out, options.bias) : out) as tf.Tensor2D;
+        });
+      }
+    }
     const columns = deformColumnsAt(
       host,
-      input.dataSync(),
-      compact.dataSync(),
+      inputValues,
+      offsetValues,
       modulation?.dataSync(),
       positions,
     );
