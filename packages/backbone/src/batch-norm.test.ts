@@ -103,10 +103,12 @@ describe('BatchNorm2d', () => {
   });
 
   it('refuses training on one value per channel and a momentum outside [0, 1]', () => {
-    const norm = new BatchNorm2d(new ParameterStore(), { channels: 2 });
+    const norm = new BatchNorm2d(new ParameterStore().scope('layer4').scope('bn2'), {
+      channels: 2,
+    });
     const single = tf.zeros([1, 1, 1, 2]) as tf.Tensor4D;
     expect(() => norm.apply(single, { training: true })).toThrow(
-      'BatchNorm2d: training needs more than one value per channel, got input [1, 1, 1, 2]',
+      "BatchNorm2d layer4.bn2: training needs more than one value per channel, got input [1, 1, 1, 2] (a larger batch or image, or norm 'group')",
     );
     // Eval mode is fine on one value, as in torch.
     tf.dispose(norm.apply(single));

@@ -34,8 +34,11 @@ export class BatchNorm2d {
   readonly runningVar: tf.Variable;
   readonly eps: number;
   readonly momentum: number;
+  /** The store's prefix (e.g. `backbone.body.layer4.1.bn2.`), for errors. */
+  private readonly where: string;
 
   constructor(store: ParameterStore, options: BatchNorm2dOptions) {
+    this.where = store.prefix ? ` ${store.prefix.replace(/\.$/, '')}` : '';
     const { channels } = options;
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum ?? 0.1;
@@ -60,7 +63,7 @@ export class BatchNorm2d {
       if (count < 2) {
         // torch refuses too: one value per channel has no variance to normalise by.
         throw new Error(
-          `BatchNorm2d: training needs more than one value per channel, got input [${input.shape.join(', ')}]`,
+          `BatchNorm2d${this.where}: training needs more than one value per channel, got input [${input.shape.join(', ')}] (a larger batch or image, or norm 'group')`,
         );
       }
       // Per-channel sums as products with a row of ones: a reduction over the leading axes
