@@ -65,8 +65,11 @@ export function scatterPositions(
  * compact [N, 2·G·kh·kw] (when the offsets were themselves computed only at kept positions).
  * Inference only: no gradient is defined. Cost is linear in N, not in B·Ho·Wo; with N = 0 it
  * does no device work beyond an empty result. `sampling` as `deformConv2d`'s: on host-memory
- * backends (`'auto'`: wasm, cpu) the kept rows are sampled in one typed-array pass (a readback
- * of input and offsets, which there is a copy), elsewhere by tensor ops (no readback).
+ * backends (`'auto'`: wasm, cpu) the kept rows are sampled from the host copies of input and
+ * offsets (a readback, which there is a copy) — on wasm without modulation by the dense op's
+ * own wasm module at the kept positions (sampling and per-tap products in one pass, each row
+ * the dense op's bits), else in one typed-array pass and one matMul; elsewhere by tensor ops
+ * (no readback).
  */
 export function maskedDeformConv2d(
   input: tf.Tensor4D,
