@@ -119,6 +119,15 @@ export function judgeClaim(
   const numbers = `${(sa.mean * 100).toFixed(1)} vs ${(sb.mean * 100).toFixed(1)}`;
   const single = sa.n < 2 || sb.n < 2;
   let verdict: Verdict;
+  if (claim.kind === 'not-worse') {
+    // Behind by more than the noise (or 10 % of B, whichever is larger) fails; ahead never does.
+    const held = diff >= -Math.max(noise, 0.1 * Math.abs(sb.mean));
+    verdict = single ? 'provisional' : held ? 'reproduced' : 'not reproduced';
+    return {
+      verdict,
+      text: `${claim.text}: ${numbers}${single ? ` (1 seed; ${held ? 'holds' : 'behind'})` : ''}`,
+    };
+  }
   if (claim.kind === 'similar') {
     const close = Math.abs(diff) <= Math.max(noise, 0.1 * Math.abs(sb.mean));
     verdict = single ? 'provisional' : close ? 'reproduced' : 'not reproduced';

@@ -546,6 +546,36 @@ describe('docs/fidelity.md generator', () => {
     });
   });
 
+  it("judges 'not-worse' (parity): ahead holds, behind within the noise holds, far behind fails", () => {
+    const claim = {
+      ...fixture.claims[0]!,
+      text: 'A is not weaker than B',
+      kind: 'not-worse' as const,
+    };
+    const judge = (aValues: [number, number], bValues: [number, number]) =>
+      judgeClaim(
+        fixture,
+        new Map(
+          [
+            result(a, 0, aValues[0]),
+            result(a, 1, aValues[1]),
+            result(b, 0, bValues[0]),
+            result(b, 1, bValues[1]),
+          ].map((r) => [r.run, r]),
+        ),
+        claim,
+      ).verdict;
+    expect(judge([0.9, 0.92], [0.5, 0.52])).toBe('reproduced');
+    // 0.05 behind with a spread of ~0.04 (noise ±0.08): holds.
+    expect(judge([0.45, 0.5], [0.5, 0.55])).toBe('reproduced');
+    expect(judge([0.2, 0.21], [0.5, 0.52])).toBe('not reproduced');
+    const single = new Map([result(a, 0, 0.2), result(b, 0, 0.5)].map((r) => [r.run, r]));
+    expect(judgeClaim(fixture, single, claim)).toEqual({
+      verdict: 'provisional',
+      text: 'A is not weaker than B: 20.0 vs 50.0 (1 seed; behind)',
+    });
+  });
+
   it('estimates the budget from measured step times, else the assumption', () => {
     const measured = result(a, 0, 0.5, {
       evals: { main: { metrics: { 'AR@100': 0.5 } }, eps: { metrics: { 'AR@100': 0.4 } } },
