@@ -168,7 +168,7 @@ const paperScale: Record<TableSpec['paper'], string> = {
     "MetaAnchor's gains in the paper are a fraction of a point of mmAP on COCO, below what 1000 steps from scratch can resolve against seed noise; its claims that concern inference-time anchors (Table 3) and a shifted box distribution (Table 4) are the ones this scale can test.",
   ours: 'These rows carry no paper figure; they are reported with the same budget as the GA and MetaAnchor rows they sit beside.',
   parity:
-    "Both sides train the same model size with the same recipe, data and steps, each under both normalisations; a gap under the same normalisation that exceeds the seed spread points at a difference in det, not in the method. The normalisation itself matters at this scale: every other table trains the tiny presets' fixed statistics (identity running statistics, trainable γ/β), the same for every method in a table, so their comparisons stand, but their absolute numbers sit below what BatchNorm reaches in the same steps.",
+    "Both sides train the same model size with the same recipe, data and steps, each under both normalisations; a gap under the same normalisation that exceeds the seed spread points at a difference in det, not in the method. Every other table trains the tiny presets' fixed statistics (identity running statistics, trainable γ/β), the same for every method in a table, so their comparisons stand; the BatchNorm rows show what the normalisation changes on each side.",
 };
 
 function paperParagraph(
