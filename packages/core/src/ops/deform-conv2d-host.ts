@@ -650,6 +650,21 @@ function wasmTapSampler(
     }));
     return { filterAt, outAt, filterGradAt, buffers, end: fusedEnd };
   };
+  /** `convolve`'s pointers for one thread (its corner and chunk buffers), before the row range. */
+  const forwardArguments = (fused: ReturnType<typeof fusedLayout>, thread: number) => {
+    const buffers = fused.buffers[thread] as (typeof fused.buffers)[number];
+    return [
+      inputAt,
+      offsetsAt,
+      fused.filterAt,
+      buffers.pixel,
+      buffers.weight,
+      buffers.dWeightDy,
+      buffers.dWeightDx,
+      buffers.column,
+      fused.outAt,
+    ];
+  };
   const geometryWords = [
     geometry.batch,
     geometry.height,
@@ -739,20 +754,7 @@ function wasmTapSampler(
       const bounds = Array.from({ length: units + 1 }, (_, unit) =>
         Math.min(points, Math.round((chunks * unit) / units) * 64),
       );
-      const threadArguments = (thread: number) => {
-        const buffers = fused.buffers[thread] as (typeof fused.buffers)[number];
-        return [
-          inputAt,
-          offsetsAt,
-          fused.filterAt,
-          buffers.pixel,
-          buffers.weight,
-          buffers.dWeightDy,
-          buffers.dWeightDx,
-          buffers.column,
-          fused.outAt,
-        ];
-      };
+      const threadArguments = (thread: number) => forwardArguments(fused, thread);
       if (kernels.pool && threads > 1) {
         kernels.pool.run('convolve', geometryWords, outChannels, threads, threadArguments, bounds);
       } else {
@@ -768,22 +770,9 @@ function wasmTapSampler(
       wasm.setOutChannels(outChannels);
       floats().set(filter, fused.filterAt / 4);
       new Int32Array(wasm.memory.buffer).set(rows, positionsAt / 4);
-      const buffers = fused.buffers[0] as (typeof fused.buffers)[number];
       wasm.setPositions(positionsAt);
       try {
-        wasm.convolve(
-          inputAt,
-          offsetsAt,
-          fused.filterAt,
-          buffers.pixel,
-          buffers.weight,
-          buffers.dWeightDy,
-          buffers.dWeightDx,
-          buffers.column,
-          fused.outAt,
-          0,
-          rows.length,
-        );
+        wasm.convolve(...forwardArguments(fused, 0), 0, rows.length);
       } finally {
         // The module is shared with the dense convs, whose rows are the grid.
         wasm.setPositions(0);
