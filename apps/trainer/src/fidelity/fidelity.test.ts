@@ -490,6 +490,23 @@ describe('det fidelity: GA Table 3 fine-tune cells', () => {
     }
   });
 
+  it("every det cell trains torchvision's BatchNorm recipe except the fixed-statistics parity rows", () => {
+    const recipe = ['backbone.norm="batch"', 'backbone.zeroInitResidual=false'];
+    const fixed = new Set(['parity-det-retinanet', 'parity-det-faster']);
+    const det = fullMatrix.cells.filter((cell) => cell.runner === 'det');
+    expect(det.length).toBeGreaterThan(20);
+    for (const cell of det) {
+      for (const field of recipe) {
+        expect(cell.set.includes(field), `${cell.id}: ${field}`).toBe(!fixed.has(cell.id));
+      }
+    }
+    // The torchvision rows these compare with: --norm det is the fixed-statistics one.
+    const torchFixed = fullMatrix.cells.filter(
+      (c) => c.runner === 'torch' && c.id.endsWith('-fixed'),
+    );
+    expect(torchFixed.map((c) => c.set.includes('det'))).toEqual([true, true]);
+  });
+
   it('the committed results still match their cells (no fingerprint went stale)', async () => {
     const committed = await readResults(
       fileURLToPath(new URL('../../../../docs/fidelity/results', import.meta.url)),
