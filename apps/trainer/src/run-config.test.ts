@@ -61,11 +61,13 @@ describe('resolveRunConfig', () => {
     const config = await resolveRunConfig({ preset: 'demo' }, fiveClasses);
     expect(config.preset).toBe('tinyRetinaNet');
     expect(config.detector).toMatchObject({ kind: 'single-stage', head: { type: 'retina' } });
-    // The preset's backbone with only the normalisation changed.
+    // The preset's backbone with only the normalisation changed: torchvision's from-scratch
+    // BatchNorm, every block's last γ at 1.
     expect(config.detector.backbone).toMatchObject({
       depth: 18,
       widthMultiplier: 0.25,
       norm: 'batch',
+      zeroInitResidual: false,
       normMomentum: 0.1,
       fpnChannels: 32,
     });
