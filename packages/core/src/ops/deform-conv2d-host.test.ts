@@ -332,6 +332,69 @@ describe('deformTapSampler: the fused conv on helper threads', () => {
     expect(again[0]?.length).toBe(2 * 20 * 20 * 32);
   }, 60_000);
 
+  it('computes kept positions on the threads with the dense rows’ bits (sparse inference)', async () => {
+    /** Every 5th position dropped (80 % kept, scattered): the dense rows there and `convolveAt`'s. */
+    function atKept(c: Case, outChannels: number, seed: number) {
+      const geometry = geometryOf(c);
+      const random = stream(seed);
+      const points = geometry.batch * geometry.outHeight * geometry.outWidth;
+      const taps = geometry.kernelHeight * geometry.kernelWidth;
+      const perPoint = 2 * c.groups * taps;
+      const input = Float32Array.from(
+        { length: c.batch * c.size[0] * c.size[1] * c.channels },
+        random,
+      );
+      const offsets = Float32Array.from(
+        { length: points * perPoint },
+        () => random() * c.spread * 2,
+      );
+      const filter = Float32Array.from({ length: taps * c.channels * outChannels }, random);
+      const rows = Int32Array.from(
+        Array.from({ length: points }, (_, p) => p).filter((p) => (p * 7919) % 5 !== 0),
+      );
+      const dense = deformTapSampler(geometry, input, offsets, undefined, 'wasm').convolve?.(
+        filter,
+        outChannels,
+      ) as Float32Array;
+      const compact = new Float32Array(rows.length * perPoint);
+      rows.forEach((p, n) => {
+        compact.set(offsets.subarray(p * perPoint, (p + 1) * perPoint), n * perPoint);
+      });
+      const kept = deformTapSampler(geometry, input, compact, undefined, 'wasm').convolveAt?.(
+        filter,
+        outChannels,
+        rows,
+      ) as Float32Array;
+      const expected = new Float32Array(rows.length * outChannels);
+      rows.forEach((p, n) => {
+        expected.set(dense.subarray(p * outChannels, (p + 1) * outChannels), n * outChannels);
+      });
+      return { kept, expected, rows: rows.length };
+    }
+    const c: Case = { ...base, name: '3 groups of 4', size: [27, 19], channels: 12, groups: 3 };
+    try {
+      const alone = atKept(c, 13, 5);
+      // 820 kept rows: split 3 ways with 3 threads (≥ 256 rows a share).
+      expect(alone.rows).toBe(820);
+      expect(Buffer.from(alone.kept.buffer).equals(Buffer.from(alone.expected.buffer))).toBe(true);
+      for (const threads of [2, 3]) {
+        expect(await threadsReady(threads)).toBe(threads);
+        const shared = atKept(c, 13, 5);
+        expect(
+          Buffer.from(shared.kept.buffer).equals(Buffer.from(alone.kept.buffer)),
+          `${threads} threads`,
+        ).toBe(true);
+        // The workers' modules serve the grid again: a dense conv right after keeps its bits.
+        const again = atKept(c, 13, 5);
+        expect(Buffer.from(again.expected.buffer).equals(Buffer.from(alone.expected.buffer))).toBe(
+          true,
+        );
+      }
+    } finally {
+      setDeformConvThreads(1);
+    }
+  }, 60_000);
+
   it('rejects a thread count that is not a positive integer', () => {
     expect(() => setDeformConvThreads(0)).toThrow(/integer ≥ 1, got 0/);
     expect(() => setDeformConvThreads(1.5)).toThrow(/got 1.5/);

@@ -686,11 +686,16 @@ function wasmTapSampler(
    * Threads of a fused pass: at most `limit` (its units), and one per `minimumSharePoints` output
    * positions (waking a worker costs tens of microseconds; a 5×5 level is not worth it).
    */
-  const threadsOf = (limit: number) =>
-    Math.max(
-      1,
-      Math.min(kernels.pool?.parts() ?? 1, limit, Math.floor(points / minimumSharePoints)),
+  const threadsOf = (limit: number, rows = points) =>
+    Math.max(1, Math.min(kernels.pool?.parts() ?? 1, limit, Math.floor(rows / minimumSharePoints)));
+  /** Units of whole 64-row chunks (rows are independent) for `threads`, as [start, end) bounds. */
+  const chunkBounds = (rows: number, threads: number) => {
+    const chunks = Math.ceil(rows / 64);
+    const units = threads > 1 ? Math.min(chunks, 16) : 1;
+    return Array.from({ length: units + 1 }, (_, unit) =>
+      Math.min(rows, Math.round((chunks * unit) / units) * 64),
     );
+  };
   const load = (backward: boolean, bytes = end) => {
     wasm.ensureMemory(bytes);
     wasm.setGeometry(...geometryWords);
@@ -748,12 +753,7 @@ function wasmTapSampler(
       loaded = undefined;
       wasm.setOutChannels(outChannels);
       floats().set(filter, fused.filterAt / 4);
-      // Units of whole 64-position chunks (rows are independent), claimed by the threads.
-      const chunks = Math.ceil(points / 64);
-      const units = threads > 1 ? Math.min(chunks, 16) : 1;
-      const bounds = Array.from({ length: units + 1 }, (_, unit) =>
-        Math.min(points, Math.round((chunks * unit) / units) * 64),
-      );
+      const bounds = chunkBounds(points, threads);
       const threadArguments = (thread: number) => forwardArguments(fused, thread);
       if (kernels.pool && threads > 1) {
         kernels.pool.run('convolve', geometryWords, outChannels, threads, threadArguments, bounds);
@@ -763,19 +763,34 @@ function wasmTapSampler(
       return floats().slice(fused.outAt / 4, fused.outAt / 4 + points * outChannels);
     },
     convolveAt(filter, outChannels, rows) {
-      const fused = fusedLayout(outChannels, 1);
+      const threads = threadsOf(Number.POSITIVE_INFINITY, rows.length);
+      const fused = fusedLayout(outChannels, threads);
       const positionsAt = fused.end;
       load(false, positionsAt + rows.length * 4);
       loaded = undefined;
       wasm.setOutChannels(outChannels);
       floats().set(filter, fused.filterAt / 4);
       new Int32Array(wasm.memory.buffer).set(rows, positionsAt / 4);
-      wasm.setPositions(positionsAt);
-      try {
-        wasm.convolve(...forwardArguments(fused, 0), 0, rows.length);
-      } finally {
-        // The module is shared with the dense convs, whose rows are the grid.
-        wasm.setPositions(0);
+      const bounds = chunkBounds(rows.length, threads);
+      const threadArguments = (thread: number) => forwardArguments(fused, thread);
+      if (kernels.pool && threads > 1) {
+        kernels.pool.run(
+          'convolve',
+          geometryWords,
+          outChannels,
+          threads,
+          threadArguments,
+          bounds,
+          positionsAt,
+        );
+      } else {
+        wasm.setPositions(positionsAt);
+        try {
+          wasm.convolve(...threadArguments(0), 0, rows.length);
+        } finally {
+          // The module is shared with the dense convs, whose rows are the grid.
+          wasm.setPositions(0);
+        }
       }
       return floats().slice(fused.outAt / 4, fused.outAt / 4 + rows.length * outChannels);
     },

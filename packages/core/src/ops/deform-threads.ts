@@ -17,6 +17,8 @@
 export interface DeformModuleExports {
   setGeometry(...geometry: number[]): void;
   setOutChannels(outChannels: number): void;
+  /** The list of output positions `convolve` computes (a byte pointer), 0 for the whole grid. */
+  setPositions(at: number): void;
   convolve(...pointersAndRange: number[]): void;
   convolveBackward(...pointersAndRange: number[]): void;
 }
@@ -34,7 +36,8 @@ const ARGUMENTS = 22; // up to 24 words
 const UNITS = 46;
 const BOUNDS = 47; // units + 1 words
 const maxUnits = 32;
-const CONTROL_WORDS = BOUNDS + maxUnits + 1;
+const POSITIONS = BOUNDS + maxUnits + 1;
+const CONTROL_WORDS = POSITIONS + 1;
 const MESSAGE_BYTES = 1024;
 
 const operations = ['convolve', 'convolveBackward'] as const;
@@ -62,6 +65,7 @@ for (;;) {
   try {
     kernels.setGeometry(...words.subarray(${GEOMETRY}, ${GEOMETRY + 15}));
     kernels.setOutChannels(words[${OUT_CHANNELS}]);
+    kernels.setPositions(words[${POSITIONS}]);
     const args = Array.from(words.subarray(${ARGUMENTS}, ${ARGUMENTS} + words[${ARGUMENT_COUNT}]));
     const run = kernels[operations[words[${OPERATION}]]];
     const units = words[${UNITS}];
@@ -95,6 +99,8 @@ export interface DeformThreadPool {
    * claiming the next unit when done with one, so a thread slowed by another process's time slice
    * takes fewer; returns when every unit is done. `threadArguments(t)` gives thread t's other
    * arguments (its own scratch buffers): thread 0 is this one, thread t worker t − 1.
+   * `positions`: a list of output positions in the shared memory (`setPositions`) whose rows
+   * the units index, 0 (default) for the grid; each request sets it on every thread it uses.
    */
   run(
     operation: DeformOperation,
@@ -103,6 +109,7 @@ export interface DeformThreadPool {
     threads: number,
     threadArguments: (thread: number) => number[],
     bounds: readonly number[],
+    positions?: number,
   ): void;
   terminate(): void;
 }
@@ -174,7 +181,7 @@ export function startDeformThreadPool(
   return {
     exports,
     parts: () => 1 + ready().length,
-    run(operation, geometry, outChannels, threads, threadArguments, bounds) {
+    run(operation, geometry, outChannels, threads, threadArguments, bounds, positions = 0) {
       const units = bounds.length - 1;
       if (units > maxUnits)
         throw new Error(`deformable-conv threads: ${units} units > ${maxUnits}`);
@@ -195,16 +202,27 @@ export function startDeformThreadPool(
         words.set(args, ARGUMENTS);
         words[UNITS] = units;
         words.set(bounds, BOUNDS);
+        words[POSITIONS] = positions;
         const request = Atomics.add(words, REQUEST, 1) + 1;
         Atomics.notify(words, REQUEST);
         return request;
       });
       exports.setGeometry(...geometry);
       exports.setOutChannels(outChannels);
+      exports.setPositions(positions);
       const run = exports[operation];
       const args = threadArguments(0);
-      for (let unit = Atomics.add(counter, 0, 1); unit < units; unit = Atomics.add(counter, 0, 1)) {
-        run(...args, bounds[unit] as number, bounds[unit + 1] as number);
+      try {
+        for (
+          let unit = Atomics.add(counter, 0, 1);
+          unit < units;
+          unit = Atomics.add(counter, 0, 1)
+        ) {
+          run(...args, bounds[unit] as number, bounds[unit + 1] as number);
+        }
+      } finally {
+        // This thread's instance also serves single-thread calls, which mean the grid.
+        exports.setPositions(0);
       }
       helpers.forEach((handle, index) => {
         const words = handle.words;
