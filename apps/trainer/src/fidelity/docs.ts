@@ -163,7 +163,7 @@ const paperContext: Record<TableSpec['paper'], string> = {
  */
 const paperScale: Record<TableSpec['paper'], string> = {
   'Guided Anchoring':
-    "At this scale the proposal networks train 400 steps and the detectors 1000 from scratch on 320² synthetic images, so every model is far from converged (AP and AR well below the papers'); the tables compare early training, where a branch that has not yet learnt (GA's location map decides which anchors exist at all) can cost recall instead of adding it. Settling a claim that does not reproduce here needs about 10× the steps, or a pretrained backbone, and two seeds per cell.",
+    "At this scale the proposal networks train 400 steps and the detectors 1000 from scratch on 320² synthetic images, so every model is far from converged (AP and AR well below the papers'); the tables compare early training, where a branch that has not yet learnt (GA's location map decides which anchors exist at all) can cost recall instead of adding it. Settling a claim that does not reproduce here needs about 10× the steps, or a pretrained backbone, and two seeds per cell; Table 1's pair at 1,200 steps is a first look at 3×.",
   MetaAnchor:
     "MetaAnchor's gains in the paper are a fraction of a point of mmAP on COCO, below what 1000 steps from scratch can resolve against seed noise; its claims that concern inference-time anchors (Table 3) and a shifted box distribution (Table 4) are the ones this scale can test.",
   ours: 'These rows carry no paper figure; they are reported with the same budget as the GA and MetaAnchor rows they sit beside.',
