@@ -25,6 +25,8 @@ export interface EvaluationDetails {
   images: number;
   /** Anchors per image of the dense head (`det eval --count-anchors`). */
   anchorsPerImage?: number;
+  /** GA's masked vs dense head time (`det eval --time-head`). */
+  headTiming?: HeadTiming;
 }
 
 const detectionNames = [
@@ -181,4 +183,117 @@ export async function countAnchorsPerImage(
     }
   }
   return images > 0 ? anchors / images : 0;
+}
+
+/** GA Table 5's head time: the dense head's inference on the masked and on the dense path. */
+export interface HeadTiming {
+  /** `cpu`: the process's CPU time (one wasm thread); `wall`: the wall clock (more threads). */
+  clock: 'cpu' | 'wall';
+  /** Timed batches (the first batch warms both paths up and is not timed) and their images. */
+  batches: number;
+  images: number;
+  /** Median milliseconds per image with only the kept locations evaluated (`sparseInference: 'always'`). */
+  maskedMs: number;
+  /** The same with every location evaluated and the εL mask applied after (`'never'`). */
+  denseMs: number;
+}
+
+type TimedHead = (features: readonly tf.Tensor4D[], shapes: [number, number][]) => void;
+
+/**
+ * The dense head's whole inference (towers, anchor function, candidates, NMS) on features it
+ * does not compute: the RPN of a two-stage detector, the head of a single-stage one.
+ */
+function headInference(detector: Detector): TimedHead | undefined {
+  if (detector instanceof TwoStageDetector) {
+    if (!detector.denseHead) return undefined;
+    return (features, shapes) => {
+      detector.proposals.infer(features, shapes, undefined);
+    };
+  }
+  if (!(detector instanceof SingleStageDetector)) return undefined;
+  const { head, output } = detector;
+  return (features, shapes) => {
+    const outputs = tf.tidy(
+      () => head.infer(features) as unknown as tf.TensorContainer,
+    ) as unknown as ReturnType<typeof head.infer>;
+    try {
+      if (output.mode === 'detections') head.predict(outputs, shapes, output.test);
+      else head.proposals(outputs, shapes, output.test);
+    } finally {
+      tf.dispose(outputs as unknown as tf.TensorContainer);
+    }
+  };
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
+ * Times two builds of one model's dense head (same weights: GA's masked and dense inference
+ * paths) on the backbone features of the first `batches + 1` batches of a split, computed once
+ * per batch by `masked`'s backbone. The paths alternate A B, B A, … so a slow stretch of a
+ * shared machine falls on both; medians of milliseconds per image. `undefined` for a detector
+ * without a dense head or a split without images.
+ */
+export async function timeHeadPaths(
+  masked: Detector,
+  dense: Detector,
+  split: Pick<LoadedSplit, 'dataset'>,
+  options: { batches: number; clock: HeadTiming['clock'] },
+): Promise<HeadTiming | undefined> {
+  const runMasked = headInference(masked);
+  const runDense = headInference(dense);
+  const composed = masked as SingleStageDetector | TwoStageDetector;
+  if (!runMasked || !runDense) return undefined;
+  const elapsed = (run: () => void): number => {
+    if (options.clock === 'wall') {
+      const start = performance.now();
+      run();
+      return performance.now() - start;
+    }
+    const start = process.cpuUsage();
+    run();
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / 1000;
+  };
+  const maskedMs: number[] = [];
+  const denseMs: number[] = [];
+  let images = 0;
+  let index = 0;
+  for await (const batch of evaluationLoader(split.dataset).batches()) {
+    if (index > options.batches) {
+      disposeBatch(batch);
+      break;
+    }
+    try {
+      const features = tf.tidy(() => composed.backbone.apply(batch.images, { training: false }));
+      try {
+        const shapes = batch.metas.map((meta) => [meta.height, meta.width] as [number, number]);
+        const order = index % 2 === 0 ? ['masked', 'dense'] : ['dense', 'masked'];
+        for (const path of order) {
+          const ms = elapsed(() => (path === 'masked' ? runMasked : runDense)(features, shapes));
+          if (index === 0) continue;
+          (path === 'masked' ? maskedMs : denseMs).push(ms / shapes.length);
+        }
+        if (index > 0) images += shapes.length;
+      } finally {
+        tf.dispose(features);
+      }
+    } finally {
+      disposeBatch(batch);
+      index += 1;
+    }
+  }
+  if (images === 0) return undefined;
+  return {
+    clock: options.clock,
+    batches: maskedMs.length,
+    images,
+    maskedMs: median(maskedMs),
+    denseMs: median(denseMs),
+  };
 }

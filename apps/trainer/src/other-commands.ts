@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { startBackend } from './backend';
 import { evaluationLoader, loadSplit, loadSplitProposals } from './datasets';
 import { drawRecords } from './draw';
-import { countAnchorsPerImage, evaluateDetector } from './evaluation';
+import { countAnchorsPerImage, evaluateDetector, timeHeadPaths } from './evaluation';
 import { loadModel } from './model';
 import { buildReport } from './report';
 import { isProposalDetector, proposalFilesOf, type RunConfig } from './run-config';
@@ -49,10 +49,12 @@ export async function evalCommand(
     set?: string[];
     /** Also count anchors per image of the dense head. */
     countAnchors?: boolean;
+    /** Also time GA's masked vs dense head on this many batches (GA Table 5). */
+    timeHead?: number;
   },
   io: CommandIo,
 ): Promise<number> {
-  await startBackend(io.log);
+  const backend = await startBackend(io.log);
   const model = await loadModel(options);
   try {
     const override = splitOverride(options);
@@ -89,6 +91,18 @@ export async function evalCommand(
         io.log(`anchors per image: ${anchors.toFixed(1)}`);
       }
     }
+    if (options.timeHead !== undefined) {
+      const timing = await timeGuidedHead(options, model.config, split, {
+        batches: options.timeHead,
+        clock: backend.threads > 1 ? 'wall' : 'cpu',
+      });
+      if (timing) {
+        details.headTiming = timing;
+        io.log(
+          `head time per image (${timing.clock} clock, median of ${timing.batches} batches): masked ${timing.maskedMs.toFixed(2)} ms, dense ${timing.denseMs.toFixed(2)} ms (${(timing.denseMs / timing.maskedMs).toFixed(2)}×)`,
+        );
+      }
+    }
     if (details.perClass.length > 0) {
       io.log('per-class AP:');
       for (const entry of details.perClass)
@@ -103,6 +117,43 @@ export async function evalCommand(
     return 0;
   } finally {
     model.detector.dispose();
+  }
+}
+
+/**
+ * GA Table 5's head time for `det eval --time-head`: the model built twice more with its
+ * Guided Anchoring scheme's `sparseInference` forced to `'always'` (only kept locations
+ * evaluated) and `'never'` (all of them, the εL mask applied after), same weights and `--set`.
+ */
+async function timeGuidedHead(
+  options: ModelOptions & { set?: string[] },
+  config: RunConfig,
+  split: Awaited<ReturnType<typeof loadSplit>>,
+  timing: { batches: number; clock: 'cpu' | 'wall' },
+) {
+  const detector = config.detector as { kind: string; head?: unknown; proposals?: unknown };
+  const owner = detector.kind === 'two-stage' ? 'proposals' : 'head';
+  const scheme = (detector[owner] as { anchorScheme?: { type?: string; sparseInference?: string } })
+    ?.anchorScheme;
+  if (scheme?.sparseInference === undefined)
+    throw new Error(
+      `--time-head: the model's ${owner} has no Guided Anchoring anchor scheme (${scheme?.type ?? 'none'}): no masked path to time`,
+    );
+  const build = (mode: 'always' | 'never') =>
+    loadModel({
+      ...options,
+      set: [...(options.set ?? []), `${owner}.anchorScheme.sparseInference="${mode}"`],
+    });
+  const masked = await build('always');
+  try {
+    const dense = await build('never');
+    try {
+      return await timeHeadPaths(masked.detector, dense.detector, split, timing);
+    } finally {
+      dense.detector.dispose();
+    }
+  } finally {
+    masked.detector.dispose();
   }
 }
 

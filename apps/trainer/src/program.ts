@@ -109,6 +109,14 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
       collect,
     )
     .option('--count-anchors', "also report the dense head's anchors per image (GA: p ≥ εL)")
+    .addOption(
+      new Option(
+        '--time-head [batches]',
+        "also time Guided Anchoring's head with only the kept locations (masked) and with all (dense), per image, over the first batches (default 10)",
+      )
+        .argParser(number('--time-head', { integer: true, minimum: 1 }))
+        .preset('10'),
+    )
     .action(async (options) => {
       exitCode = await evalCommand({ ...options, runsDir: runsDir() }, io);
     });

@@ -275,6 +275,11 @@ describe('det (built binary)', () => {
     expect(JSON.parse(await readFile(join(cwd, 'five.json'), 'utf8')).anchorsPerImage).toBe(
       86 * 25,
     );
+    const notGuided = await det(['eval', '--run', 'meta', '--time-head', '2'], cwd);
+    expect(notGuided.code).toBe(1);
+    expect(notGuided.stderr).toContain(
+      "--time-head: the model's head has no Guided Anchoring anchor scheme (meta)",
+    );
     const notDetector = await det(['eval', '--run', 'meta', '--set', 'run.evalInterval=1'], cwd);
     expect(notDetector.code).toBe(1);
     expect(notDetector.stderr).toContain('--set run.evalInterval=1: only detector fields');

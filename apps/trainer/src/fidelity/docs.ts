@@ -1,6 +1,6 @@
 import { estimateBudget, hours } from './budget';
 import type { Claim, Matrix, MetricSpec, TableRow, TableSpec } from './matrix';
-import { type FidelityResult, fingerprintOf, runName } from './results';
+import { type EvalResult, type FidelityResult, fingerprintOf, runName } from './results';
 
 const minutes = (seconds: number): string => `${Math.round(seconds / 60)} min`;
 
@@ -27,6 +27,23 @@ function cellResults(
   });
 }
 
+/** A metric of one evaluation: COCO's, or what `--count-anchors` / `--time-head` added. */
+function evaluationValue(evaluation: EvalResult | undefined, metric: string): number | undefined {
+  const timing = evaluation?.headTiming;
+  switch (metric) {
+    case 'anchorsPerImage':
+      return evaluation?.anchorsPerImage;
+    case 'headMaskedMs':
+      return timing?.maskedMs;
+    case 'headDenseMs':
+      return timing?.denseMs;
+    case 'headSpeedup':
+      return timing ? timing.denseMs / timing.maskedMs : undefined;
+    default:
+      return evaluation?.metrics[metric];
+  }
+}
+
 /** One row's values of a metric over seeds. */
 export function rowValues(
   matrix: Matrix,
@@ -36,9 +53,7 @@ export function rowValues(
 ): number[] {
   if (!row.cell) return [];
   return cellResults(matrix, results, row.cell).flatMap((result) => {
-    const evaluation = result.evals[row.eval ?? 'main'];
-    const value =
-      metric === 'anchorsPerImage' ? evaluation?.anchorsPerImage : evaluation?.metrics[metric];
+    const value = evaluationValue(result.evals[row.eval ?? 'main'], metric);
     return value === undefined || value < 0 ? [] : [value];
   });
 }

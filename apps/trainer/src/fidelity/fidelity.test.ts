@@ -145,9 +145,17 @@ function fakeWorld(options: { stopAt?: number; fineTuneIters?: number } = {}) {
         return 0;
       }
       if (argv.includes('eval')) {
+        const headTiming = argv.includes('--time-head')
+          ? { headTiming: { clock: 'cpu', batches: 10, images: 40, maskedMs: 2, denseMs: 5 } }
+          : {};
         await writeFile(
           value('--out'),
-          JSON.stringify({ metrics: { 'AR@100': 0.25 }, anchorsPerImage: 42, lines: [] }),
+          JSON.stringify({
+            metrics: { 'AR@100': 0.25 },
+            anchorsPerImage: 42,
+            lines: [],
+            ...headTiming,
+          }),
         );
         return 0;
       }
@@ -208,6 +216,42 @@ describe('det fidelity runner', () => {
       runner: io,
     });
     expect(calls).toEqual([]);
+  });
+
+  it('a --time-head evaluation passes the flag and its head times fill the time columns', async () => {
+    const { io, calls } = fakeWorld();
+    const [table] = fixture.tables;
+    const timed: Matrix = {
+      ...fixture,
+      cells: [cell('a', { evals: [{ id: 'eps', countAnchors: true, timeHead: true }] }), cell('b')],
+      tables: [
+        {
+          ...table!,
+          metrics: [
+            { key: 'headMaskedMs', label: 'masked ms', scale: 1, digits: 1 },
+            { key: 'headSpeedup', label: 'dense / masked', scale: 1, digits: 2 },
+          ],
+          rows: [{ label: 'A', cell: 'a', eval: 'eps', paper: [null, null] }],
+        },
+      ],
+      claims: [],
+    };
+    await fidelityCommand({ ...commandOptions(), quick: true }, silent, {
+      matrix: timed,
+      runner: io,
+    });
+    const evals = calls.filter((argv) => argv.includes('eval'));
+    expect(evals).toHaveLength(1);
+    expect(evals[0]).toEqual(expect.arrayContaining(['--count-anchors', '--time-head']));
+    const saved = (await readResults(join(root, 'results'))).get('a-s0')!;
+    expect(saved.evals.eps!.headTiming).toEqual({
+      clock: 'cpu',
+      batches: 10,
+      maskedMs: 2,
+      denseMs: 5,
+    });
+    const page = await readFile(join(root, 'fidelity.md'), 'utf8');
+    expect(page).toContain('| A | 2.0 (1 seed) | 2.50 (1 seed) | 1/2 |');
   });
 
   it('resumes a killed run: finished steps are not redone, a missing evaluation is', async () => {

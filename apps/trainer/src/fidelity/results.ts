@@ -9,6 +9,8 @@ export interface EvalResult {
   anchorsPerImage?: number;
   /** MetaAnchor's greedy search: the chosen inference anchors. */
   anchors?: unknown[];
+  /** `det eval --time-head`: GA's head on the masked and the dense path, ms per image. */
+  headTiming?: { clock: 'cpu' | 'wall'; batches: number; maskedMs: number; denseMs: number };
 }
 
 /** The committed record of one finished run (`docs/fidelity/results/<cell>-s<seed>.json`). */

@@ -367,7 +367,7 @@ export class FidelityRunner {
       // The run's own end-of-training evaluation, else evaluate the last checkpoint.
       const own = join(runDir, 'evals', `iteration-${String(cell.steps).padStart(7, '0')}.json`);
       if (existsSync(own)) await copyFile(own, main);
-      else await this.detEval(runDir, [], false, main, logFile);
+      else await this.detEval(runDir, [], {}, main, logFile);
     }
     return trainSecondsOf(runDir);
   }
@@ -514,7 +514,7 @@ export class FidelityRunner {
   private async detEval(
     runDir: string,
     settings: readonly string[],
-    countAnchors: boolean,
+    flags: Pick<EvalSpec, 'countAnchors' | 'timeHead'>,
     out: string,
     logFile: string,
   ): Promise<void> {
@@ -526,7 +526,8 @@ export class FidelityRunner {
         join(runDir, 'checkpoints', 'last.safetensors'),
         '--out',
         out,
-        ...(countAnchors ? ['--count-anchors'] : []),
+        ...(flags.countAnchors ? ['--count-anchors'] : []),
+        ...(flags.timeHead ? ['--time-head'] : []),
         ...settings.flatMap((setting) => ['--set', setting]),
       ],
       logFile,
@@ -561,8 +562,7 @@ export class FidelityRunner {
       anchors = (await readJson<{ anchors: unknown[] }>(chosen)).anchors;
       settings.push(`head.anchorScheme.inferenceAnchors=${JSON.stringify(anchors)}`);
     }
-    if (!existsSync(out))
-      await this.detEval(runDir, settings, spec.countAnchors === true, out, logFile);
+    if (!existsSync(out)) await this.detEval(runDir, settings, spec, out, logFile);
     const result = pickEval(await readJson(out));
     return anchors ? { ...result, anchors } : result;
   }
@@ -575,5 +575,15 @@ function pickEval(value: unknown): EvalResult {
     metrics: details.metrics ?? {},
     ...(details.anchorsPerImage !== undefined ? { anchorsPerImage: details.anchorsPerImage } : {}),
     ...(details.anchors !== undefined ? { anchors: details.anchors } : {}),
+    ...(details.headTiming
+      ? {
+          headTiming: {
+            clock: details.headTiming.clock,
+            batches: details.headTiming.batches,
+            maskedMs: details.headTiming.maskedMs,
+            denseMs: details.headTiming.denseMs,
+          },
+        }
+      : {}),
   };
 }
