@@ -131,7 +131,11 @@ export function judgeClaim(
   const sb = meanSd(b);
   const diff = sa.mean - sb.mean;
   const noise = 2 * Math.max(sa.sd, sb.sd);
-  const numbers = `${(sa.mean * 100).toFixed(1)} vs ${(sb.mean * 100).toFixed(1)}`;
+  // In the table's units (% for COCO fractions, as is for counts, times and ratios).
+  const spec = table?.metrics.find((m) => m.key === claim.metric);
+  const scale = spec?.scale ?? 100;
+  const shown = (value: number) => (value * scale).toFixed(spec?.digits ?? 1);
+  const numbers = `${shown(sa.mean)} vs ${shown(sb.mean)}`;
   const single = sa.n < 2 || sb.n < 2;
   let verdict: Verdict;
   if (claim.kind === 'not-worse') {
@@ -158,7 +162,7 @@ export function judgeClaim(
   const direction = diff > 0 ? 'ahead' : 'behind';
   return {
     verdict,
-    text: `${claim.text}: ${numbers}${single ? ` (1 seed; ${direction})` : ` (±${(noise * 50).toFixed(1)} noise)`}`,
+    text: `${claim.text}: ${numbers}${single ? ` (1 seed; ${direction})` : ` (±${shown(noise / 2)} noise)`}`,
   };
 }
 
@@ -178,7 +182,7 @@ const paperContext: Record<TableSpec['paper'], string> = {
  */
 const paperScale: Record<TableSpec['paper'], string> = {
   'Guided Anchoring':
-    "At this scale the proposal networks train 400 steps and the detectors 1000 from scratch on 320² synthetic images, so every model is far from converged (AP and AR well below the papers'); the tables compare early training, where a branch that has not yet learnt (GA's location map decides which anchors exist at all) can cost recall instead of adding it. Settling a claim that does not reproduce here needs about 10× the steps, or a pretrained backbone, and two seeds per cell; Table 1's pair at 1,200 steps is a first look at 3×.",
+    "At this scale the proposal networks train 400 steps and the detectors 1000 from scratch on 320² synthetic images, so every model is far from converged (AP and AR well below the papers'); the tables compare early training, where a branch that has not yet learnt (GA's location map decides which anchors exist at all) can cost recall instead of adding it. Settling a claim that does not reproduce here needs about 10× the steps, or a pretrained backbone, and two seeds per cell; Table 1's pair at 1,200 steps is a first look at 3×, and Table 5 reads the 1,200-step GA-RPN.",
   MetaAnchor:
     "MetaAnchor's gains in the paper are a fraction of a point of mmAP on COCO, below what 1000 steps from scratch can resolve against seed noise; its claims that concern inference-time anchors (Table 3) and a shifted box distribution (Table 4) are the ones this scale can test.",
   ours: 'These rows carry no paper figure; they are reported with the same budget as the GA and MetaAnchor rows they sit beside.',

@@ -607,7 +607,13 @@ describe('docs/fidelity.md generator', () => {
         r,
       ]),
     );
-    expect(judgeClaim(fixture, noisy, fixture.claims[0]!).verdict).toBe('within noise');
+    expect(judgeClaim(fixture, noisy, fixture.claims[0]!)).toEqual({
+      verdict: 'within noise',
+      text: 'A beats B: 60.0 vs 55.5 (±14.1 noise)',
+    });
+    // A metric that is not a COCO fraction reads in the table's own units (counts here).
+    const counts = { ...fixture.claims[0]!, text: 'A has anchors', metric: 'anchorsPerImage' };
+    expect(judgeClaim(fixture, noisy, counts).text).toBe('A has anchors: 101 vs 101 (±1 noise)');
     const single = new Map([result(a, 0, 0.5), result(b, 0, 0.6)].map((r) => [r.run, r]));
     expect(judgeClaim(fixture, single, fixture.claims[0]!)).toMatchObject({
       verdict: 'provisional',
