@@ -11,6 +11,7 @@ import type { CommandIo } from '../train-command';
 import { estimateBudget, hours } from './budget';
 import { renderFidelityDocs } from './docs';
 import { matrix as defaultMatrix, type Matrix } from './matrix';
+import { tablePlots, writeFidelityPlots } from './plots';
 import { readResults } from './results';
 import {
   type DataPaths,
@@ -135,7 +136,13 @@ async function writeDocs(matrix: Matrix, options: FidelityOptions, io: CommandIo
     options.out,
     renderFidelityDocs(matrix, results, { commands: regenerateCommands }),
   );
-  io.log(`wrote ${options.out} (${results.size} results)`);
+  // Beside the page, as its links expect: docs/fidelity.md → docs/fidelity/plots/*.svg.
+  const plotsDir = join(dirname(options.out), 'fidelity', 'plots');
+  await writeFidelityPlots(
+    plotsDir,
+    matrix.tables.flatMap((table) => tablePlots(matrix, results, table)),
+  );
+  io.log(`wrote ${options.out} and its plots in ${plotsDir} (${results.size} results)`);
 }
 
 /**

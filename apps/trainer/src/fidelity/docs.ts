@@ -1,5 +1,6 @@
 import { estimateBudget, hours } from './budget';
 import type { Claim, Matrix, MetricSpec, TableRow, TableSpec } from './matrix';
+import { tablePlots } from './plots';
 import { type EvalResult, type FidelityResult, fingerprintOf, runName } from './results';
 
 const minutes = (seconds: number): string => `${Math.round(seconds / 60)} min`;
@@ -216,6 +217,8 @@ function paperParagraph(
 }
 
 export interface DocsOptions {
+  /** Where the page links its plots (relative to the page; default `fidelity/plots`). */
+  plotsPath?: string;
   /** What regenerates the page and the runs (shown verbatim). */
   commands: string[];
 }
@@ -277,6 +280,8 @@ export function renderFidelityDocs(
   ];
   for (const table of matrix.tables) {
     lines.push(`## ${table.title}`, '', table.note, '', ...renderTable(matrix, results, table), '');
+    for (const plot of tablePlots(matrix, results, table))
+      lines.push(`![${plot.title}](${options.plotsPath ?? 'fidelity/plots'}/${plot.id}.svg)`, '');
   }
   lines.push('## What reproduced', '');
   for (const paper of ['Guided Anchoring', 'MetaAnchor', 'ours', 'parity'] as const) {

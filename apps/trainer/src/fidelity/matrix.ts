@@ -83,6 +83,20 @@ export interface TableRow {
   note?: string;
 }
 
+/**
+ * A plot under a table: lines (numeric x, one per series) or bars (one per point), each point a
+ * row's mean over seeds of one of the table's metrics, with ± sd error bars.
+ */
+export interface PlotSpec {
+  id: string;
+  title: string;
+  kind: 'lines' | 'bars';
+  xTitle: string;
+  yTitle: string;
+  logX?: boolean;
+  points: { row: string; metric: string; series: string; x: number | string }[];
+}
+
 export interface TableSpec {
   id: string;
   paper: 'Guided Anchoring' | 'MetaAnchor' | 'ours' | 'parity';
@@ -91,6 +105,8 @@ export interface TableSpec {
   rows: TableRow[];
   /** What the table measures here and how it differs from the paper's. */
   note: string;
+  /** Its plots; default: one bar per row of the first metric. */
+  plots?: PlotSpec[];
 }
 
 /** A claim of a paper, judged from two rows of one table on one metric. */
@@ -464,6 +480,29 @@ export const matrix: Matrix = {
           paper: [54.0, 60.1, 63.8, 36.7, 63.1, 71.5, null],
         },
       ],
+      plots: [
+        {
+          id: 'ga-table-1-recall',
+          title: 'Recall by number of proposals (mean ± sd over seeds)',
+          kind: 'lines',
+          xTitle: 'proposals per image',
+          yTitle: 'AR (%)',
+          logX: true,
+          points: [
+            'RPN',
+            'GA-RPN (L + S + F.A.)',
+            `RPN, ${longProposalSteps} steps`,
+            `GA-RPN, ${longProposalSteps} steps`,
+          ].flatMap((row) =>
+            [100, 300, 1000].map((proposals) => ({
+              row,
+              metric: `AR@${proposals}`,
+              series: row.replace(' (L + S + F.A.)', ''),
+              x: proposals,
+            })),
+          ),
+        },
+      ],
       note: `ResNet-18 × 0.25 + FPN 32 from scratch, ${proposalSteps} steps of batch 2 (the two ${longProposalSteps}-step rows: the same recipe trained 3× longer; AdamW 0.002 for every row; the tiny presets' SGD 0.02 killed GA-RPN's RPN tower at iteration ~81 in an earlier run) on 320² images, against ResNet-50-FPN on COCO at 1333×800 for 12 epochs in the paper. ARS/M/L are COCO's area-range recall at 1000 proposals (the paper's at 100). anchors/img counts the dense head's anchors (GA: locations with p ≥ εL = 0.01). Table 4's rows are GA-RPN with \`anchorScheme.components\` off: L only = \`{ shape: false, featureAdaption: false }\` (every anchor the base 8·s square, no loss_shape), S only = \`{ location: false, featureAdaption: false }\` (every location kept, no loss_loc), L + S = \`{ featureAdaption: false }\` (no deformable conv).`,
     },
     {
@@ -490,6 +529,24 @@ export const matrix: Matrix = {
           [2375, 59.0, 64.7, 67.2, null, null, null],
         ][index]!,
       })),
+      plots: [
+        {
+          id: 'ga-table-5-head-time',
+          title: 'GA-RPN head time per image by εL (mean ± sd over seeds)',
+          kind: 'lines',
+          xTitle: 'εL',
+          yTitle: 'ms per image',
+          points: epsilons.flatMap((epsilon) =>
+            (['headMaskedMs', 'headDenseMs'] as const).map((metric) => ({
+              row: `εL = ${epsilon}`,
+              metric,
+              series:
+                metric === 'headMaskedMs' ? 'masked (kept locations)' : 'dense (all locations)',
+              x: epsilon,
+            })),
+          ),
+        },
+      ],
       note: `The ${longProposalSteps}-step GA-RPN (GA Table 1's long row; at ${proposalSteps} steps the location branch still keeps ~95 % of the locations at εL = 0.01). 8525 is every location of a 320² image (P2–P6). Head time: \`det eval --time-head\`, the GA-RPN head's whole inference (tower, location and shape branches, feature adaption, candidates, NMS) per image on precomputed features, with only the kept locations evaluated (masked, \`sparseInference: 'always'\`) and with all of them and the mask applied after (dense, \`'never'\`); the same weights; one wasm thread, the process's CPU time, medians of 10 batches of 4 images alternating the two paths, on the shared machine. The paper reports whole-model fps instead (7.8, 8.0, 8.2, 8.2: its RPN head is one conv layer, so it saw little speedup); GA-RPN heads' sparse timings at 1 and 2 threads are in packages/anchors-guided/README.md.`,
     },
     {
@@ -568,6 +625,23 @@ export const matrix: Matrix = {
           paper: [[26.7, 27.3, 27.5, 27.5][index]!, null],
         })),
         { label: 'train 5×5, search', cell: 'meta-5x5', eval: 'search', paper: [27.7, null] },
+      ],
+      plots: [
+        {
+          id: 'ma-table-3-inference-anchors',
+          title: 'mmAP by inference anchors, no retraining (mean ± sd over seeds)',
+          kind: 'lines',
+          xTitle: 'inference anchors n (n × n per location)',
+          yTitle: 'mmAP (%)',
+          points: [3, 5].flatMap((trained) =>
+            [3, 5, 7, 9].map((n) => ({
+              row: `train ${trained}×${trained}, infer ${n}×${n}`,
+              metric: 'AP',
+              series: `trained with ${trained}×${trained}`,
+              x: n,
+            })),
+          ),
+        },
       ],
       note: 'The paper trains this table at IoU 0.6/0.5; ours at 0.5/0.4. The search (`det search-anchors`, 12 candidates on 50 training images, by AP) chooses on training images and is scored on val.',
     },
