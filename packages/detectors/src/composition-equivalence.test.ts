@@ -35,8 +35,23 @@ const cases: Record<string, () => DetectorConfig> = {
   'fast-rcnn': () => presets.tinyFastRcnn(3),
   'ga-rpn': () => presets.tinyGaRpn(),
   'ga-retinanet': () => presets.tinyGaRetinaNet(3),
-  // The legacy GA-Faster R-CNN tiny preset kept GA-RPN's 1× guided settings.
-  'ga-faster-rcnn': () => presets.tinyGaFasterRcnn(3),
+  // The legacy GA-Faster R-CNN tiny preset kept GA-RPN's 1× guided settings (the preset now
+  // takes tinyGaRpn's); the fixture was written with those.
+  'ga-faster-rcnn': () => {
+    const config = presets.tinyGaFasterRcnn(3);
+    if (config.kind !== 'two-stage' || config.proposals.type !== 'rpn') throw new Error('GA-RPN');
+    return parseDetectorConfig({
+      ...config,
+      proposals: {
+        ...config.proposals,
+        anchorScheme: {
+          type: 'guided',
+          locationNegativeWeight: 1,
+          locationLossNormalizer: { mode: 'positives' },
+        },
+      },
+    });
+  },
 };
 
 /** The fixture's test settings: no score floor, 8 detections / proposals per image. */

@@ -252,7 +252,12 @@ export const presets = {
       roi: { fcChannels: 128, sampleSize: 128 },
       train: tinyTrain,
     }),
-  /** `tinyFasterRcnn` with GA-RPN. */
+  /**
+   * `tinyFasterRcnn` with `tinyGaRpn`'s GA-RPN. With mmdetection's shape normaliser (÷ samples),
+   * adaption std 0.01 and anchor-coder std 0.14 instead, the jointly trained GA-RPN recalled
+   * 42 % of the val objects at IoU 0.6 in its top 300 (the dense RPN 74 %) after 1000 AdamW
+   * steps, and the detector reached AP 10.3 against Faster R-CNN's 24.2 (seed 0).
+   */
   tinyGaFasterRcnn: (numClasses = 5): DetectorConfig =>
     parseDetectorConfig({
       kind: 'two-stage',
@@ -261,11 +266,7 @@ export const presets = {
       proposals: {
         ...tinyRpnHead,
         ...tinyRpnProposals,
-        anchorScheme: {
-          type: 'guided',
-          locationNegativeWeight: tinyGuided.locationNegativeWeight,
-          locationLossNormalizer: tinyGuided.locationLossNormalizer,
-        },
+        anchorScheme: { type: 'guided', ...tinyGaRpnGuided },
       },
       roi: {
         fcChannels: 128,

@@ -94,6 +94,8 @@ export interface PlotSpec {
   xTitle: string;
   yTitle: string;
   logX?: boolean;
+  /** Evenly spaced x in the points' order (εL 0, 0.01, 0.05, 0.1). */
+  ordinalX?: boolean;
   points: { row: string; metric: string; series: string; x: number | string }[];
 }
 
@@ -536,6 +538,7 @@ export const matrix: Matrix = {
           kind: 'lines',
           xTitle: 'εL',
           yTitle: 'ms per image',
+          ordinalX: true,
           points: epsilons.flatMap((epsilon) =>
             (['headMaskedMs', 'headDenseMs'] as const).map((metric) => ({
               row: `εL = ${epsilon}`,

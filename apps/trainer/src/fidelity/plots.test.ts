@@ -153,7 +153,7 @@ describe('fidelity plots', () => {
       expect(existsSync(join(dir, 'bars.svg'))).toBe(true);
       const page = renderFidelityDocs(matrix, results, { commands: [] });
       expect(page).toContain('![Recall](fidelity/plots/recall.svg)');
-      expect(page).toContain('![AR100 per row](fidelity/plots/bars.svg)');
+      expect(page).toContain('![AR100 (mean ± sd over seeds)](fidelity/plots/bars.svg)');
       expect(renderFidelityDocs(matrix, new Map(), { commands: [] })).not.toContain('![');
     } finally {
       await rm(dir, { recursive: true, force: true });

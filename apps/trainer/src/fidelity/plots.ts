@@ -23,6 +23,7 @@ export interface PlotData {
   xTitle: string;
   yTitle: string;
   logX: boolean;
+  ordinalX: boolean;
   points: PlotPoint[];
 }
 
@@ -39,7 +40,7 @@ export function tablePlots(
   const specs: PlotSpec[] = table.plots ?? [
     {
       id: table.id,
-      title: `${first.label} per row`,
+      title: `${first.label} (mean ± sd over seeds)`,
       kind: 'bars',
       xTitle: '',
       yTitle: first.label,
@@ -72,56 +73,88 @@ export function tablePlots(
         xTitle: spec.xTitle,
         yTitle: spec.yTitle,
         logX: spec.logX ?? false,
+        ordinalX: spec.ordinalX ?? false,
         points,
       },
     ];
   });
 }
 
-/** Vega-Lite: the means as lines (numeric x) or bars (rows), with the seeds' ± sd as error bars. */
+/**
+ * Vega-Lite: lines of the means over a numeric x, or horizontal bars (one per row, labels
+ * left, where long row names stay readable); the seeds' ± sd as error bars on both.
+ */
 export function plotSpec(plot: PlotData): TopLevelSpec {
-  const bars = plot.kind === 'bars';
-  const x = bars
-    ? {
-        field: 'x',
-        type: 'nominal' as const,
-        title: plot.xTitle || null,
-        sort: null,
-        axis: { labelAngle: -25, labelLimit: 220 },
-      }
-    : {
-        field: 'x',
-        type: 'quantitative' as const,
-        title: plot.xTitle,
-        ...(plot.logX ? { scale: { type: 'log' as const } } : {}),
-      };
-  const color = { field: 'series', type: 'nominal' as const, title: null, sort: null };
-  return {
+  const values = plot.points as unknown as Record<string, unknown>[];
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    sort: null,
+    legend: { labelLimit: 300 },
+  };
+  const header = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: plot.title,
-    width: 520,
-    height: 240,
-    data: { values: plot.points as unknown as Record<string, unknown>[] },
-    encoding: { x },
-    layer: [
-      bars
-        ? {
-            mark: 'bar',
-            encoding: {
-              y: { field: 'mean', type: 'quantitative', title: plot.yTitle },
-              color: { ...color, legend: null },
-            },
-          }
-        : {
-            mark: { type: 'line', point: true },
-            encoding: { y: { field: 'mean', type: 'quantitative', title: plot.yTitle }, color },
+    width: 480,
+    data: { values },
+  };
+  if (plot.kind === 'bars') {
+    const row = {
+      field: 'x',
+      type: 'nominal' as const,
+      title: plot.xTitle || null,
+      sort: null,
+      axis: { labelLimit: 400 },
+    };
+    return {
+      ...header,
+      height: { step: 22 },
+      encoding: { y: row },
+      layer: [
+        {
+          mark: 'bar',
+          encoding: {
+            x: { field: 'mean', type: 'quantitative', title: plot.yTitle },
+            color: { ...color, legend: null },
           },
+        },
+        {
+          mark: { type: 'errorbar', ticks: { size: 10 } },
+          encoding: {
+            x: { field: 'low', type: 'quantitative', title: plot.yTitle },
+            x2: { field: 'high' },
+          },
+        },
+      ],
+    } as TopLevelSpec;
+  }
+  return {
+    ...header,
+    height: 240,
+    encoding: {
+      x: plot.ordinalX
+        ? { field: 'x', type: 'ordinal', title: plot.xTitle, sort: null, axis: { labelAngle: 0 } }
+        : {
+            field: 'x',
+            type: 'quantitative',
+            title: plot.xTitle,
+            // Ticks where the points are (100 / 300 / 1000 proposals, n = 3 … 9).
+            axis: { values: [...new Set(plot.points.map((point) => point.x))] },
+            ...(plot.logX ? { scale: { type: 'log' } } : {}),
+          },
+    },
+    layer: [
       {
-        mark: { type: 'errorbar', ticks: true },
+        mark: { type: 'line', point: true },
+        encoding: { y: { field: 'mean', type: 'quantitative', title: plot.yTitle }, color },
+      },
+      {
+        mark: { type: 'errorbar', ticks: { size: 10 } },
         encoding: {
           y: { field: 'low', type: 'quantitative', title: plot.yTitle },
           y2: { field: 'high' },
-          ...(bars ? {} : { color }),
+          color,
         },
       },
     ],
