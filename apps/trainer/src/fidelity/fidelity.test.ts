@@ -10,19 +10,9 @@ import { judgeClaim, renderFidelityDocs } from './docs';
 import { type CellSpec, matrix as fullMatrix, type Matrix } from './matrix';
 import { type FidelityResult, fingerprintOf, readResults } from './results';
 import { planRuns, type RunnerIo, selectPairs } from './runner';
+import { testCell, testResult } from './testing';
 
-const cell = (id: string, extra: Partial<CellSpec> = {}): CellSpec => ({
-  id,
-  runner: 'det',
-  preset: 'tinyRpn',
-  set: [],
-  data: 'default',
-  steps: 20,
-  seeds: [0, 1],
-  evals: [],
-  family: id,
-  ...extra,
-});
+const cell = testCell;
 
 const fixture: Matrix = {
   data: [{ id: 'default', description: 'default' }],
@@ -62,34 +52,18 @@ const fixture: Matrix = {
   assumedEvalSeconds: 10,
 };
 
-function result(
+const result = (
   cellSpec: CellSpec,
   seed: number,
   ar: number,
   extra: Partial<FidelityResult> = {},
-): FidelityResult {
-  return {
-    format: 'det-fidelity-result',
-    version: 1,
-    run: `${cellSpec.id}-s${seed}`,
-    cell: cellSpec.id,
+): FidelityResult =>
+  testResult(
+    cellSpec,
     seed,
-    fingerprint: fingerprintOf(cellSpec, seed),
-    runner: 'det',
-    preset: cellSpec.preset,
-    set: [],
-    data: 'default',
-    steps: cellSpec.steps,
-    iterations: cellSpec.steps,
-    trainSeconds: 10,
-    secondsPerStep: 0.5,
-    evalSeconds: 4,
-    evals: { main: { metrics: { 'AR@100': ar }, anchorsPerImage: 100 + seed } },
-    finishedAt: '2026-11-30T00:00:00.000Z',
-    host: 'test',
-    ...extra,
-  };
-}
+    { main: { metrics: { 'AR@100': ar }, anchorsPerImage: 100 + seed } },
+    extra,
+  );
 
 let root: string;
 const silent = { log: () => {}, interactive: false };

@@ -4,21 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderFidelityDocs } from './docs';
-import type { CellSpec, Matrix } from './matrix';
+import type { Matrix } from './matrix';
 import { tablePlots, writeFidelityPlots } from './plots';
-import { type FidelityResult, fingerprintOf } from './results';
+import type { FidelityResult } from './results';
+import { testCell, testResult } from './testing';
 
-const cell = (id: string): CellSpec => ({
-  id,
-  runner: 'det',
-  preset: 'tinyRpn',
-  set: [],
-  data: 'default',
-  steps: 20,
-  seeds: [0, 1],
-  evals: [],
-  family: id,
-});
+const cell = (id: string) => testCell(id);
+
+const arMetrics = [
+  { key: 'AR@100', label: 'AR100', scale: 100, digits: 1 },
+  { key: 'AR@300', label: 'AR300', scale: 100, digits: 1 },
+];
 
 const matrix: Matrix = {
   data: [{ id: 'default', description: 'default' }],
@@ -29,10 +25,7 @@ const matrix: Matrix = {
       paper: 'Guided Anchoring',
       title: 'Bars',
       note: '',
-      metrics: [
-        { key: 'AR@100', label: 'AR100', scale: 100, digits: 1 },
-        { key: 'AR@300', label: 'AR300', scale: 100, digits: 1 },
-      ],
+      metrics: arMetrics,
       rows: [
         { label: 'A', cell: 'a', paper: [null, null] },
         { label: 'B', cell: 'b', paper: [null, null] },
@@ -44,10 +37,7 @@ const matrix: Matrix = {
       paper: 'Guided Anchoring',
       title: 'Lines',
       note: '',
-      metrics: [
-        { key: 'AR@100', label: 'AR100', scale: 100, digits: 1 },
-        { key: 'AR@300', label: 'AR300', scale: 100, digits: 1 },
-      ],
+      metrics: arMetrics,
       rows: [
         { label: 'A', cell: 'a', paper: [null, null] },
         { label: 'B', cell: 'b', paper: [null, null] },
@@ -72,29 +62,10 @@ const matrix: Matrix = {
   assumedEvalSeconds: 1,
 };
 
-function result(id: 'a' | 'b', seed: number, ar100: number, ar300: number): FidelityResult {
-  const spec = matrix.cells.find((c) => c.id === id)!;
-  return {
-    format: 'det-fidelity-result',
-    version: 1,
-    run: `${id}-s${seed}`,
-    cell: id,
-    seed,
-    fingerprint: fingerprintOf(spec, seed),
-    runner: 'det',
-    preset: 'tinyRpn',
-    set: [],
-    data: 'default',
-    steps: 20,
-    iterations: 20,
-    trainSeconds: 1,
-    secondsPerStep: 0.05,
-    evalSeconds: 1,
-    evals: { main: { metrics: { 'AR@100': ar100, 'AR@300': ar300 } } },
-    finishedAt: '2026-01-01T00:00:00.000Z',
-    host: 'test',
-  };
-}
+const result = (id: 'a' | 'b', seed: number, ar100: number, ar300: number): FidelityResult =>
+  testResult(matrix.cells.find((c) => c.id === id)!, seed, {
+    main: { metrics: { 'AR@100': ar100, 'AR@300': ar300 } },
+  });
 
 const results = new Map(
   [result('a', 0, 0.2, 0.3), result('a', 1, 0.4, 0.5), result('b', 0, 0.1, 0.2)].map((r) => [
