@@ -571,7 +571,7 @@ export const matrix: Matrix = {
           paper: [39.8, 59.2, 43.5, 21.8, 42.6, 50.7],
         },
       ],
-      note: `${detectionSteps} steps of batch 2 each; every model with AdamW 5e-4, the parity recipe (under the Faster presets' SGD 0.02 at batch 2 GA-Faster diverged to AP 0.0; with BatchNorm, RetinaNet reached AP50 8.5 at 5e-4 against 3.2 at 0.002). GA-Faster's GA-RPN trains with the \`tinyGaRpn\` settings GA Table 1 measures (shape loss ÷ positives, adaption std 0.06, anchor-coder std 1): a first run with mmdetection's (÷ samples, 0.01, 0.14) reached AP 10.3 (seed 0), its jointly trained GA-RPN recalling 42 % of the val objects at IoU 0.6 in its top 300 against the dense RPN's 74 %. The paper reports COCO test-dev.`,
+      note: `${detectionSteps} steps of batch 2 each; every model with AdamW 5e-4, the parity recipe (under the Faster presets' SGD 0.02 at batch 2 GA-Faster diverged to AP 0.0; with BatchNorm, RetinaNet reached AP50 8.5 at 5e-4 against 3.2 at 0.002). GA-Faster's GA-RPN trains with the \`tinyGaRpn\` settings GA Table 1 measures (shape loss ÷ positives, adaption std 0.06, anchor-coder std 1): a first run with mmdetection's (÷ samples, 0.01, 0.14) reached AP 10.3 (seed 0), its jointly trained GA-RPN recalling 42 % of the val objects at IoU 0.6 in its top 300 against the dense RPN's 74 %; with the tinyGaRpn settings it recalls 74 % too (first 100 val images, seed 0). GA-Faster's RoI head keeps the paper's settings (positives at IoU ≥ 0.6 instead of 0.5, target stds 0.05 / 0.1 instead of 0.1 / 0.2), which give a from-scratch RoI head fewer positives per sampled batch than Faster R-CNN's. The paper reports COCO test-dev.`,
     },
     {
       id: 'ga-table-3',
