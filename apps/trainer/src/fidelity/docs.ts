@@ -76,10 +76,16 @@ function renderTable(
   results: ReadonlyMap<string, FidelityResult>,
   table: TableSpec,
 ): string[] {
-  const hasPaper = table.rows.some((row) => row.paper.some((value) => value !== null));
+  // A paper column only beside the metrics the paper reports (Table 5's times, AP50 of
+  // MetaAnchor's tables: none).
+  const hasPaper = table.metrics.map((_, index) =>
+    table.rows.some((row) => row.paper[index] !== null && row.paper[index] !== undefined),
+  );
   const header = [
     '',
-    ...table.metrics.flatMap((metric) => (hasPaper ? [metric.label, 'paper'] : [metric.label])),
+    ...table.metrics.flatMap((metric, index) =>
+      hasPaper[index] ? [metric.label, 'paper'] : [metric.label],
+    ),
     'seeds',
   ];
   const lines = [
@@ -92,7 +98,7 @@ function renderTable(
       const ours = row.cell
         ? formatValue(rowValues(matrix, results, row, metric.key), metric)
         : '—';
-      return hasPaper ? [ours, formatPaper(row.paper[index], metric)] : [ours];
+      return hasPaper[index] ? [ours, formatPaper(row.paper[index], metric)] : [ours];
     });
     const seeds = row.cell ? cellResults(matrix, results, row.cell).length : 0;
     const cell = row.cell ? matrix.cells.find((c) => c.id === row.cell) : undefined;

@@ -202,10 +202,11 @@ describe('det fidelity runner', () => {
         {
           ...table!,
           metrics: [
+            { key: 'AR@100', label: 'AR100', scale: 100, digits: 1 },
             { key: 'headMaskedMs', label: 'masked ms', scale: 1, digits: 1 },
             { key: 'headSpeedup', label: 'dense / masked', scale: 1, digits: 2 },
           ],
-          rows: [{ label: 'A', cell: 'a', eval: 'eps', paper: [null, null] }],
+          rows: [{ label: 'A', cell: 'a', eval: 'eps', paper: [59.2, null, null] }],
         },
       ],
       claims: [],
@@ -225,7 +226,9 @@ describe('det fidelity runner', () => {
       denseMs: 5,
     });
     const page = await readFile(join(root, 'fidelity.md'), 'utf8');
-    expect(page).toContain('| A | 2.0 (1 seed) | 2.50 (1 seed) | 1/2 |');
+    // A paper column only beside the metric the paper reports.
+    expect(page).toContain('|  | AR100 | paper | masked ms | dense / masked | seeds |');
+    expect(page).toContain('| A | 25.0 (1 seed) | 59.2 | 2.0 (1 seed) | 2.50 (1 seed) | 1/2 |');
   });
 
   it('resumes a killed run: finished steps are not redone, a missing evaluation is', async () => {
