@@ -94,17 +94,18 @@ function renderTable(
   ];
   const notes: string[] = [];
   for (const row of table.rows) {
+    const finished = row.cell ? cellResults(matrix, results, row.cell).length : 0;
     const cells = table.metrics.flatMap((metric, index) => {
-      const ours = row.cell
-        ? formatValue(rowValues(matrix, results, row, metric.key), metric)
-        : '—';
+      const values = row.cell ? rowValues(matrix, results, row, metric.key) : [];
+      // Finished runs without the metric: it does not apply (a detector's row in an AR column).
+      const ours =
+        !row.cell || (values.length === 0 && finished > 0) ? '—' : formatValue(values, metric);
       return hasPaper[index] ? [ours, formatPaper(row.paper[index], metric)] : [ours];
     });
-    const seeds = row.cell ? cellResults(matrix, results, row.cell).length : 0;
     const cell = row.cell ? matrix.cells.find((c) => c.id === row.cell) : undefined;
     const label = row.note && !row.cell ? `${row.label} ¹` : row.label;
     lines.push(
-      `| ${label} | ${cells.join(' | ')} | ${row.cell ? `${seeds}/${cell?.seeds.length ?? 0}` : '—'} |`,
+      `| ${label} | ${cells.join(' | ')} | ${row.cell ? `${finished}/${cell?.seeds.length ?? 0}` : '—'} |`,
     );
     if (row.note && !row.cell) notes.push(`¹ ${row.label}: ${row.note}`);
   }

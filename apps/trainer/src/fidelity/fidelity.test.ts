@@ -205,8 +205,12 @@ describe('det fidelity runner', () => {
             { key: 'AR@100', label: 'AR100', scale: 100, digits: 1 },
             { key: 'headMaskedMs', label: 'masked ms', scale: 1, digits: 1 },
             { key: 'headSpeedup', label: 'dense / masked', scale: 1, digits: 2 },
+            { key: 'AP', label: 'AP', scale: 100, digits: 1 },
           ],
-          rows: [{ label: 'A', cell: 'a', eval: 'eps', paper: [59.2, null, null] }],
+          rows: [
+            { label: 'A', cell: 'a', eval: 'eps', paper: [59.2, null, null, null] },
+            { label: 'B', cell: 'b', paper: [null, null, null, null] },
+          ],
         },
       ],
       claims: [],
@@ -227,8 +231,10 @@ describe('det fidelity runner', () => {
     });
     const page = await readFile(join(root, 'fidelity.md'), 'utf8');
     // A paper column only beside the metric the paper reports.
-    expect(page).toContain('|  | AR100 | paper | masked ms | dense / masked | seeds |');
-    expect(page).toContain('| A | 25.0 (1 seed) | 59.2 | 2.0 (1 seed) | 2.50 (1 seed) | 1/2 |');
+    expect(page).toContain('|  | AR100 | paper | masked ms | dense / masked | AP | seeds |');
+    // A finished run without a metric: not applicable (—); a cell without runs: pending.
+    expect(page).toContain('| A | 25.0 (1 seed) | 59.2 | 2.0 (1 seed) | 2.50 (1 seed) | — | 1/2 |');
+    expect(page).toContain('| B | pending | — | pending | pending | pending | 0/2 |');
   });
 
   it('resumes a killed run: finished steps are not redone, a missing evaluation is', async () => {
