@@ -539,6 +539,15 @@ describe('det fidelity: GA Table 3 fine-tune cells', () => {
       const lr = cell.runner === 'det' ? 'train.baseLr=0.0005' : '5e-4';
       expect(cell.set, row.label).toContain(lr);
     }
+    // The fixed-statistics rows are one-seed context: no claim rests on them.
+    for (const id of [...fixed, ...torchFixed.map((c) => c.id)]) {
+      expect(fullMatrix.cells.find((c) => c.id === id)!.seeds, id).toEqual([0]);
+    }
+    const claimed = fullMatrix.claims
+      .filter((claim) => claim.table === 'parity')
+      .flatMap((claim) => [claim.better, claim.worse]);
+    expect(claimed.length).toBe(4);
+    expect(claimed.every((label) => label.endsWith('BatchNorm'))).toBe(true);
   });
 
   it('the committed results still match their cells (no fingerprint went stale)', async () => {

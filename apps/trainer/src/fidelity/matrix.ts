@@ -164,6 +164,8 @@ export const proposalSteps = 400;
 export const longProposalSteps = 1200;
 export const detectionSteps = 1000;
 const seeds2 = [0, 1];
+/** Rows that carry no claim (context beside a claim's rows): one seed. */
+const contextSeeds = [0];
 
 /** The recipe overrides of a cell: its schedule for `steps` (warmup 50, lr ×0.1 at 80 %). */
 export function scheduleOverrides(steps: number): string[] {
@@ -213,7 +215,12 @@ const adam = (lr: number) => ['train.optimizer=adam', `train.baseLr=${lr}`];
 const batchNorm = ['backbone.norm="batch"', 'backbone.zeroInitResidual=false'];
 
 /** A torchvision parity cell: the bench script with the parity recipe (AdamW 5e-4). */
-function torch(id: string, arch: 'retinanet' | 'faster', set: readonly string[]): CellSpec {
+function torch(
+  id: string,
+  arch: 'retinanet' | 'faster',
+  set: readonly string[],
+  seeds: number[] = seeds2,
+): CellSpec {
   return {
     id,
     runner: 'torch',
@@ -221,7 +228,7 @@ function torch(id: string, arch: 'retinanet' | 'faster', set: readonly string[])
     set: ['--lr', '5e-4', ...set],
     data: 'default',
     steps: detectionSteps,
-    seeds: seeds2,
+    seeds,
     evals: [],
     family: `torch-${arch}`,
   };
@@ -421,13 +428,20 @@ export const matrix: Matrix = {
     // statistics with a trainable affine and zero-initialised residual γ, and BatchNorm with
     // batch statistics (the tables' recipe).
     // det's BatchNorm rows are the `retinanet` and `faster` cells (the same recipe).
+    // The fixed-statistics rows are context (what the normalisation changes on each side), not
+    // a claim: one seed each; the parity claims rest on the BatchNorm rows' two seeds.
     det('parity-det-retinanet', 'tinyRetinaNet', 'retinanet', {
       set: detectionRecipe,
       norm: 'fixed',
+      seeds: contextSeeds,
     }),
-    det('parity-det-faster', 'tinyFasterRcnn', 'faster', { set: detectionRecipe, norm: 'fixed' }),
-    torch('parity-torch-retinanet-fixed', 'retinanet', ['--norm', 'det']),
-    torch('parity-torch-faster-fixed', 'faster', ['--norm', 'det']),
+    det('parity-det-faster', 'tinyFasterRcnn', 'faster', {
+      set: detectionRecipe,
+      norm: 'fixed',
+      seeds: contextSeeds,
+    }),
+    torch('parity-torch-retinanet-fixed', 'retinanet', ['--norm', 'det'], contextSeeds),
+    torch('parity-torch-faster-fixed', 'faster', ['--norm', 'det'], contextSeeds),
     // --norm batch is the script's default (kept off so the finished runs' fingerprints hold).
     torch('parity-torch-retinanet', 'retinanet', []),
     torch('parity-torch-faster', 'faster', []),
@@ -887,17 +901,15 @@ export const matrix: Matrix = {
       better: 'Meta-RPN',
       worse: 'RPN',
     },
-    ...(['RetinaNet', 'Faster R-CNN'] as const).flatMap((model) =>
-      (['fixed statistics', 'BatchNorm'] as const).map((norm) => ({
-        paper: 'parity' as const,
-        table: 'parity',
-        text: `det's ${model} is not weaker than torchvision's, ${norm} (AP50)`,
-        metric: 'AP50',
-        better: `det ${model}, ${norm}`,
-        worse: `torchvision ${model}, ${norm}`,
-        kind: 'not-worse' as const,
-      })),
-    ),
+    ...(['RetinaNet', 'Faster R-CNN'] as const).map((model) => ({
+      paper: 'parity' as const,
+      table: 'parity',
+      text: `det's ${model} is not weaker than torchvision's, BatchNorm (AP50)`,
+      metric: 'AP50',
+      better: `det ${model}, BatchNorm`,
+      worse: `torchvision ${model}, BatchNorm`,
+      kind: 'not-worse' as const,
+    })),
   ],
   quick: [
     { cell: 'rpn', seed: 0 },
