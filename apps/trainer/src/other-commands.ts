@@ -57,6 +57,7 @@ export async function evalCommand(
   const backend = await startBackend(io.log);
   const model = await loadModel(options);
   try {
+    if (options.timeHead !== undefined) guidedSchemeOwner(model.config);
     const override = splitOverride(options);
     const data = withProposals(
       {
@@ -121,6 +122,22 @@ export async function evalCommand(
 }
 
 /**
+ * Where a model's Guided Anchoring scheme sits (`head` or a two-stage model's `proposals`); an
+ * error naming the scheme when there is none, so `--time-head` fails before the evaluation.
+ */
+function guidedSchemeOwner(config: RunConfig): 'head' | 'proposals' {
+  const detector = config.detector as { kind: string; head?: unknown; proposals?: unknown };
+  const owner = detector.kind === 'two-stage' ? 'proposals' : 'head';
+  const scheme = (detector[owner] as { anchorScheme?: { type?: string; sparseInference?: string } })
+    ?.anchorScheme;
+  if (scheme?.sparseInference === undefined)
+    throw new Error(
+      `--time-head: the model's ${owner} has no Guided Anchoring anchor scheme (${scheme?.type ?? 'none'}): no masked path to time`,
+    );
+  return owner;
+}
+
+/**
  * GA Table 5's head time for `det eval --time-head`: the model built twice more with its
  * Guided Anchoring scheme's `sparseInference` forced to `'always'` (only kept locations
  * evaluated) and `'never'` (all of them, the εL mask applied after), same weights and `--set`.
@@ -131,14 +148,7 @@ async function timeGuidedHead(
   split: Awaited<ReturnType<typeof loadSplit>>,
   timing: { batches: number; clock: 'cpu' | 'wall' },
 ) {
-  const detector = config.detector as { kind: string; head?: unknown; proposals?: unknown };
-  const owner = detector.kind === 'two-stage' ? 'proposals' : 'head';
-  const scheme = (detector[owner] as { anchorScheme?: { type?: string; sparseInference?: string } })
-    ?.anchorScheme;
-  if (scheme?.sparseInference === undefined)
-    throw new Error(
-      `--time-head: the model's ${owner} has no Guided Anchoring anchor scheme (${scheme?.type ?? 'none'}): no masked path to time`,
-    );
+  const owner = guidedSchemeOwner(config);
   const build = (mode: 'always' | 'never') =>
     loadModel({
       ...options,

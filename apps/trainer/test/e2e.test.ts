@@ -280,6 +280,8 @@ describe('det (built binary)', () => {
     expect(notGuided.stderr).toContain(
       "--time-head: the model's head has no Guided Anchoring anchor scheme (meta)",
     );
+    // Refused before evaluating, not after.
+    expect(notGuided.stdout).not.toContain('Average Precision');
     const notDetector = await det(['eval', '--run', 'meta', '--set', 'run.evalInterval=1'], cwd);
     expect(notDetector.code).toBe(1);
     expect(notDetector.stderr).toContain('--set run.evalInterval=1: only detector fields');

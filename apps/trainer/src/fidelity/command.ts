@@ -11,7 +11,7 @@ import type { CommandIo } from '../train-command';
 import { estimateBudget, hours } from './budget';
 import { renderFidelityDocs } from './docs';
 import { matrix as defaultMatrix, type Matrix } from './matrix';
-import { tablePlots, writeFidelityPlots } from './plots';
+import { plotsFolder, tablePlots, writeFidelityPlots } from './plots';
 import { readResults } from './results';
 import {
   type DataPaths,
@@ -136,8 +136,7 @@ async function writeDocs(matrix: Matrix, options: FidelityOptions, io: CommandIo
     options.out,
     renderFidelityDocs(matrix, results, { commands: regenerateCommands }),
   );
-  // Beside the page, as its links expect: docs/fidelity.md → docs/fidelity/plots/*.svg.
-  const plotsDir = join(dirname(options.out), 'fidelity', 'plots');
+  const plotsDir = join(dirname(options.out), plotsFolder);
   await writeFidelityPlots(
     plotsDir,
     matrix.tables.flatMap((table) => tablePlots(matrix, results, table)),

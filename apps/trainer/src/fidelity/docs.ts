@@ -1,6 +1,6 @@
 import { estimateBudget, hours } from './budget';
 import type { Claim, Matrix, MetricSpec, TableSpec } from './matrix';
-import { tablePlots } from './plots';
+import { plotsFolder, tablePlots } from './plots';
 import { type FidelityResult, fingerprintOf } from './results';
 import { cellResults, meanSd, rowValues } from './values';
 
@@ -171,8 +171,6 @@ function paperParagraph(
 }
 
 export interface DocsOptions {
-  /** Where the page links its plots (relative to the page; default `fidelity/plots`). */
-  plotsPath?: string;
   /** What regenerates the page and the runs (shown verbatim). */
   commands: string[];
 }
@@ -235,7 +233,7 @@ export function renderFidelityDocs(
   for (const table of matrix.tables) {
     lines.push(`## ${table.title}`, '', table.note, '', ...renderTable(matrix, results, table), '');
     for (const plot of tablePlots(matrix, results, table))
-      lines.push(`![${plot.title}](${options.plotsPath ?? 'fidelity/plots'}/${plot.id}.svg)`, '');
+      lines.push(`![${plot.title}](${plotsFolder}/${plot.id}.svg)`, '');
   }
   lines.push('## What reproduced', '');
   for (const paper of ['Guided Anchoring', 'MetaAnchor', 'ours', 'parity'] as const) {

@@ -2,10 +2,12 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../charts';
-
 import type { Matrix, PlotSpec, TableSpec } from './matrix';
 import type { FidelityResult } from './results';
 import { meanSd, rowValues } from './values';
+
+/** The plots' folder, relative to the page (docs/fidelity.md → docs/fidelity/plots/). */
+export const plotsFolder = 'fidelity/plots';
 
 /** One point of a plot: a row's mean over seeds (in the table's units) and its ± sd span. */
 export interface PlotPoint {
